@@ -1,0 +1,26 @@
+# sudo make demo | sudo make test | sudo make bench
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test unit integration bench clean-lab
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/vpclab demo
+
+test: setup
+	$(PY) -m pytest tests
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+bench: setup
+	$(PY) -m experiments.bench
+
+clean-lab: setup
+	$(VENV)/bin/vpclab down

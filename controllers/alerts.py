@@ -1,0 +1,35 @@
+"""Alerts: what a human must look at (seed 002: "send a human").
+
+Repeats of the same alert within a window are folded into one record with a count,
+so that an attack raises one line instead of a flood.
+"""
+import threading
+import time
+
+
+class AlertLog:
+    def __init__(self, window_s=10.0, clock=time.time):
+        self.window_s = window_s
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.records = []
+        self._last = {}          # (host, reason, source) -> record
+
+    def raise_alert(self, host, reason, source, detail):
+        now = self.clock()
+        with self.lock:
+            key = (host, reason, source)
+            rec = self._last.get(key)
+            if rec is not None and now - rec['last'] < self.window_s:
+                rec['count'] += 1
+                rec['last'] = now
+                return rec
+            rec = dict(host=host, reason=reason, source=source, detail=detail,
+                       count=1, first=now, last=now)
+            self.records.append(rec)
+            self._last[key] = rec
+            return rec
+
+    def list(self):
+        with self.lock:
+            return [dict(r) for r in self.records]

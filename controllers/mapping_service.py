@@ -1,0 +1,70 @@
+"""The mapping service app: the authoritative table, and the pushes that keep every
+hypervisor's cache right (DESIGN.md section 2)."""
+import logging
+
+from controllers import config
+from controllers.alerts import AlertLog
+from controllers.compat import BaseApp, set_ev_cls
+from controllers.events import (EventAlert, EventCacheAck, EventCachePush, EventHostUp,
+                                LookupReply, LookupRequest)
+from controllers.mapping_table import MappingTable
+
+
+class MappingService(BaseApp):
+    _EVENTS = [EventCachePush]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cfg = config.load()
+        self.logger.setLevel(logging.INFO)
+        self.vpcs = {v['vni']: v for v in cfg['vpcs']}
+        self.table = MappingTable({h['name']: h['underlay_ip'] for h in cfg['hosts']},
+                                  cfg['peers'], cfg['mode'])
+        self.alerts = AlertLog()
+        self.up = set()           # hosts whose hypervisor is connected
+        for inst in cfg['instances']:          # every instance of the file launches
+            self.table.register(**inst)
+
+    @set_ev_cls(EventHostUp)
+    def host_up(self, ev):
+        self.up.add(ev.host)
+        self._push({ev.host}, dict(action='fill', host=ev.host))
+
+    @set_ev_cls(EventCacheAck)
+    def cache_ack(self, ev):
+        done = self.table.ack(ev.change, ev.host)
+        if done and done['action'] != 'fill':
+            self.logger.info('%s converged on %d hosts in %.1f ms', done['action'],
+                             len(done['hosts']), done['seconds'] * 1e3)
+
+    @set_ev_cls(LookupRequest)
+    def lookup(self, req):
+        entry = self.table.lookup(req.vni, req.ip, host=req.host, peered=req.peered)
+        self.reply_to_request(req, LookupReply(req.src, entry))
+
+    @set_ev_cls(EventAlert)
+    def alert(self, ev):
+        rec = self.alerts.raise_alert(ev.host, ev.reason, ev.source, ev.detail)
+        if rec['count'] == 1:
+            self.logger.warning('ALERT %s on %s: %s', ev.reason, ev.host, ev.detail)
+
+    # ---- changes asked through the management API --------------------------------
+    def migrate(self, instance, host):
+        entry = self.table.migrate(instance, host)
+        return self._push(self.up, dict(action='migrate', instance=instance, host=host,
+                                        version=entry.version))
+
+    def terminate(self, instance):
+        entry = self.table.deregister(instance)
+        return self._push(self.up, dict(action='terminate', instance=instance,
+                                        version=entry.version))
+
+    def _push(self, hosts, what):
+        """Send every host its plan; the change is done when all have confirmed."""
+        with self.table.lock:
+            plans = {h: self.table.plan(h) for h in sorted(hosts)}
+            changed = [h for h, p in plans.items() if p or what['action'] == 'fill']
+            change = self.table.begin_change(dict(what, hosts=changed), changed)
+        for h in changed:
+            self.send_event_to_observers(EventCachePush(h, plans[h], change))
+        return change

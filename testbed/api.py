@@ -1,0 +1,56 @@
+"""Client of the controller's management API (controllers/management_api.py)."""
+import json
+import urllib.error
+import urllib.request
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+class MappingClient:
+    def __init__(self, port, timeout=10.0):
+        self.base = 'http://127.0.0.1:%d' % port
+        self.timeout = timeout
+
+    def _call(self, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data,
+                                     headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as exc:
+            raise ApiError(json.load(exc).get('error', str(exc))) from None
+        except OSError as exc:
+            raise ApiError('the controller API does not answer (%s)' % exc) from None
+
+    def status(self):
+        return self._call('/status')
+
+    def mappings(self):
+        return self._call('/mappings')
+
+    def lookup(self, vni, ip):
+        return self._call('/lookup?vni=%d&ip=%s' % (vni, ip))
+
+    def cache(self, host):
+        return self._call('/cache/' + host)
+
+    def metrics(self):
+        return self._call('/metrics')
+
+    def alerts(self):
+        return self._call('/alerts')
+
+    def changes(self):
+        return self._call('/changes')
+
+    def audit(self):
+        return self._call('/audit')
+
+    def migrate(self, instance, host):
+        return self._call('/migrate', dict(instance=instance, host=host))['change']
+
+    def terminate(self, instance):
+        return self._call('/terminate', dict(instance=instance))['change']

@@ -1,0 +1,52 @@
+"""Packet captures on lab interfaces (tcpdump to a pcap, read back with scapy)."""
+import os
+import subprocess
+import tempfile
+import time
+
+
+class Capture:
+    """tcpdump on `interface` (root namespace, or inside `node` when given).
+
+        with Capture('vl_nic2', 'udp port 6081') as cap:
+            ...send...
+        packets = cap.packets
+    """
+
+    def __init__(self, interface, bpf='', node=None, snaplen=256):
+        self.interface, self.bpf, self.node, self.snaplen = interface, bpf, node, snaplen
+        self.packets = []
+        self.proc = None
+
+    def __enter__(self):
+        fd, self.path = tempfile.mkstemp(suffix='.pcap', prefix='vpclab-')
+        os.close(fd)
+        cmd = ['tcpdump', '-U', '-nn', '-s', str(self.snaplen), '-i', self.interface,
+               '-w', self.path] + ([self.bpf] if self.bpf else [])
+        popen = self.node.popen if self.node is not None else subprocess.Popen
+        self.proc = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # tcpdump says "listening on ..." once the capture is live: wait for that
+        line = self.proc.stderr.readline().decode()
+        if 'listening on' not in line:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError('tcpdump on %s did not start: %s' % (self.interface, line))
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self, settle_s=0.2):
+        if self.proc is None:
+            return self.packets
+        # packets already on the wire need a moment to reach the capture buffer
+        time.sleep(settle_s)
+        self.proc.terminate()
+        self.proc.wait()
+        self.proc.stderr.close()
+        self.proc = None
+        from testbed.journey import load_scapy_layers
+        rdpcap = load_scapy_layers()
+        self.packets = list(rdpcap(self.path)) if os.path.getsize(self.path) else []
+        os.unlink(self.path)
+        return self.packets

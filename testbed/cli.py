@@ -1,0 +1,98 @@
+"""The `vpclab` command (run it with sudo).  Exit codes: 0 ok, 1 failure of what was
+asked, 2 bad input."""
+import argparse
+import sys
+
+from testbed.errors import LabError
+from testbed.fabric.platform import PlatformError
+from testbed.topology import TopologyError, load
+
+DEFAULT_TOPOLOGY = 'topologies/default.yaml'
+
+
+def cmd_validate(args):
+    for path in args.files:
+        topo = load(path)
+        print('%s: ok: %d VPCs, %d instances on %d physical hosts (%d AZs, %d racks, '
+              '%d spines), %s mode, %s' % (
+                  path, len(topo.vpcs), len(topo.instances()), len(topo.hosts),
+                  len(topo.azs), len(topo.racks), topo.spines, topo.mode, topo.encapsulation))
+        if args.placement:
+            for inst in topo.instances():
+                print('  %-20s %-8s %-15s -> %s' % (inst.name, inst.vpc, inst.ip, inst.host))
+    return 0
+
+
+def cmd_up(args):
+    from testbed.lab import Lab
+    from testbed.shell import VpcShell
+    with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
+        print('*** %s is up in %.1f s; type "help" for the VPC commands, "exit" to stop'
+              % (lab.topology.name, lab.timings['ready_s']))
+        VpcShell(lab)
+    return 0
+
+
+def cmd_demo(args):
+    from testbed.demo import narrate
+    narrate(args.topology, mode=args.mode)
+    return 0
+
+
+def cmd_down(args):
+    from testbed.fabric.runstate import RunState
+    states = RunState.existing()
+    if not states:
+        print('nothing to clean up')
+    for st in states:
+        if st.lab_running() and not args.force:
+            print('lab %s is still running as PID %s: stop it (or use --force)'
+                  % (st.data.get('prefix'), st.data.get('lab_pid')))
+            return 1
+        print('cleaning up lab %s (%s)' % (st.data.get('prefix'), st.path))
+        st.clean()
+    return 0
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog='vpclab', description='The AWS VPC data plane on '
+                                 'Mininet, Open vSwitch and an OpenFlow controller.')
+    sub = ap.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    p = sub.add_parser('validate', help='check topology files (no root needed)')
+    p.add_argument('files', nargs='+', metavar='FILE')
+    p.add_argument('--placement', action='store_true', help='show where each instance runs')
+    p.set_defaults(func=cmd_validate)
+    for name, func, helptext in (
+            ('up', cmd_up, 'start a lab, then a Mininet CLI with VPC commands'),
+            ('demo', cmd_demo, 'narrate one packet\'s journey on the default topology')):
+        p = sub.add_parser(name, help=helptext)
+        if name == 'up':
+            p.add_argument('topology', metavar='FILE')
+        else:
+            p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE')
+        p.add_argument('--mode', choices=['proactive', 'reactive'],
+                       help='override the file\'s mapping-cache mode')
+        p.set_defaults(func=func)
+    p = sub.add_parser('down', help='remove what a crashed lab left behind')
+    p.add_argument('--force', action='store_true', help='even if its process still runs')
+    p.set_defaults(func=cmd_down)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (TopologyError, PlatformError) as exc:
+        print('vpclab: %s' % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\nvpclab: interrupted; the lab was torn down', file=sys.stderr)
+        return 130
+    except LabError as exc:
+        print('vpclab: %s' % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

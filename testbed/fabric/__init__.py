@@ -1,0 +1,1 @@
+"""The emulated physical world: underlay, hypervisor bridges, instances (Mininet + OVS)."""

@@ -1,0 +1,52 @@
+"""Names of everything a lab creates.  Each starts with the lab's 3-character prefix,
+so that cleanup touches only what the lab made, and fits Linux's 15-character limit.
+
+The prefix ends in '_', a character topology names cannot contain, so no instance or
+host name can ever collide with a fabric switch.
+"""
+DEFAULT_PREFIX = 'vl_'
+UNDERLAY_MTU = 9216          # room for a 9001-byte instance packet plus Geneve/VXLAN
+UNDERLAY_PREFIXLEN = 16      # underlay IPs are 100.127.0.0 + host index (topology model)
+
+
+class Names:
+    def __init__(self, prefix=DEFAULT_PREFIX):
+        if len(prefix) != 3 or not prefix.endswith('_'):
+            raise ValueError('a lab prefix is 3 characters ending in "_", like "vl_"')
+        self.prefix = prefix
+
+    def hypervisor(self, host):            # host: PhysicalHost
+        return self.prefix + host.name
+
+    def tunnel(self, host):
+        return '%stun%d' % (self.prefix, host.index)
+
+    def underlay(self):
+        return self.prefix + 'ul0'
+
+    def nic(self, host):                   # host's NIC: ul0 side of the cable to its ToR
+        return '%snic%d' % (self.prefix, host.index)
+
+    def tor(self, rack_index):
+        return '%stor%d' % (self.prefix, rack_index)
+
+    def tor_port(self, rack_index, host):  # ToR side of a host's NIC cable
+        return '%stor%dp%d' % (self.prefix, rack_index, host.index)
+
+    def spine(self, k):
+        return '%sspine%d' % (self.prefix, k)
+
+    def uplink(self, rack_index, k):       # ToR side of the ToR-spine cable
+        return '%stor%ds%d' % (self.prefix, rack_index, k)
+
+    def downlink(self, k, rack_index):     # spine side
+        return '%ss%dtor%d' % (self.prefix, k, rack_index)
+
+    def instance_port(self, index):        # hypervisor side of an instance's cable
+        return '%si%d' % (self.prefix, index)
+
+
+def nic_mac(host):
+    """The physical host's NIC MAC on the underlay."""
+    b = host.index.to_bytes(3, 'big')
+    return '02:aa:00:%02x:%02x:%02x' % tuple(b)

@@ -1,0 +1,181 @@
+"""Builds the Mininet network of a topology: underlay, hypervisor bridges, instances.
+
+Mininet creates the bridges and cables; what it cannot express (tunnel ports, underlay
+addresses and flows, MTUs, offloads) is plumbed right after it starts.
+"""
+import ipaddress
+import subprocess
+
+from mininet.link import Link
+from mininet.net import Mininet
+from mininet.node import OVSSwitch, RemoteController
+
+from controllers.pipeline import TUNNEL_PORT
+from testbed.fabric import underlay
+from testbed.fabric.names import UNDERLAY_MTU, UNDERLAY_PREFIXLEN, nic_mac
+
+INSTANCE_INTF = 'eth0'
+
+
+class FabricSwitch(OVSSwitch):
+    """ul0, ToRs and spines: programmed once with static flows, never by a controller."""
+
+    def start(self, controllers):
+        return OVSSwitch.start(self, [])
+
+
+def sh(cmd):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError('%s failed: %s' % (cmd[:200], r.stderr.strip()))
+    return r.stdout
+
+
+def switch_opts(dpid, fail_mode='secure'):
+    # userspace datapath (no kernel module here); batch=True builds big bridges reliably
+    return dict(cls=OVSSwitch, datapath='user', protocols='OpenFlow13', failMode=fail_mode,
+                batch=True, dpid='%016x' % dpid)
+
+
+class Network:
+    def __init__(self, topo, names, ofp_port, record):
+        self.topo = topo
+        self.names = names
+        self.ofp_port = ofp_port
+        self.record = record          # record(kind, *names): into the run state first
+        self.net = None
+        self.instance_index = {i.name: n for n, i in enumerate(topo.instances(), start=1)}
+        self.location = {i.name: i.host for i in topo.instances()}
+
+    # ---- build ---------------------------------------------------------------------
+    def build(self):
+        topo, nm = self.topo, self.names
+        net = self.net = Mininet(controller=None, build=False, autoSetMacs=False,
+                                 autoStaticArp=False, waitConnected=False)
+        net.addController('c0', controller=RemoteController, ip='127.0.0.1',
+                          port=self.ofp_port)
+        bridges, intfs = [], []
+        for h in topo.hosts.values():
+            net.addSwitch(nm.hypervisor(h), **switch_opts(h.index))
+            bridges.append(nm.hypervisor(h))
+        fabric = dict(switch_opts(0), cls=FabricSwitch)
+        ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid='%016x' % 0xfe00))
+        racks = underlay.rack_indexes(topo)
+        tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid='%016x' % (0xff00 + i)))
+                for r, i in racks.items()}
+        spines = [net.addSwitch(nm.spine(k), **dict(fabric, dpid='%016x' % (0xfd00 + k)))
+                  for k in range(1, topo.spines + 1)]
+        bridges += [s.name for s in [ul0, *tors.values(), *spines]]
+        for h in topo.hosts.values():
+            r = racks[h.rack]
+            net.addLink(ul0, tors[h.rack], port1=h.index, port2=h.index, cls=Link,
+                        intfName1=nm.nic(h), intfName2=nm.tor_port(r, h))
+            intfs += [nm.nic(h), nm.tor_port(r, h)]
+        for rack, r in racks.items():
+            for k, spine in enumerate(spines, start=1):
+                net.addLink(tors[rack], spine, port1=underlay.UPLINK_BASE + k, port2=r,
+                            cls=Link, intfName1=nm.uplink(r, k), intfName2=nm.downlink(k, r))
+                intfs += [nm.uplink(r, k), nm.downlink(k, r)]
+        for inst in topo.instances():
+            self._add_instance(inst)
+            intfs.append(self.port_name(inst.name))
+        self.record('bridges', *bridges)
+        self.record('interfaces', *intfs)
+        net.build()
+        self.record('processes', *[[n.pid, 'mininet:' + n.name] for n in net.hosts])
+        net.start()
+        self._plumb()
+
+    def port_name(self, instance):
+        return self.names.instance_port(self.instance_index[instance])
+
+    def _add_instance(self, inst):
+        vpc = self.topo.vpcs[inst.vpc]
+        subnet = vpc.subnets[inst.subnet]
+        node = self.net.addHost(inst.name, ip='%s/%d' % (inst.ip, subnet.network.prefixlen),
+                                mac=inst.mac)
+        # before its interface exists, so that it never sends IPv6 chatter
+        node.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 '
+                 'net.ipv6.conf.default.disable_ipv6=1')
+        self._cable(node, inst)
+
+    def _cable(self, node, inst):
+        bridge = self.net.get(self.names.hypervisor(self.topo.hosts[self.location[inst.name]]))
+        return self.net.addLink(node, bridge, cls=Link, intfName1=INSTANCE_INTF,
+                                intfName2=self.port_name(inst.name))
+
+    # ---- what Mininet cannot express ------------------------------------------------
+    def _plumb(self):
+        topo, nm = self.topo, self.names
+        ul0 = nm.underlay()
+        root = []
+        for link in self.net.links:
+            for intf in (link.intf1, link.intf2):
+                if intf.node.inNamespace:
+                    continue
+                mtu = topo.mtu if intf.name.startswith(nm.prefix + 'i') else UNDERLAY_MTU
+                root += ['ip link set %s mtu %d' % (intf.name, mtu),
+                         'ethtool -K %s tx off >/dev/null' % intf.name]
+        root += ['ip addr add %s/%d dev %s' % (h.underlay_ip, UNDERLAY_PREFIXLEN, ul0)
+                 for h in topo.hosts.values()]
+        root += ['sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % ul0,
+                 'ip link set %s mtu %d up' % (ul0, UNDERLAY_MTU)]
+        sh(' && '.join(root))
+        sh('ovs-vsctl --timeout=30 ' + ' '.join(
+            '-- add-port {br} {tun} -- set interface {tun} type={enc} ofport_request={port} '
+            'options:remote_ip=flow options:key=flow options:local_ip={ip}'.format(
+                br=nm.hypervisor(h), tun=nm.tunnel(h), enc=topo.encapsulation,
+                port=TUNNEL_PORT, ip=h.underlay_ip)
+            for h in topo.hosts.values()))
+        ul0_mac = open('/sys/class/net/%s/address' % ul0).read().strip()
+        for h in topo.hosts.values():
+            sh('ovs-appctl tnl/neigh/set %s %s %s' % (ul0, h.underlay_ip, nic_mac(h)))
+        self._add_flows(ul0, underlay.ul0_flows(topo, ul0_mac))
+        for rack, r in underlay.rack_indexes(topo).items():
+            self._add_flows(nm.tor(r), underlay.tor_flows(topo, rack))
+        for k in range(1, topo.spines + 1):
+            self._add_flows(nm.spine(k), underlay.spine_flows(topo))
+        for inst in topo.instances():
+            self._configure_instance(inst)
+
+    @staticmethod
+    def _add_flows(bridge, flows):
+        proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError('flows for %s rejected: %s' % (bridge, proc.stderr.strip()))
+
+    def _configure_instance(self, inst):
+        """Inside the instance: its MTU, offloads off (or TCP stalls on netdev), the VPC
+        router as default gateway."""
+        subnet = self.topo.vpcs[inst.vpc].subnets[inst.subnet]
+        node = self.net.get(inst.name)
+        out = node.cmd('ip link set {i} mtu {mtu} && ethtool -K {i} tx off >/dev/null && '
+                       'ip route replace default via {gw} dev {i} && echo configured'.format(
+                           i=INSTANCE_INTF, mtu=self.topo.mtu, gw=subnet.gateway_ip))
+        if 'configured' not in out:
+            raise RuntimeError('could not configure instance %s: %s' % (inst.name, out.strip()))
+
+    # ---- migration: the instance's cable moves to another host's bridge -------------
+    def move(self, instance, host):
+        inst = self.topo.instance(instance)
+        node = self.net.get(instance)
+        old_bridge = self.net.get(self.names.hypervisor(self.topo.hosts[self.location[instance]]))
+        for link in self.net.linksBetween(node, old_bridge):
+            old_bridge.detach(link.intf2)
+            self.net.delLink(link)
+        self.location[instance] = host
+        link = self._cable(node, inst)
+        link.intf1.setMAC(inst.mac)
+        link.intf1.setIP(inst.ip, ipaddress.ip_network(
+            self.topo.vpcs[inst.vpc].subnets[inst.subnet].cidr).prefixlen)
+        sh('ip link set {p} mtu {mtu} && ethtool -K {p} tx off >/dev/null'.format(
+            p=link.intf2.name, mtu=self.topo.mtu))
+        link.intf2.node.attach(link.intf2)
+        self._configure_instance(inst)
+
+    # ---- stop ------------------------------------------------------------------------
+    def stop(self):
+        if self.net is not None:
+            self.net.stop()
+            self.net = None

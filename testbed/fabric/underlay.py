@@ -1,0 +1,59 @@
+"""The physical network: every host's NIC, its rack's ToR switch, and the spines.
+
+All underlay IPs sit on the LOCAL port of one userspace bridge (ul0), because OVS's
+native tunnelling needs the tunnel source to be a local address (DESIGN.md section 5).
+ul0 then plays every host's NIC: it sends each encapsulated packet out of the cable of
+the host whose IP is the outer source, and hands packets for a host back to LOCAL,
+where OVS decapsulates them into that host's tunnel port.  ToRs and spines forward by
+destination NIC MAC with static flows: no flooding, no loops, no learning.
+
+Port numbers: ul0 port i = NIC cable of host i; ToR port i = host i; ToR port 1000+k =
+uplink to spine k; spine port r = ToR r.
+"""
+from testbed.fabric.names import nic_mac
+
+UPLINK_BASE = 1000
+
+
+def rack_indexes(topo):
+    return {name: i for i, name in enumerate(topo.racks, start=1)}
+
+
+def spine_for(host, spines):
+    """Traffic to a host always crosses the same spine (deterministic, spread by host)."""
+    return host.index % spines + 1
+
+
+def arp_responder(ip, mac):
+    """Answer OVS's own neighbour resolution (when a tnl/neigh entry ages out)."""
+    return ('priority=200,in_port=LOCAL,arp,arp_op=1,arp_tpa=%s,actions='
+            'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:%s,'
+            'load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],'
+            'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:%s->arp_sha,'
+            'set_field:%s->arp_spa,IN_PORT' % (ip, mac, mac, ip))
+
+
+def ul0_flows(topo, ul0_mac):
+    flows = []
+    for h in topo.hosts.values():
+        mac = nic_mac(h)
+        flows.append('priority=100,in_port=LOCAL,ip,nw_src=%s,actions=mod_dl_src:%s,output:%d'
+                     % (h.underlay_ip, mac, h.index))
+        flows.append('priority=100,in_port=%d,ip,dl_dst=%s,nw_dst=%s,actions=mod_dl_dst:%s,LOCAL'
+                     % (h.index, mac, h.underlay_ip, ul0_mac))
+        flows.append(arp_responder(h.underlay_ip, mac))
+    return flows
+
+
+def tor_flows(topo, rack):
+    flows = []
+    for h in topo.hosts.values():
+        out = h.index if h.rack == rack else UPLINK_BASE + spine_for(h, topo.spines)
+        flows.append('priority=100,dl_dst=%s,actions=output:%d' % (nic_mac(h), out))
+    return flows
+
+
+def spine_flows(topo):
+    racks = rack_indexes(topo)
+    return ['priority=100,dl_dst=%s,actions=output:%d' % (nic_mac(h), racks[h.rack])
+            for h in topo.hosts.values()]

@@ -1,0 +1,120 @@
+"""Observations of one packet's journey, shared by `vpclab demo`, the tests and labs.
+
+Each function does one step for real and returns what was observed."""
+import subprocess
+import sys
+
+from testbed.capture import Capture
+from testbed.fabric.names import nic_mac
+from testbed.fabric.underlay import rack_indexes
+
+TUNNEL_BPF = 'udp port 6081 or udp port 4789 or arp'
+
+
+def pick_pair(topo, cross_rack=True):
+    """Two instances of one VPC on different physical hosts (different racks if we can)."""
+    best = None
+    for vpc in topo.vpcs.values():
+        insts = list(vpc.instances.values())
+        for a in insts:
+            for b in insts:
+                if a.host == b.host:
+                    continue
+                rank = (topo.hosts[a.host].rack != topo.hosts[b.host].rack) == cross_rack
+                if best is None or (rank and not best[0]):
+                    best = (rank, a, b)
+    if best is None:
+        raise ValueError('the topology has no VPC with instances on two physical hosts')
+    return best[1], best[2]
+
+
+def flow_packets(lab, host, table, match_text):
+    """n_packets of the flows in `table` of `host`'s bridge whose text contains all of
+    `match_text` (ovs-ofctl's own words, e.g. 'arp_tpa=10.0.1.11')."""
+    text = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge(host),
+                           'table=%d' % table], capture_output=True, text=True).stdout
+    total = 0
+    for line in text.splitlines():
+        if all(m in line for m in match_text):
+            total += int(line.split('n_packets=')[1].split(',')[0])
+    return total
+
+
+def load_scapy_layers():
+    """scapy decodes a pcap only with the layers it should know loaded; returns rdpcap."""
+    import scapy.contrib.geneve  # noqa: F401  (binds UDP 6081)
+    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.l2  # noqa: F401  (Ethernet, ARP)
+    import scapy.layers.vxlan  # noqa: F401  (binds UDP 4789)
+    from scapy.utils import rdpcap
+    return rdpcap
+
+
+def geneve_or_vxlan(pkt):
+    from scapy.contrib.geneve import GENEVE
+    from scapy.layers.vxlan import VXLAN
+    for layer in (GENEVE, VXLAN):
+        if pkt.haslayer(layer):
+            return pkt[layer]
+    return None
+
+
+def tunnel_summary(pkt):
+    """(outer src, outer dst, VNI, inner src, inner dst) of an encapsulated packet."""
+    from scapy.layers.inet import IP
+    tun = geneve_or_vxlan(pkt)
+    if tun is None:
+        return None
+    inner = tun.payload
+    return (pkt[IP].src, pkt[IP].dst, tun.vni,
+            inner[IP].src if inner.haslayer(IP) else None,
+            inner[IP].dst if inner.haslayer(IP) else None)
+
+
+def ping(node, ip, count=3, interval=0.2, wait=1):
+    out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
+    received = int(out.split(' received')[0].split()[-1]) if ' received' in out else 0
+    rtts = [float(w.split('=')[1]) for w in out.split() if w.startswith('time=')]
+    return received, rtts, out
+
+
+def observe_ping(lab, a, b, count=3):
+    """Ping b from a with the underlay captured on both hosts' NICs."""
+    with Capture(lab.nic(a.host), TUNNEL_BPF) as out_cap, \
+            Capture(lab.nic(b.host), TUNNEL_BPF) as in_cap:
+        received, rtts, _ = ping(lab.node(a.name), b.ip, count)
+    return dict(received=received, rtts=rtts,
+                sent_on_wire=[tunnel_summary(p) for p in out_cap.packets],
+                arrived_on_wire=[tunnel_summary(p) for p in in_cap.packets],
+                arp_on_wire=sum(1 for p in out_cap.packets + in_cap.packets
+                                if p.haslayer('ARP')))
+
+
+def arp_entry(node, ip):
+    out = node.cmd('ip neigh show %s' % ip).split()
+    return out[out.index('lladdr') + 1] if 'lladdr' in out else None
+
+
+def send_spoofed(lab, a, dst, src_ip=None, src_mac=None, count=3):
+    node = lab.node(a.name)
+    return node.cmd('%s -m testbed.craft ip --iface eth0 --count %d --src-mac %s --dst-mac %s '
+                    '--src-ip %s --dst-ip %s' % (sys.executable, count, src_mac or a.mac,
+                                                 dst.mac, src_ip or a.ip, dst.ip))
+
+
+def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac, count=3):
+    """Put a forged encapsulated packet on the victim host's NIC cable (from the ToR
+    side), as if `outer_src_host` had sent it over the fabric."""
+    topo = lab.topology
+    y, x = topo.hosts[victim.host], topo.hosts[outer_src_host]
+    cable = lab.names.tor_port(rack_indexes(topo)[y.rack], y)
+    cmd = [sys.executable, '-m', 'testbed.craft', 'tunnel', '--iface', cable,
+           '--count', str(count), '--outer-src', x.underlay_ip, '--outer-dst', y.underlay_ip,
+           '--outer-dst-mac', nic_mac(y), '--vni', str(vni),
+           '--encapsulation', topo.encapsulation, '--src-mac', inner_src_mac,
+           '--dst-mac', victim.mac, '--src-ip', inner_src_ip, '--dst-ip', victim.ip]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def drops(lab, host, reason):
+    return lab.mapping.cache(host)['drops'].get(reason, 0)

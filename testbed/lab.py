@@ -1,0 +1,182 @@
+"""testbed.Lab: the one way to start a lab (CLI, tests, benchmarks and labs use it).
+
+    with Lab('topologies/default.yaml') as lab:
+        print(lab.node('web-1').cmd('ping -c1 10.0.2.4'))
+
+Start-up order: validate the file, check the machine, record the run state, start the
+controller, build the network, wait until every hypervisor is programmed.  Anything
+that fails on the way, an exception or Ctrl-C, tears down what was built.
+"""
+import signal
+import tempfile
+import threading
+import time
+
+from mininet.log import setLogLevel
+
+from testbed.api import MappingClient
+from testbed.capture import Capture
+from testbed.errors import LabError
+from testbed.fabric import platform
+from testbed.fabric.controller import ControllerProcess, controller_config, free_port
+from testbed.fabric.names import DEFAULT_PREFIX, Names
+from testbed.fabric.network import Network
+from testbed.fabric.runstate import RunState
+from testbed.topology import Topology, load
+
+
+class Lab:
+    def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None):
+        topo = topology if isinstance(topology, Topology) else load(topology)
+        self.topology = topo.with_mode(mode) if mode else topo
+        self.names = Names(prefix)
+        self.progress = progress or (lambda msg: None)
+        self.state = None
+        self.controller = None
+        self.network = None
+        self.mapping = None
+        self.run_dir = None
+        self.timings = {}
+        self._old_sigterm = None
+
+    # ---- life ------------------------------------------------------------------------
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self, timeout=120.0):
+        platform.check()
+        self._claim()
+        try:
+            t0 = time.monotonic()
+            self.run_dir = tempfile.mkdtemp(prefix='vpclab-%s-' % self.topology.name)
+            self.progress('starting the controller (mapping service + hypervisors)')
+            api_port = free_port()
+            self.controller = ControllerProcess(
+                self.run_dir, controller_config(self.topology, self.names, api_port))
+            self.controller.start(self.state.add_process)
+            self.mapping = MappingClient(api_port)
+            self.progress('building %d physical hosts and %d instances'
+                          % (len(self.topology.hosts), len(self.topology.instances())))
+            setLogLevel('error')
+            self.network = Network(self.topology, self.names, self.controller.ofp_port,
+                                   self.state.add)
+            self.network.build()
+            self.timings['build_s'] = time.monotonic() - t0
+            self.progress('waiting until every hypervisor is programmed')
+            self.wait_ready(timeout)
+            self.timings['ready_s'] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+
+    def _claim(self):
+        # one lab at a time: every lab puts its underlay addresses on this machine
+        for old in RunState.existing():
+            if old.lab_running():
+                raise LabError('another lab is running (PID %s, prefix %r); stop it first'
+                               % (old.data.get('lab_pid'), old.data.get('prefix')))
+            raise LabError('a crashed lab left things behind (%s); run `sudo vpclab down`'
+                           % old.path)
+        self.state = RunState.new(self.names.prefix)
+        self.state.claim()
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM should tear down like Ctrl-C does
+            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
+
+    def stop(self):
+        t0 = time.monotonic()
+        try:
+            if self.network is not None:
+                self.network.stop()
+                self.network = None
+            if self.controller is not None:
+                self.controller.stop()
+                self.controller = None
+            if self.state is not None:
+                self.state.clean(log=lambda msg: None)   # anything Mininet missed
+                self.state = None
+        finally:
+            if self._old_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._old_sigterm)
+                self._old_sigterm = None
+        self.timings['stop_s'] = time.monotonic() - t0
+
+    def wait_ready(self, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = self.mapping.status()
+            if status['ready']:
+                return status
+            if self.controller.proc.poll() is not None:
+                raise LabError('the controller died:\n' + self.controller.log_tail())
+            time.sleep(0.05)
+        raise LabError('hypervisors not programmed after %.0f s: %s\n%s'
+                       % (timeout, status, self.controller.log_tail()))
+
+    def wait_until(self, predicate, timeout=10.0, what='the expected state'):
+        """Counters come from flow statistics polled every second: wait for them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise LabError('timed out after %.0f s waiting for %s' % (timeout, what))
+
+    # ---- what tests, experiments and the CLI use ---------------------------------------
+    def node(self, name):
+        try:
+            return self.network.net.get(name)
+        except KeyError:
+            raise LabError('no instance named %r in this lab' % name) from None
+
+    def instances(self):
+        return self.topology.instances()
+
+    def host_of(self, instance):
+        return self.network.location[instance]
+
+    def bridge(self, host):
+        return self.names.hypervisor(self.topology.hosts[host])
+
+    def nic(self, host):
+        """The underlay cable of a physical host, for captures."""
+        return self.names.nic(self.topology.hosts[host])
+
+    def capture(self, interface, bpf='', node=None):
+        return Capture(interface, bpf, node)
+
+    def migrate(self, instance, host, timeout=30.0):
+        """Move a running instance to another physical host; returns the change record
+        once every cache that held the instance is right."""
+        inst = self.topology.instance(instance)
+        if host not in self.topology.hosts:
+            raise LabError('no physical host named %r' % host)
+        if host == self.host_of(instance):
+            raise LabError('%s already runs on %s' % (instance, host))
+        az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
+        if self.topology.hosts[host].az != az:
+            raise LabError('%s is in %s; %s is in %s (an instance cannot leave its subnet\'s AZ)'
+                           % (instance, az, host, self.topology.hosts[host].az))
+        t0 = time.monotonic()
+        self.network.move(instance, host)
+        change = self.mapping.migrate(instance, host)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = [c for c in self.mapping.changes()['done'] if c['change'] == change]
+            if done or change is None:
+                self.wait_ready(timeout)
+                record = done[0] if done else dict(change=None, seconds=0.0, hosts=[])
+                return dict(record, total_seconds=time.monotonic() - t0)
+            time.sleep(0.01)
+        raise LabError('migration of %s did not converge in %.0f s' % (instance, timeout))
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+

@@ -1,0 +1,100 @@
+"""The Mininet CLI of `vpclab up`, with VPC commands added to Mininet's own
+(`web-1 ping 10.0.1.11` works as in any Mininet)."""
+import subprocess
+
+from mininet.cli import CLI
+
+from testbed.api import ApiError
+from testbed.errors import LabError
+
+
+class VpcShell(CLI):
+    prompt = 'vpclab> '
+
+    def __init__(self, lab):
+        self.lab = lab
+        super().__init__(lab.network.net)
+
+    def _run(self, fn):
+        try:
+            fn()
+        except (ApiError, LabError, KeyError) as exc:
+            print('error: %s' % exc)
+
+    def do_mappings(self, line):
+        """mappings: the mapping service's table (VNI, IP) -> host, MAC, ENI."""
+        def show():
+            print('%-6s %-15s %-8s %-17s %-22s %-12s %s' % ('VNI', 'IP', 'HOST', 'MAC', 'ENI',
+                                                            'INSTANCE', 'VERSION'))
+            for e in self.lab.mapping.mappings():
+                print('%-6d %-15s %-8s %-17s %-22s %-12s %d' % (
+                    e['vni'], e['ip'], e['host'], e['mac'], e['eni'], e['instance'],
+                    e['version']))
+        self._run(show)
+
+    def do_cache(self, line):
+        """cache HOST: what one physical host's cache holds, with its counters."""
+        def show():
+            c = self.lab.mapping.cache(line.strip())
+            print('host %s (%s): instances %s' % (c['host'], c['underlay_ip'],
+                                                   ', '.join(c['local']) or '-'))
+            for e in c['cache']:
+                print('  VNI %-5d %-15s -> %-8s %s v%d' % (e['vni'], e['ip'], e['host'],
+                                                          e['mac'], e['version']))
+            print('  counters: %s' % c['counters'])
+            print('  drops: %s' % c['drops'])
+        self._run(show)
+
+    def do_counters(self, line):
+        """counters: mapping-service metrics and drops by reason, per host."""
+        def show():
+            m = self.lab.mapping.metrics()
+            print('mapping service: %s' % m['mapping'])
+            print('drops (all hosts): %s' % m['drops'])
+            for host, h in sorted(m['hosts'].items()):
+                print('  %-8s cache %3d  %s  drops %s' % (host, h['cache_entries'],
+                                                          h['counters'], h['drops']))
+            print('alerts: %d, OpenFlow errors: %d' % (m['alerts'], len(m['ofp_errors'])))
+        self._run(show)
+
+    def do_alerts(self, line):
+        """alerts: what the hypervisors reported for a human to look at."""
+        def show():
+            for a in self.lab.mapping.alerts() or [{'detail': 'no alerts', 'host': '-',
+                                                    'reason': '-', 'count': 0}]:
+                print('%-8s %-20s x%-4d %s' % (a['host'], a['reason'], a['count'],
+                                               a['detail']))
+        self._run(show)
+
+    def do_migrate(self, line):
+        """migrate INSTANCE HOST: move a running instance to another physical host."""
+        def run():
+            instance, host = line.split()
+            rec = self.lab.migrate(instance, host)
+            print('%s now runs on %s; %d host caches updated in %.1f ms (%.0f ms in all)'
+                  % (instance, host, len(rec['hosts']), rec['seconds'] * 1e3,
+                     rec['total_seconds'] * 1e3))
+        try:
+            self._run(run)
+        except ValueError:
+            print('usage: migrate INSTANCE HOST')
+
+    def do_placement(self, line):
+        """placement: where each instance runs now."""
+        for inst in self.lab.instances():
+            print('%-20s %-8s %-15s %s' % (inst.name, inst.vpc, inst.ip,
+                                           self.lab.host_of(inst.name)))
+
+    def do_flows(self, line):
+        """flows HOST [TABLE]: the OpenFlow pipeline of a physical host's bridge."""
+        args = line.split()
+        if not args:
+            print('usage: flows HOST [TABLE]')
+            return
+        try:
+            cmd = ['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', self.lab.bridge(args[0])]
+        except KeyError:
+            print('error: no physical host named %r' % args[0])
+            return
+        print(subprocess.run(cmd + ['table=%s' % args[1]] if len(args) > 1 else cmd,
+                             capture_output=True, text=True).stdout)
