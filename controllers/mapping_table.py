@@ -80,6 +80,8 @@ class MappingTable:
             entry = Entry(host_ip=self.hosts[fields['host']], ident=self._next_ident, **fields)
             if entry.key in self._entries:
                 raise MappingError('%s is already registered in VNI %d' % (entry.ip, entry.vni))
+            if entry.instance in self._by_instance:
+                raise MappingError('an instance named %r is already registered' % entry.instance)
             self._entries[entry.key] = entry
             self._by_instance[entry.instance] = entry.key
             self.counters['registrations'] += 1
@@ -130,8 +132,9 @@ class MappingTable:
                 entry = self._entries.get((v, ip))
                 if entry is not None:
                     self.counters['lookup_hits'] += 1
-                    if host is not None:
+                    if host is not None:     # the reply is a push into its cache
                         self._subscribed[host].add(entry.key)
+                        self._pushed[host][entry.key] = entry.version
                     return entry
             self.counters['lookup_misses'] += 1
             return None
@@ -152,19 +155,23 @@ class MappingTable:
     def plan(self, host):
         """Diff between what `host` holds and what it must hold; recorded as pushed."""
         with self.lock:
+            self._check_host(host)
             plan = Plan()
+            held = dict(self._pushed[host])
             plan.upserts, plan.removals = self._diff(self._pushed[host], self.needed(host))
+            # pushes and invalidations count host-cache entries; a host's own instances
+            # are not a cache
+            self.counters['pushes'] += len(plan.upserts)
+            self.counters['invalidations'] += len(plan.removals) + sum(
+                1 for e in plan.upserts if e.key in held)
             local = {k for k, e in self._entries.items() if e.host == host}
             plan.local_upserts, plan.local_removals = self._diff(self._pushed_local[host], local)
-            self.counters['pushes'] += len(plan.upserts)
             return plan
 
     def _diff(self, pushed, needed):
         upserts = [self._entries[k] for k in sorted(needed)
                    if pushed.get(k) != self._entries[k].version]
         removals = sorted(k for k in pushed if k not in needed)
-        self.counters['invalidations'] += sum(1 for e in upserts if e.key in pushed)
-        self.counters['invalidations'] += len(removals)
         for e in upserts:
             pushed[e.key] = e.version
         for k in removals:

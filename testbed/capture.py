@@ -21,7 +21,8 @@ class Capture:
     def __enter__(self):
         fd, self.path = tempfile.mkstemp(suffix='.pcap', prefix='vpclab-')
         os.close(fd)
-        cmd = ['tcpdump', '-U', '-nn', '-s', str(self.snaplen), '-i', self.interface,
+        # immediate mode: otherwise packets wait in the kernel ring for up to a second
+        cmd = ['tcpdump', '--immediate-mode', '-U', '-nn', '-s', str(self.snaplen), '-i', self.interface,
                '-w', self.path] + ([self.bpf] if self.bpf else [])
         popen = self.node.popen if self.node is not None else subprocess.Popen
         self.proc = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

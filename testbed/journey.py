@@ -6,7 +6,6 @@ import sys
 
 from testbed.capture import Capture
 from testbed.fabric.names import nic_mac
-from testbed.fabric.underlay import rack_indexes
 
 TUNNEL_BPF = 'udp port 6081 or udp port 4789 or arp'
 
@@ -107,7 +106,7 @@ def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac,
     side), as if `outer_src_host` had sent it over the fabric."""
     topo = lab.topology
     y, x = topo.hosts[victim.host], topo.hosts[outer_src_host]
-    cable = lab.names.tor_port(rack_indexes(topo)[y.rack], y)
+    cable = lab.names.tor_port(y)
     cmd = [sys.executable, '-m', 'testbed.craft', 'tunnel', '--iface', cable,
            '--count', str(count), '--outer-src', x.underlay_ip, '--outer-dst', y.underlay_ip,
            '--outer-dst-mac', nic_mac(y), '--vni', str(vni),

@@ -7,6 +7,7 @@ Start-up order: validate the file, check the machine, record the run state, star
 controller, build the network, wait until every hypervisor is programmed.  Anything
 that fails on the way, an exception or Ctrl-C, tears down what was built.
 """
+import atexit
 import signal
 import tempfile
 import threading
@@ -83,6 +84,7 @@ class Lab:
                            % old.path)
         self.state = RunState.new(self.names.prefix)
         self.state.claim()
+        atexit.register(self.stop)      # also for a lab started without `with`
         if threading.current_thread() is threading.main_thread():
             # SIGTERM should tear down like Ctrl-C does
             self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
@@ -100,6 +102,7 @@ class Lab:
                 self.state.clean(log=lambda msg: None)   # anything Mininet missed
                 self.state = None
         finally:
+            atexit.unregister(self.stop)
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
                 self._old_sigterm = None

@@ -9,6 +9,10 @@ UNDERLAY_MTU = 9216          # room for a 9001-byte instance packet plus Geneve/
 UNDERLAY_PREFIXLEN = 16      # underlay IPs are 100.127.0.0 + host index (topology model)
 
 
+# datapath ids: hypervisor bridges use the host index (< 2**16), the fabric its own ranges
+DPID_UNDERLAY, DPID_TOR, DPID_SPINE = 1 << 32, 2 << 32, 3 << 32
+
+
 class Names:
     def __init__(self, prefix=DEFAULT_PREFIX):
         if len(prefix) != 3 or not prefix.endswith('_'):
@@ -30,8 +34,8 @@ class Names:
     def tor(self, rack_index):
         return '%stor%d' % (self.prefix, rack_index)
 
-    def tor_port(self, rack_index, host):  # ToR side of a host's NIC cable
-        return '%stor%dp%d' % (self.prefix, rack_index, host.index)
+    def tor_port(self, host):              # ToR side of a host's NIC cable
+        return '%stp%d' % (self.prefix, host.index)
 
     def spine(self, k):
         return '%sspine%d' % (self.prefix, k)

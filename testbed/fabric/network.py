@@ -12,7 +12,8 @@ from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT
 from testbed.fabric import underlay
-from testbed.fabric.names import UNDERLAY_MTU, UNDERLAY_PREFIXLEN, nic_mac
+from testbed.fabric.names import (DPID_SPINE, DPID_TOR, DPID_UNDERLAY, UNDERLAY_MTU,
+                                  UNDERLAY_PREFIXLEN, nic_mac)
 
 INSTANCE_INTF = 'eth0'
 
@@ -59,18 +60,17 @@ class Network:
             net.addSwitch(nm.hypervisor(h), **switch_opts(h.index))
             bridges.append(nm.hypervisor(h))
         fabric = dict(switch_opts(0), cls=FabricSwitch)
-        ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid='%016x' % 0xfe00))
+        ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid='%016x' % DPID_UNDERLAY))
         racks = underlay.rack_indexes(topo)
-        tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid='%016x' % (0xff00 + i)))
+        tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid='%016x' % (DPID_TOR + i)))
                 for r, i in racks.items()}
-        spines = [net.addSwitch(nm.spine(k), **dict(fabric, dpid='%016x' % (0xfd00 + k)))
+        spines = [net.addSwitch(nm.spine(k), **dict(fabric, dpid='%016x' % (DPID_SPINE + k)))
                   for k in range(1, topo.spines + 1)]
         bridges += [s.name for s in [ul0, *tors.values(), *spines]]
         for h in topo.hosts.values():
-            r = racks[h.rack]
             net.addLink(ul0, tors[h.rack], port1=h.index, port2=h.index, cls=Link,
-                        intfName1=nm.nic(h), intfName2=nm.tor_port(r, h))
-            intfs += [nm.nic(h), nm.tor_port(r, h)]
+                        intfName1=nm.nic(h), intfName2=nm.tor_port(h))
+            intfs += [nm.nic(h), nm.tor_port(h)]
         for rack, r in racks.items():
             for k, spine in enumerate(spines, start=1):
                 net.addLink(tors[rack], spine, port1=underlay.UPLINK_BASE + k, port2=r,
@@ -177,5 +177,12 @@ class Network:
     # ---- stop ------------------------------------------------------------------------
     def stop(self):
         if self.net is not None:
+            shells = [n.shell for n in self.net.hosts + self.net.controllers if n.shell]
             self.net.stop()
+            for shell in shells:   # Mininet sends SIGHUP and moves on; see them exit
+                try:
+                    shell.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    shell.kill()
+                    shell.wait()
             self.net = None

@@ -78,8 +78,11 @@ class RunState:
             if alive(pid, must_contain):
                 log('stopping process %d (%s)' % (pid, must_contain))
                 _terminate(pid, must_contain)
-        bridges = set(subprocess.run(['ovs-vsctl', '--timeout=5', 'list-br'],
-                                     capture_output=True, text=True).stdout.split())
+        try:
+            bridges = set(subprocess.run(['ovs-vsctl', '--timeout=5', 'list-br'],
+                                         capture_output=True, text=True).stdout.split())
+        except FileNotFoundError:       # no Open vSwitch, so no bridge of ours either
+            bridges = set()
         for br in self.data.get('bridges', []):
             if br in bridges:
                 log('deleting bridge %s' % br)

@@ -1,0 +1,170 @@
+"""The immutable topology model: what the loader returns and every other part reads.
+
+Mappings are read-only views (MappingProxyType) in file order, so a model can be shared
+between the fabric, the controllers and the tests without anyone changing it behind the
+others' backs. Mappings are left out of hashing because a mapping view cannot be hashed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Mapping
+
+MODES = ("proactive", "reactive")
+ENCAPSULATIONS = ("geneve", "vxlan")
+TENANCIES = ("default", "dedicated")
+STRATEGIES = ("cluster", "spread", "partition")
+
+
+class TopologyError(Exception):
+    """A problem with a topology, shown as one line: FILE:LINE: KEY.PATH: what is wrong; what would be right."""
+
+    def __init__(self, path: str, line: int | None, key: str | None, message: str):
+        super().__init__(path, line, key, message)
+        self.path, self.line, self.key, self.message = str(path), line, key, message
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        text = ": ".join(part for part in (where, self.key, self.message) if part)
+        return text.replace("\n", " ")  # one line, whatever the file's values contain
+
+
+def _mapping():
+    return field(hash=False)
+
+
+@dataclass(frozen=True)
+class PhysicalHost:
+    name: str          # "<rack>-h<N>"
+    index: int         # 1..N over the fabric in file order; gives dpid and underlay IP
+    az: str
+    rack: str
+    vcpus: int
+    memory_gib: int
+    underlay_ip: str
+
+
+@dataclass(frozen=True)
+class Rack:
+    name: str
+    az: str
+    hosts: tuple       # host names
+
+
+@dataclass(frozen=True)
+class Subnet:
+    name: str
+    id: str
+    vpc: str
+    cidr: str
+    az: str
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def gateway_ip(self) -> str:
+        return str(self.network.network_address + 1)
+
+    @property
+    def reserved(self) -> dict[ipaddress.IPv4Address, str]:
+        """The five addresses AWS keeps for itself in every subnet, with their role."""
+        net = self.network
+        base = net.network_address
+        return {base: "network address", base + 1: "VPC router", base + 2: "DNS server",
+                base + 3: "address reserved for future use", net.broadcast_address: "broadcast address"}
+
+
+@dataclass(frozen=True)
+class PlacementGroup:
+    name: str
+    strategy: str      # cluster | spread | partition
+    partitions: int = 2
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    id: str
+    eni: str
+    vpc: str
+    subnet: str
+    ip: str
+    mac: str
+    type: str
+    tenancy: str
+    placement_group: str | None
+    partition: int | None  # 1-based, only in a partition placement group
+    pinned_host: str | None
+    host: str              # where placement put it
+    account: str
+    line: int = 0          # line of its key in the file, for errors found after loading
+
+    @property
+    def key(self) -> str:
+        """Its key path in the file, as errors name it."""
+        return f"vpcs.{self.vpc}.instances.{self.name}"
+
+
+@dataclass(frozen=True)
+class VPC:
+    name: str
+    id: str
+    vni: int
+    account: str
+    cidr: str
+    subnets: Mapping[str, Subnet] = _mapping()
+    instances: Mapping[str, Instance] = _mapping()
+    placement_groups: Mapping[str, PlacementGroup] = _mapping()
+
+
+@dataclass(frozen=True)
+class Peering:
+    name: str
+    id: str
+    vpcs: tuple        # (vpc_a, vpc_b), names in file order
+
+
+@dataclass(frozen=True)
+class Topology:
+    path: str
+    name: str
+    region: str
+    mode: str
+    encapsulation: str
+    mtu: int
+    spines: int
+    azs: tuple
+    racks: Mapping[str, Rack] = _mapping()
+    hosts: Mapping[str, PhysicalHost] = _mapping()
+    accounts: tuple
+    vpcs: Mapping[str, VPC] = _mapping()
+    peerings: tuple
+
+    def instances(self) -> tuple[Instance, ...]:
+        """All instances, in file order."""
+        return tuple(i for vpc in self.vpcs.values() for i in vpc.instances.values())
+
+    def instance(self, name: str) -> Instance:
+        return self.vpc_of(name).instances[name]
+
+    def vpc_of(self, instance_name: str) -> VPC:
+        for vpc in self.vpcs.values():
+            if instance_name in vpc.instances:
+                return vpc
+        raise KeyError(instance_name)
+
+    def subnet_of(self, instance_name: str) -> Subnet:
+        vpc = self.vpc_of(instance_name)
+        return vpc.subnets[vpc.instances[instance_name].subnet]
+
+    def peered(self, vpc_a: str, vpc_b: str) -> bool:
+        return any(set(p.vpcs) == {vpc_a, vpc_b} for p in self.peerings if vpc_a != vpc_b)
+
+    def with_mode(self, mode: str) -> Topology:
+        if mode not in MODES:
+            raise TopologyError(self.path, None, "mode",
+                                f"{mode!r} is not a mode; use {' or '.join(MODES)}")
+        return dataclasses.replace(self, mode=mode)

@@ -1,0 +1,162 @@
+"""The physical network's static flows and the names of everything a lab creates."""
+import pytest
+
+from testbed.fabric import underlay
+from testbed.fabric.names import Names, nic_mac
+from testbed.topology import loads
+
+UL0_MAC = '02:ff:00:00:00:01'
+
+
+def fabric(spines, racks):
+    """racks: {az: {rack: hosts}}"""
+    lines = ['format: 1', 'fabric:', '  spines: %d' % spines, '  azs:']
+    for az, rs in racks.items():
+        lines += ['    %s:' % az, '      racks:']
+        lines += ['        %s: {hosts: %d}' % (r, n) for r, n in rs.items()]
+    return loads('\n'.join(lines) + '\n')
+
+
+@pytest.fixture(scope='module')
+def topo():
+    return fabric(2, {'use1-az1': {'r1': 2, 'r2': 3}, 'use1-az2': {'r3': 1}})
+
+
+def parse(flow):
+    """'k=v,k2,...,actions=a,b' -> ({k: v, k2: None}, [a, b])"""
+    match, actions = flow.split(',actions=')
+    fields = dict((kv.split('=', 1) + [None])[:2] for kv in match.split(','))
+    return fields, actions.split(',')
+
+
+def by_dst(flows):
+    out = {}
+    for f in flows:
+        m, a = parse(f)
+        assert m['dl_dst'] not in out, 'two flows for one destination'
+        assert len(a) == 1 and a[0].startswith('output:')
+        out[m['dl_dst']] = int(a[0].split(':')[1])
+    return out
+
+
+# ---- ul0: every host's NIC ----------------------------------------------------------
+
+def test_ul0_sends_each_outer_source_out_of_its_hosts_port(topo):
+    egress = [parse(f) for f in underlay.ul0_flows(topo, UL0_MAC)]
+    egress = {m['nw_src']: a for m, a in egress if m.get('in_port') == 'LOCAL' and 'nw_src' in m}
+    assert len(egress) == len(topo.hosts)
+    for h in topo.hosts.values():
+        assert egress[h.underlay_ip] == ['mod_dl_src:%s' % nic_mac(h), 'output:%d' % h.index]
+
+
+def test_ul0_delivers_to_local_only_its_hosts_mac_and_ip(topo):
+    to_local = [(m, a) for m, a in map(parse, underlay.ul0_flows(topo, UL0_MAC)) if a[-1] == 'LOCAL']
+    got = sorted((int(m['in_port']), m['dl_dst'], m['nw_dst']) for m, _ in to_local)
+    want = sorted((h.index, nic_mac(h), h.underlay_ip) for h in topo.hosts.values())
+    assert got == want
+    assert all(a == ['mod_dl_dst:%s' % UL0_MAC, 'LOCAL'] and 'ip' in m for m, a in to_local)
+
+
+def test_ul0_one_arp_responder_per_host(topo):
+    arp = [f for f in underlay.ul0_flows(topo, UL0_MAC) if 'arp_tpa=' in f]
+    for h in topo.hosts.values():
+        mine = [f for f in arp if 'arp_tpa=%s,' % h.underlay_ip in f]
+        assert len(mine) == 1
+        assert 'set_field:%s->arp_sha' % nic_mac(h) in mine[0]
+        assert 'set_field:%s->arp_spa' % h.underlay_ip in mine[0]
+    assert len(arp) == len(topo.hosts)
+    assert len(underlay.ul0_flows(topo, UL0_MAC)) == 3 * len(topo.hosts)
+
+
+def test_nic_macs_distinct_unicast(topo):
+    macs = [nic_mac(h) for h in topo.hosts.values()]
+    assert len(set(macs)) == len(macs)
+    assert all(int(m.split(':')[0], 16) & 1 == 0 for m in macs)
+
+
+# ---- ToRs and spines ------------------------------------------------------------------
+
+def test_tor_sends_local_hosts_to_their_port_and_others_up(topo):
+    for rack in topo.racks:
+        out = by_dst(underlay.tor_flows(topo, rack))
+        assert len(out) == len(topo.hosts)
+        for h in topo.hosts.values():
+            if h.rack == rack:
+                assert out[nic_mac(h)] == h.index
+            else:
+                assert out[nic_mac(h)] == underlay.UPLINK_BASE + underlay.spine_for(h, topo.spines)
+                assert underlay.UPLINK_BASE < out[nic_mac(h)] <= underlay.UPLINK_BASE + topo.spines
+
+
+def test_spines_send_to_the_racks_index(topo):
+    racks = underlay.rack_indexes(topo)
+    assert sorted(racks.values()) == list(range(1, len(topo.racks) + 1))
+    out = by_dst(underlay.spine_flows(topo))
+    assert out == {nic_mac(h): racks[h.rack] for h in topo.hosts.values()}
+
+
+def test_two_spines_are_both_used(topo):
+    uplinks = {p for p in by_dst(underlay.tor_flows(topo, 'r1')).values()
+               if p >= underlay.UPLINK_BASE}
+    assert uplinks == {underlay.UPLINK_BASE + 1, underlay.UPLINK_BASE + 2}
+
+
+def test_a_destination_crosses_the_same_spine_from_every_rack(topo):
+    for h in topo.hosts.values():
+        ups = {by_dst(underlay.tor_flows(topo, r))[nic_mac(h)] for r in topo.racks if r != h.rack}
+        assert len(ups) == 1
+
+
+def test_one_spine_carries_everything():
+    t = fabric(1, {'use1-az1': {'r1': 2, 'r2': 2}})
+    ups = set(by_dst(underlay.tor_flows(t, 'r1')).values()) - {1, 2}
+    assert ups == {underlay.UPLINK_BASE + 1}
+
+
+# ---- names ----------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def big():
+    """At the loader's limits: 65534 hosts (its maximum), host names of 12 characters
+    (its maximum), thousands of racks."""
+    racks = {'rk-%05d' % i: 10 for i in range(1, 6554)}       # rk-00001-h10: 12 characters
+    racks['rk-99999'] = 4
+    t = fabric(4, {'use1-az1': racks})
+    assert len(t.hosts) == 65534 and max(len(h) for h in t.hosts) == 12
+    return t
+
+
+def all_names(nm, topo, instances=100000):
+    racks = underlay.rack_indexes(topo)
+    names = [nm.underlay()]
+    for h in topo.hosts.values():
+        names += [nm.hypervisor(h), nm.tunnel(h), nm.nic(h), nm.tor_port(h)]
+    for r in racks.values():
+        names.append(nm.tor(r))
+        for k in range(1, topo.spines + 1):
+            names += [nm.uplink(r, k), nm.downlink(k, r)]
+    names += [nm.spine(k) for k in range(1, topo.spines + 1)]
+    names += [nm.instance_port(i) for i in range(1, instances + 1)]
+    return names
+
+
+def test_names_fit_linux_limit_at_the_loaders_limits(big):
+    too_long = [n for n in all_names(Names('vl_'), big) if len(n) > 15]
+    assert too_long == [], '%d names over 15 characters, e.g. %s' % (len(too_long), too_long[:3])
+
+
+def test_names_distinct_and_prefixed(big):
+    names = all_names(Names('vl_'), big)
+    assert len(set(names)) == len(names)
+    assert all(n.startswith('vl_') for n in names)
+
+
+def test_names_distinct_on_small_fabric(topo):
+    names = all_names(Names('ab_'), topo, instances=50)
+    assert len(set(names)) == len(names) and all(n.startswith('ab_') for n in names)
+
+
+@pytest.mark.parametrize('prefix', ['bad', 'vl', 'vl__', '', 'v_x'])
+def test_bad_prefix_is_refused(prefix):
+    with pytest.raises(ValueError):
+        Names(prefix)
