@@ -22,10 +22,11 @@ class HostAgent:
         self.plugged = {}                 # key -> ofport its flows were installed for
         self.cache = {}                   # key -> Entry (remote and local destinations)
         self.gateways = set()             # (vni, gateway IP) answered by the VPC router
-        self.counters = dict(packet_in=0, cache_misses=0, arp_replies=0)
+        self.counters = dict(packet_in=0, cache_misses=0)
         self.polled = {}                  # drop reason -> packets, from flow stats
         self.decided = {}                 # drop reason -> packets the agent dropped itself
-        self.cache_hits = 0
+        self.cache_hits = 0               # packets routed from the cache (flow stats)
+        self.arp_replies = 0              # ARP requests answered in the switch (flow stats)
         self.ready = False
 
     # ---- the pipeline every host starts with ------------------------------------
@@ -189,11 +190,11 @@ class HostAgent:
         self.decided[reason] = self.decided.get(reason, 0) + 1
 
     def drops(self):
-        reasons = set(self.polled) | set(self.decided)
-        return {r: self.polled.get(r, 0) + self.decided.get(r, 0) for r in sorted(reasons)}
+        return {r: self.polled.get(r, 0) + self.decided.get(r, 0)
+                for r in sorted(P.DROP_REASONS.values())}
 
     def take_flow_stats(self, stats):
-        polled, hits = {}, 0
+        polled, hits, arp = {}, 0, 0
         for s in stats:
             kind = P.cookie_kind(s.cookie)
             if kind == P.KIND_DROP:
@@ -201,7 +202,9 @@ class HostAgent:
                 polled[reason] = polled.get(reason, 0) + s.packet_count
             elif kind == P.KIND_CACHE and s.table_id == P.ROUTE:
                 hits += s.packet_count
-        self.polled, self.cache_hits = polled, hits
+            elif kind in (P.KIND_CACHE, P.KIND_GATEWAY) and s.table_id == P.ARP:
+                arp += s.packet_count
+        self.polled, self.cache_hits, self.arp_replies = polled, hits, arp
 
     def describe(self):
         return dict(host=self.name, underlay_ip=self.host['underlay_ip'], ready=self.ready,
@@ -210,5 +213,6 @@ class HostAgent:
                     cache=[dict(vni=e.vni, ip=e.ip, host=e.host, mac=e.mac, eni=e.eni,
                                 instance=e.instance, version=e.version)
                            for e in sorted(self.cache.values(), key=lambda e: e.key)],
-                    counters=dict(self.counters, cache_hits=self.cache_hits),
+                    counters=dict(self.counters, cache_hits=self.cache_hits,
+                                  arp_replies=self.arp_replies),
                     drops=self.drops())

@@ -1,9 +1,11 @@
 """`vpclab demo`: one packet's journey through the VPC, step by step, with what was
 really observed on this machine (seed 000, steps 1-8)."""
 import ipaddress
+from contextlib import nullcontext
 
 from controllers import pipeline as P
 from testbed import journey
+from testbed.capture import Capture
 from testbed.lab import Lab
 
 
@@ -27,7 +29,10 @@ def narrate(topology_path, out=print, mode=None):
         arp_before = journey.flow_packets(lab, a.host, P.ARP, ['arp_tpa=%s' % b.ip])
         check_before = journey.flow_packets(lab, b.host, P.CHECK,
                                             ['tun_src=%s' % ha.underlay_ip, 'nw_src=%s' % a.ip])
-        seen = journey.observe_ping(lab, a, b, count=3)
+        twin = next((i for i in topo.instances() if i.ip == b.ip and i.vpc != b.vpc), None)
+        with Capture('eth0', 'icmp', node=lab.node(twin.name)) if twin else nullcontext() \
+                as twin_cap:
+            seen = journey.observe_ping(lab, a, b, count=3)
         arp_after = journey.flow_packets(lab, a.host, P.ARP, ['arp_tpa=%s' % b.ip])
         check_after = journey.flow_packets(lab, b.host, P.CHECK,
                                            ['tun_src=%s' % ha.underlay_ip, 'nw_src=%s' % a.ip])
@@ -57,11 +62,10 @@ def narrate(topology_path, out=print, mode=None):
                 journey.drops(lab, a.host, 'spoofed-source') - spoof_before))
         for x in alerts[-1:]:
             out('     ALERT on %s: %s' % (x['host'], x['detail']))
-        twins = [i for i in topo.instances() if i.ip == b.ip and i.vpc != b.vpc]
-        if twins:
-            t = twins[0]
-            out('\nIsolation: %s in VPC %s has the same IP %s (VNI %d); A\'s packets reached '
-                'only %s.' % (t.name, t.vpc, t.ip, topo.vpcs[t.vpc].vni, b.name))
+        if twin:
+            out('\nIsolation: %s in VPC %s has the same IP %s (VNI %d) and received %d of A\'s '
+                'packets.' % (twin.name, twin.vpc, twin.ip, topo.vpcs[twin.vpc].vni,
+                              len(twin_cap.packets)))
         out('\nMetrics: %s' % lab.mapping.metrics()['mapping'])
     out('Lab stopped; nothing is left behind.')
 

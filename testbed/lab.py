@@ -156,7 +156,10 @@ class Lab:
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record
         once every cache that held the instance is right."""
-        inst = self.topology.instance(instance)
+        try:
+            inst = self.topology.instance(instance)
+        except KeyError:
+            raise LabError('no instance named %r in this lab' % instance) from None
         if host not in self.topology.hosts:
             raise LabError('no physical host named %r' % host)
         if host == self.host_of(instance):

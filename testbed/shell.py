@@ -3,6 +3,7 @@
 import subprocess
 
 from mininet.cli import CLI
+from mininet.log import setLogLevel
 
 from testbed.api import ApiError
 from testbed.errors import LabError
@@ -13,7 +14,17 @@ class VpcShell(CLI):
 
     def __init__(self, lab):
         self.lab = lab
+        setLogLevel('output')      # Mininet prints node commands' output at this level
         super().__init__(lab.network.net)
+
+    def parseline(self, line):
+        # cmd.Cmd stops a command word at the first non-identifier character, which
+        # breaks instance names like web-1: split on white space instead
+        line = line.strip()
+        if not line:
+            return None, None, line
+        first, _, rest = line.partition(' ')
+        return first, rest.strip(), line
 
     def _run(self, fn):
         try:

@@ -1,0 +1,34 @@
+"""The commands a user runs: `vpclab demo` narrates what it really observed, and
+`vpclab up` gives a Mininet CLI with the VPC commands."""
+import subprocess
+import sys
+
+from conftest import ROOT, topology
+from testbed.demo import narrate
+
+
+def test_demo_narrates_real_observations():
+    lines = []
+    narrate(topology('default.yaml'), out=lines.append)
+    text = '\n'.join(lines)
+    assert 'ARP frames seen on the underlay: 0' in text
+    assert 'geneve VNI 100, inner 10.0.1.10 -> 10.0.1.11' in text
+    assert 'for 3 packet(s)' in text and '3 of 3 replies' in text
+    assert 'dropped 3 (spoofed-source)' in text and 'ALERT on r1-h1' in text
+    assert 'received 0 of A\'s packets' in text
+
+
+def test_up_runs_vpc_commands_in_the_mininet_cli():
+    commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement',
+                          'blue-1 ping -c1 10.0.1.13', 'migrate blue-4 r1-h2', 'placement',
+                          'migrate nosuch r1-h1', 'flows r1-h1 30', 'exit']) + '\n'
+    out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'up',
+                          topology('two-tenants.yaml')], cwd=ROOT, input=commands,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr      # Mininet logs node output on stderr
+    assert '1 received' in text                              # the node command ran
+    assert 'blue-4 now runs on r1-h2' in text
+    assert "no instance named 'nosuch'" in text
+    assert 'table=30' in text and 'tun_src=' in text
+    assert text.count('blue-4               blue     10.0.1.13       r1-h2') == 1
