@@ -15,6 +15,11 @@ try:
     BaseApp = app_manager.OSKenApp
     PROJECT = 'os_ken'
 except ImportError:  # pragma: no cover - exercised only where Ryu is installed
+    import eventlet.wsgi
+    if not hasattr(eventlet.wsgi, 'ALREADY_HANDLED'):
+        # Ryu 4.34 imports a name that eventlet 0.33 (the newest that runs Ryu on
+        # Python 3.11) no longer has
+        eventlet.wsgi.ALREADY_HANDLED = object()
     from ryu import cfg
     from ryu.base import app_manager
     from ryu.controller import event, ofp_event
