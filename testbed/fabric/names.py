@@ -46,6 +46,9 @@ class Names:
     def downlink(self, k, rack_index):     # spine side
         return '%ss%dtor%d' % (self.prefix, k, rack_index)
 
+    def delay_node(self, cable):           # Mininet node of a delay line on a cable
+        return self.prefix + 'd' + cable[len(self.prefix):]
+
     def instance_port(self, index):        # hypervisor side of an instance's cable
         return '%si%d' % (self.prefix, index)
 

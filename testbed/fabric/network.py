@@ -12,6 +12,7 @@ from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT
 from testbed.fabric import underlay
+from testbed.fabric.links import LinkConditioner
 from testbed.fabric.names import (DPID_SPINE, DPID_TOR, DPID_UNDERLAY, UNDERLAY_MTU,
                                   UNDERLAY_PREFIXLEN, nic_mac)
 
@@ -47,6 +48,7 @@ class Network:
         self.net = None
         self.instance_index = {i.name: n for n, i in enumerate(topo.instances(), start=1)}
         self.location = {i.name: i.host for i in topo.instances()}
+        self.links = LinkConditioner(topo, names, record)
 
     # ---- build ---------------------------------------------------------------------
     def build(self):
@@ -68,13 +70,13 @@ class Network:
                   for k in range(1, topo.spines + 1)]
         bridges += [s.name for s in [ul0, *tors.values(), *spines]]
         for h in topo.hosts.values():
-            net.addLink(ul0, tors[h.rack], port1=h.index, port2=h.index, cls=Link,
-                        intfName1=nm.nic(h), intfName2=nm.tor_port(h))
+            self.links.cable(net, 'nic', ul0, tors[h.rack], h.index, h.index,
+                             nm.nic(h), nm.tor_port(h), Link)
             intfs += [nm.nic(h), nm.tor_port(h)]
         for rack, r in racks.items():
             for k, spine in enumerate(spines, start=1):
-                net.addLink(tors[rack], spine, port1=underlay.UPLINK_BASE + k, port2=r,
-                            cls=Link, intfName1=nm.uplink(r, k), intfName2=nm.downlink(k, r))
+                self.links.cable(net, 'uplink', tors[rack], spine, underlay.UPLINK_BASE + k, r,
+                                 nm.uplink(r, k), nm.downlink(k, r), Link)
                 intfs += [nm.uplink(r, k), nm.downlink(k, r)]
         for inst in topo.instances():
             self._add_instance(inst)
@@ -121,6 +123,7 @@ class Network:
         root += ['sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % ul0,
                  'ip link set %s mtu %d up' % (ul0, UNDERLAY_MTU)]
         sh(' && '.join(root))
+        self.links.start(sh, UNDERLAY_MTU)
         sh('ovs-vsctl --timeout=30 ' + ' '.join(
             '-- add-port {br} {tun} -- set interface {tun} type={enc} ofport_request={port} '
             'options:remote_ip=flow options:key=flow options:local_ip={ip}'.format(
@@ -176,13 +179,18 @@ class Network:
 
     # ---- stop ------------------------------------------------------------------------
     def stop(self):
+        self.links.stop()
         if self.net is not None:
-            shells = [n.shell for n in self.net.hosts + self.net.controllers if n.shell]
-            self.net.stop()
-            for shell in shells:   # Mininet sends SIGHUP and moves on; see them exit
-                try:
-                    shell.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    shell.kill()
-                    shell.wait()
+            stop_mininet(self.net)
             self.net = None
+
+
+def stop_mininet(net):
+    shells = [n.shell for n in net.hosts + net.controllers if n.shell]
+    net.stop()
+    for shell in shells:   # Mininet sends SIGHUP and moves on; see them exit
+        try:
+            shell.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            shell.kill()
+            shell.wait()

@@ -20,8 +20,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from .instance_types import INSTANCE_TYPES
-from .model import (ENCAPSULATIONS, MODES, STRATEGIES, TENANCIES, VPC, Instance, Peering,
-                    PhysicalHost, PlacementGroup, Rack, Subnet, Topology, TopologyError)
+from .model import (ENCAPSULATIONS, LINK_KINDS, MODES, STRATEGIES, TENANCIES, VPC, Instance,
+                    LinkCondition, Peering, PhysicalHost, PlacementGroup, Rack, Subnet, Topology,
+                    TopologyError)
 from .placement import place
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
@@ -82,12 +83,12 @@ def loads(text: str, path: str = "<string>") -> Topology:
                      if "encapsulation" in top else "geneve")
     mtu = top["mtu"].integer(1280, 9001) if "mtu" in top else 9001
     build = _Build(path, name)
-    spines, azs, racks, hosts = build.fabric(top["fabric"])
+    spines, azs, racks, hosts, links = build.fabric(top["fabric"])
     accounts = _accounts(top.get("accounts"))
     vpcs = build.vpcs(top.get("vpcs"), azs, hosts, accounts)
     unplaced = Topology(path, name, region, mode, encapsulation, mtu, spines, tuple(azs),
                         MappingProxyType(racks), MappingProxyType(hosts), accounts, MappingProxyType(vpcs),
-                        build.peerings(top.get("peering"), vpcs))
+                        build.peerings(top.get("peering"), vpcs), MappingProxyType(links))
     return _with_hosts(unplaced, place(unplaced))
 
 
@@ -170,6 +171,20 @@ class _Node:
         if (low is not None and value < low) or (high is not None and value > high):
             wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
             self.fail(f"{value} is out of range; use a whole number {wanted}")
+        return value
+
+    def number(self, low: float, high: float) -> float:
+        """A whole or decimal number from low to high (delays, loss percentages)."""
+        value = None
+        if isinstance(self.node, yaml.ScalarNode) and self.node.tag in (_TAG + "int", _TAG + "float"):
+            try:
+                value = float(self.node.value.replace("_", ""))
+            except ValueError:
+                pass
+        if value is None or value != value:  # not a number, or .nan
+            self.fail(f"expected a number, got {self.describe()}; write digits without quotes, like {low}")
+        if not low <= value <= high:
+            self.fail(f"{value:g} is out of range; use a number from {low} to {high}")
         return value
 
     def choice(self, options, noun: str) -> str:
@@ -309,7 +324,8 @@ class _Build:
         return ":".join(["0e"] + [f"{b:02x}" for b in value.to_bytes(5, "big")])
 
     def fabric(self, node: _Node):
-        fabric = node.mapping(("spines", "azs"), {"azs": "azs: {use1-az1: {racks: {r1: {hosts: 2}}}}"})
+        fabric = node.mapping(("spines", "links", "azs"),
+                              {"azs": "azs: {use1-az1: {racks: {r1: {hosts: 2}}}}"})
         spines = fabric["spines"].integer(1) if "spines" in fabric else 1
         azs: list[str] = []
         racks: dict[str, Rack] = {}
@@ -326,7 +342,7 @@ class _Build:
                 az_racks.fail("there are no racks; add one like r1: {hosts: 2}")
         if not azs:
             fabric["azs"].fail("there are no AZs; add one like use1-az1: {racks: {r1: {hosts: 2}}}")
-        return spines, azs, racks, hosts
+        return spines, azs, racks, hosts, _links(fabric.get("links"))
 
     def vpcs(self, node: _Node | None, azs: list[str], hosts: dict, accounts: tuple) -> dict[str, VPC]:
         vpcs: dict[str, VPC] = {}
@@ -451,6 +467,16 @@ def _groups(node: _Node | None) -> dict[str, PlacementGroup]:
         partitions = spec["partitions"].integer(1, MAX_PARTITIONS) if "partitions" in spec else 2
         groups[name] = PlacementGroup(name, strategy, partitions)
     return groups
+
+
+def _links(node: _Node | None) -> dict[str, LinkCondition]:
+    """Optional delay and loss per kind of underlay cable (nic, uplink)."""
+    links = {}
+    for kind, body in (node.mapping(LINK_KINDS) if node else {}).items():
+        spec = body.mapping(("delay_ms", "loss_percent"), {"delay_ms": "delay_ms: 1"})
+        loss = spec["loss_percent"].number(0, 100) if "loss_percent" in spec else 0.0
+        links[kind] = LinkCondition(spec["delay_ms"].number(0, 10000), loss)
+    return links
 
 
 def _rack(rack: str, az: str, key: _Node, node: _Node, hosts: dict) -> Rack:

@@ -15,6 +15,7 @@ MODES = ("proactive", "reactive")
 ENCAPSULATIONS = ("geneve", "vxlan")
 TENANCIES = ("default", "dedicated")
 STRATEGIES = ("cluster", "spread", "partition")
+LINK_KINDS = ("nic", "uplink")   # a host's cable to its ToR; a ToR's cable to a spine
 
 
 class TopologyError(Exception):
@@ -43,6 +44,13 @@ class PhysicalHost:
     vcpus: int
     memory_gib: int
     underlay_ip: str
+
+
+@dataclass(frozen=True)
+class LinkCondition:
+    """Delay and loss on one kind of underlay cable, each way."""
+    delay_ms: float = 0.0
+    loss_percent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class Topology:
     accounts: tuple
     vpcs: Mapping[str, VPC] = _mapping()
     peerings: tuple
+    links: Mapping[str, LinkCondition] = field(default_factory=dict, hash=False)  # by LINK_KINDS
 
     def instances(self) -> tuple[Instance, ...]:
         """All instances, in file order."""
