@@ -20,7 +20,7 @@ integration: setup
 	$(PY) -m pytest tests/integration
 
 bench: setup
-	$(PY) -m experiments.bench
+	$(VENV)/bin/vpclab regress
 
 clean-lab: setup
 	$(VENV)/bin/vpclab down

@@ -3,6 +3,7 @@ asked, 2 bad input."""
 import argparse
 import sys
 
+from testbed.bench.commands import USER_ERRORS, add_parsers
 from testbed.errors import LabError
 from testbed.fabric.platform import PlatformError
 from testbed.topology import TopologyError, load
@@ -76,6 +77,7 @@ def parser():
     p = sub.add_parser('down', help='remove what a crashed lab left behind')
     p.add_argument('--force', action='store_true', help='even if its process still runs')
     p.set_defaults(func=cmd_down)
+    add_parsers(sub)
     return ap
 
 
@@ -83,7 +85,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TopologyError, PlatformError) as exc:
+    except (TopologyError, PlatformError) + USER_ERRORS as exc:
         print('vpclab: %s' % exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

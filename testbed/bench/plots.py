@@ -1,0 +1,34 @@
+"""Plot helpers: every figure is drawn from saved data and written as PNG and SVG."""
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')       # no display on lab machines
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def figure(width=6.4, height=4.0):
+    return plt.subplots(figsize=(width, height))
+
+
+def cdf(ax, values, label):
+    values = sorted(values)
+    if values:
+        n = len(values)
+        ax.step(values, [(i + 1) / n for i in range(n)], where='post', label='%s (n=%d)' % (label, n))
+
+
+def bars(ax, labels, values, errors=None):
+    ax.bar(range(len(labels)), values, yerr=errors, capsize=3)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=20, ha='right')
+
+
+def save(fig, directory, name):
+    """Writes NAME.png and NAME.svg; returns their paths."""
+    fig.tight_layout()
+    paths = [os.path.join(directory, '%s.%s' % (name, ext)) for ext in ('png', 'svg')]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,117 @@
+"""Regression runs: the quick suite, compared with results/baselines/quick.json.
+
+Every metric is a ratio to a baseline measured in the same run (a plain Open vSwitch
+path, the second packet of the same ping, a migration no cache holds ...), so that a
+slower or busier machine does not look like a regression; each metric's tolerance is a
+relative change of that ratio (testbed/bench/metric.py).
+"""
+import json
+import math
+import os
+import sys
+
+from testbed.bench import results, runner
+
+SUITE = ('latency', 'throughput', 'convergence', 'scale', 'isolation')
+BASELINE = os.path.join(results.RESULTS, 'baselines', 'quick.json')
+OK, REGRESSED, IMPROVED, NEW, MISSING = 'ok', 'REGRESSED', 'improved', 'new', 'MISSING'
+
+
+def quick_pairs(module):
+    return ['%s=%s' % (k, ','.join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+            for k, v in module.QUICK.items()]
+
+
+def run_suite(base, names=SUITE, out=sys.stderr):
+    """Runs each experiment with its QUICK parameters under `base`; returns
+    ({experiment.metric: value}, {experiment.metric: Metric})."""
+    import experiments
+    values, specs = {}, {}
+    for name in names:
+        module = experiments.get(name)
+        path = runner.run(module, quick_pairs(module), base=base, out=out)
+        print('%s: %s' % (name, path), file=out, flush=True)
+        for metric, value in runner.redraw(path).items():
+            values['%s.%s' % (name, metric)] = value
+        specs.update({'%s.%s' % (name, m): spec for m, spec in module.METRICS.items()})
+    return values, specs
+
+
+def compare(baseline, current, specs):
+    """One row per metric: (metric, baseline, current, change, tolerance, status).
+    change is current/baseline - 1; a metric gets worse in the direction its spec says."""
+    rows = []
+    for metric in sorted(set(baseline) | set(current)):
+        spec = specs.get(metric)
+        base, now = baseline.get(metric), current.get(metric)
+        if base is None:
+            rows.append((metric, None, now, None, spec.tolerance if spec else None, NEW))
+            continue
+        if now is None or spec is None or _bad(now):
+            rows.append((metric, base, now, None, spec.tolerance if spec else None, MISSING))
+            continue
+        worse = now - base if spec.better == 'lower' else base - now
+        allowed = abs(base) * spec.tolerance
+        change = now / base - 1 if base else (0.0 if now == base else math.inf)
+        status = REGRESSED if worse > allowed + 1e-12 else (IMPROVED if worse < -allowed else OK)
+        rows.append((metric, base, now, change, spec.tolerance, status))
+    return rows
+
+
+def _bad(value):
+    return not isinstance(value, (int, float)) or math.isnan(value)
+
+
+def failed(rows):
+    return [r for r in rows if r[5] in (REGRESSED, MISSING)]
+
+
+def table(rows):
+    def num(v, fmt):
+        return fmt % v if isinstance(v, (int, float)) and math.isfinite(v) else str(v)
+    lines = ['%-46s %10s %10s %8s %6s  %s' % ('metric (ratio)', 'baseline', 'now', 'change',
+                                              'tol', 'status')]
+    for metric, base, now, change, tol, status in rows:
+        lines.append('%-46s %10s %10s %8s %6s  %s' % (
+            metric, num(base, '%.3f'), num(now, '%.3f'),
+            num(change * 100 if change is not None else None, '%+.0f%%'),
+            num(tol * 100 if tol is not None else None, '%.0f%%'), status))
+    return '\n'.join(lines)
+
+
+def load_baseline(path=BASELINE):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_baseline(values, suite_dir, path=BASELINE):
+    data = dict(metrics=values, machine=results.machine(), suite_dir=os.path.relpath(
+        suite_dir, results.ROOT))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+
+
+def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
+    """Runs the suite and compares (or, with update, makes it the baseline).  Returns
+    the exit code: 0 ok, 1 regression."""
+    if not update and not os.path.exists(baseline):
+        raise FileNotFoundError('no baseline at %s: run `vpclab regress --update` first'
+                                % baseline)
+    suite_dir = results.new_dir('regress', results.RESULTS)
+    values, specs = run_suite(suite_dir, names)
+    if update:
+        save_baseline(values, suite_dir, baseline)
+        print('baseline updated: %s (%d metrics)' % (baseline, len(values)), file=out)
+        return 0
+    expected = {k: v for k, v in load_baseline(baseline)['metrics'].items()
+                if k.split('.')[0] in names}
+    rows = compare(expected, values, specs)
+    text = table(rows)
+    with open(os.path.join(suite_dir, 'regress.txt'), 'w') as f:
+        f.write(text + '\n')
+    print(text, file=out)
+    bad = failed(rows)
+    print('\n%s: %d metrics, %d regressed or missing (%s)'
+          % ('FAIL' if bad else 'ok', len(rows), len(bad), suite_dir), file=out)
+    return 1 if bad else 0

@@ -1,0 +1,58 @@
+"""Traffic between lab namespaces for experiments: iperf3 runs and RTT samples."""
+import json
+import time
+
+from testbed.journey import ping
+
+IPERF_PORT = 5201
+
+
+def iperf(client, server, server_ip, seconds=3, udp=False, udp_rate='2G', length=None):
+    """One iperf3 run from node `client` to node `server`; the server is our own Popen
+    and ends after one test (-1), so nothing is left running."""
+    srv = server.popen(['iperf3', '-s', '-1', '-p', str(IPERF_PORT)])
+    try:
+        cmd = 'iperf3 -J --connect-timeout 3000 -c %s -p %d -t %g' % (
+            server_ip, IPERF_PORT, seconds)
+        if udp:
+            cmd += ' -u -b %s' % udp_rate
+        if length:
+            cmd += ' -l %d' % length
+        for _ in range(50):            # until the server listens
+            out = client.cmd(cmd)
+            if '"error"' not in out or 'Connection refused' not in out:
+                break
+            time.sleep(0.1)
+        report = json.loads(out)
+        if 'error' in report:
+            raise RuntimeError('iperf3 %s -> %s: %s' % (client.name, server_ip, report['error']))
+        end = report['end']
+        if udp:
+            s = end['sum']           # offered rate and what the server says it lost
+            lost = s.get('lost_percent', 0.0)
+            return dict(mbps=s['bits_per_second'] * (1 - lost / 100) / 1e6, lost_percent=lost)
+        return dict(mbps=end['sum_received']['bits_per_second'] / 1e6,
+                    retransmits=end['sum_sent'].get('retransmits', 0))
+    finally:
+        try:
+            srv.wait(timeout=5)
+        except Exception:     # noqa: BLE001  (it did not get its one test: stop it)
+            srv.terminate()
+            srv.wait()
+
+
+def rtts(node, ip, count, interval=0.02):
+    """Warm RTTs in ms (ping's own timing)."""
+    return ping(node, ip, count=count, interval=interval)[1]
+
+
+def rtt_by_seq(node, ip, count, interval=0.05, wait=2):
+    """{icmp_seq: RTT in ms} of the answered packets of one ping run (seq 1 is the
+    first packet this instance ever sent to `ip`, if it never did before)."""
+    out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
+    found = {}
+    for line in out.splitlines():
+        fields = dict(w.split('=', 1) for w in line.split() if '=' in w)
+        if 'icmp_seq' in fields and 'time' in fields:
+            found[int(fields['icmp_seq'])] = float(fields['time'])
+    return found

@@ -1,0 +1,52 @@
+"""Made-up rows in the shape each experiment's run() returns, for tests that must not
+start labs."""
+import experiments
+
+
+def latency():
+    rows = []
+    for mode, first in (('proactive', 3.0), ('reactive', 7.0)):
+        for path, warm in (('same-host', 0.6), ('cross-host', 1.5), ('cross-rack', 2.5)):
+            for i in range(4):
+                rows += [dict(mode=mode, path=path, kind='first', src='a', dst='b', rtt_ms=first + i),
+                         dict(mode=mode, path=path, kind='second', src='a', dst='b', rtt_ms=warm + 0.1),
+                         dict(mode=mode, path=path, kind='warm', src='a', dst='b', rtt_ms=warm)]
+    rows.append(dict(mode='reactive', path='cross-rack', kind='first', src='a', dst='c', rtt_ms=None))
+    return rows
+
+
+def throughput():
+    rates = {'plain-ovs': 1000.0, 'same-host': 1100.0, 'cross-host': 700.0, 'cross-rack': 500.0}
+    return [dict(security_groups='default', mtu=mtu, protocol=proto, path=path,
+                 mbps=rate * (2 if mtu == 9001 else 1), lost_percent=0.0)
+            for mtu in (1500, 9001) for proto in ('tcp', 'udp') for path, rate in rates.items()]
+
+
+def convergence():
+    return [dict(holders=k, migration=n, to='r1-h2', hosts_changed=2 + k,
+                 convergence_s=0.008 + 0.001 * k, total_s=0.1, sent=None if k == 0 else 60,
+                 lost=None if k == 0 else 6) for k in (0, 1, 2, 4) for n in range(2)]
+
+
+def scale():
+    return [dict(size=n, network=net, up_s=base + per * n, down_s=base + per * n,
+                 memory_mb=n * per * 10, ping_ok=True)
+            for n in (16, 50) for net, base, per in (('vpclab', 1.0, 0.05), ('plain', 0.2, 0.04))]
+
+
+def isolation():
+    return [dict(case=c.name, kind=c.kind, victim=c.victim, sent=3,
+                 delivered=3 if c.kind == 'control' else 0, drops_total=24, alerts_total=8)
+            for c in experiments.get('isolation').CASES]
+
+
+SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
+               isolation=isolation)
+
+
+def params(name):
+    module = experiments.get(name)
+    p = dict(module.PARAMETERS)
+    if name == 'scale':
+        p['sizes'] = [16, 50]
+    return p
