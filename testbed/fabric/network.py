@@ -186,8 +186,14 @@ class Network:
 
 
 def stop_mininet(net):
-    shells = [n.shell for n in net.hosts + net.controllers if n.shell]
+    shells = [n.shell for n in net.hosts if n.shell]
+    # the remote controller's placeholder shell (root namespace) outlives Mininet's SIGHUP:
+    # waiting for it cost 5 s per teardown, so it is ended through its handle
+    placeholders = [c.shell for c in net.controllers if c.shell]
     net.stop()
+    for shell in placeholders:
+        shell.kill()
+        shell.wait()
     for shell in shells:   # Mininet sends SIGHUP and moves on; see them exit
         try:
             shell.wait(timeout=5)
