@@ -23,14 +23,15 @@ def iperf(client, server, server_ip, seconds=3, udp=False, udp_rate='2G', length
             if '"error"' not in out or 'Connection refused' not in out:
                 break
             time.sleep(0.1)
-        report = json.loads(out)
+        # iperf3 may warn before its JSON (a UDP block larger than the TCP MSS, as meant)
+        report = json.loads(out[out.find('{'):])
         if 'error' in report:
             raise RuntimeError('iperf3 %s -> %s: %s' % (client.name, server_ip, report['error']))
         end = report['end']
         if udp:
-            s = end['sum']           # offered rate and what the server says it lost
-            lost = s.get('lost_percent', 0.0)
-            return dict(mbps=s['bits_per_second'] * (1 - lost / 100) / 1e6, lost_percent=lost)
+            received = end.get('sum_received', end['sum'])
+            return dict(mbps=received['bits_per_second'] / 1e6,
+                        lost_percent=end['sum'].get('lost_percent', 0.0))
         return dict(mbps=end['sum_received']['bits_per_second'] / 1e6,
                     retransmits=end['sum_sent'].get('retransmits', 0))
     finally:
