@@ -19,8 +19,9 @@ from typing import Iterator, NoReturn
 import yaml
 from yaml.constructor import SafeConstructor
 
+from . import firewall_format
 from .instance_types import INSTANCE_TYPES
-from .model import (ENCAPSULATIONS, LINK_KINDS, MODES, STRATEGIES, TENANCIES, VPC, Instance,
+from .model import (DEFAULT_GROUP, ENCAPSULATIONS, LINK_KINDS, MODES, STRATEGIES, TENANCIES, VPC, Instance,
                     LinkCondition, Peering, PhysicalHost, PlacementGroup, Rack, Subnet, Topology,
                     TopologyError)
 from .placement import place
@@ -36,11 +37,9 @@ MAX_PARTITIONS = 7        # AWS: at most 7 partitions per AZ
 
 TOP_KEYS = ("format", "name", "region", "mode", "encapsulation", "mtu", "fabric", "accounts", "vpcs",
             "peering")
-VPC_KEYS = ("account", "cidr", "vni", "subnets", "placement_groups", "instances")
-INSTANCE_KEYS = ("subnet", "ip", "type", "tenancy", "placement_group", "partition", "host")
-# Keys of the firewall and routing format: refused rather than ignored, so nobody believes they apply.
-VPC_FIREWALL_KEYS = ("security_groups", "network_acls", "route_tables", "flow_logs")
-INSTANCE_FIREWALL_KEYS = ("security_groups",)
+VPC_KEYS = ("account", "cidr", "vni", "subnets", "placement_groups", "instances", "security_groups",
+            "network_acls", "route_tables", "flow_logs")
+INSTANCE_KEYS = ("subnet", "ip", "type", "tenancy", "placement_group", "partition", "host", "security_groups")
 
 _TAG = "tag:yaml.org,2002:"
 _INTS = SafeConstructor()  # YAML 1.1 integers (0x1f, 1_000, ...) read exactly as yaml.safe_load would
@@ -89,6 +88,7 @@ def loads(text: str, path: str = "<string>") -> Topology:
     unplaced = Topology(path, name, region, mode, encapsulation, mtu, spines, tuple(azs),
                         MappingProxyType(racks), MappingProxyType(hosts), accounts, MappingProxyType(vpcs),
                         build.peerings(top.get("peering"), vpcs), MappingProxyType(links))
+    unplaced = dataclasses.replace(unplaced, vpcs=MappingProxyType(build.main_route_tables(unplaced)))
     return _with_hosts(unplaced, place(unplaced))
 
 
@@ -210,14 +210,10 @@ class _Node:
             # A value is reported on its key's line: a block mapping below a key starts a line later.
             yield key, where, self.child(value_node, key, where.line)
 
-    def mapping(self, allowed: tuple, required: dict[str, str] | None = None,
-                firewall: tuple = ()) -> dict[str, _Node]:
+    def mapping(self, allowed: tuple, required: dict[str, str] | None = None) -> dict[str, _Node]:
         """The values of a mapping with fixed keys; a key with an empty value counts as left out."""
         values = {}
         for key, where, value in self.entries():
-            if key in firewall:
-                where.at(value.path).fail(f"{key!r} is part of the firewall and routing format, which this "
-                                          f"version of vpclab does not enforce yet; remove it for now")
             if key not in allowed:
                 where.fail(f"unknown key {key!r}; {_hint(key, list(allowed), 'allowed keys are')}")
             if not value.is_null:
@@ -307,6 +303,7 @@ class _Build:
         self.path, self.name = path, name
         self.instance_lines: dict[str, int] = {}  # instance names are unique in the whole file
         self.macs: set[int] = set()
+        self.peering_routes: list = []  # (vpc, peering name, node): checked once the peerings are read
 
     def _digest(self, kind: str, name: str) -> str:
         text = "\0".join((self.name, kind, name))
@@ -348,7 +345,7 @@ class _Build:
         vpcs: dict[str, VPC] = {}
         vnis: dict[int, tuple[str, _Node | None]] = {}  # vni -> (vpc, its vni: node if written)
         for index, (name, _, body) in enumerate(node.named() if node else ()):
-            spec = body.mapping(VPC_KEYS, {"cidr": "cidr: 10.0.0.0/16"}, VPC_FIREWALL_KEYS)
+            spec = body.mapping(VPC_KEYS, {"cidr": "cidr: 10.0.0.0/16"})
             account = (spec["account"].choice(accounts, "an account of this file") if "account" in spec
                        else accounts[0])
             cidr = _cidr(spec["cidr"], "VPC", VPC_PREFIXES)
@@ -363,9 +360,32 @@ class _Build:
             vnis[vni] = (name, vni_node)
             subnets = self._subnets(spec.get("subnets"), name, cidr, azs)
             groups = _groups(spec.get("placement_groups"))
-            instances = self._instances(spec.get("instances"), name, account, subnets, groups, hosts)
+            security = firewall_format.security_groups(spec.get("security_groups"), name, self.id)
+            instances = self._instances(spec.get("instances"), name, account, subnets, groups, hosts, security)
+            acls = firewall_format.network_acls(spec.get("network_acls"), subnets, self.id, name)
+            tables, refs = firewall_format.route_tables(spec.get("route_tables"), subnets, str(cidr), self.id, name)
+            self.peering_routes += [(name, *ref) for ref in refs]
+            interval = firewall_format.flow_logs(spec["flow_logs"]) if "flow_logs" in spec else None
             vpcs[name] = VPC(name, self.id("vpc", name), vni, account, str(cidr), MappingProxyType(subnets),
-                             MappingProxyType(instances), MappingProxyType(groups))
+                             MappingProxyType(instances), MappingProxyType(groups), MappingProxyType(security),
+                             MappingProxyType(acls), MappingProxyType(tables), interval)
+        return vpcs
+
+    def main_route_tables(self, topo: Topology) -> dict[str, VPC]:
+        """Check the pcx: routes against the peerings, then give every VPC its main route table."""
+        ends = {p.name: p.vpcs for p in topo.peerings}
+        for vpc, peering, node in self.peering_routes:
+            if peering not in ends:
+                node.fail(f"pcx:{peering} is not a peering of this file; {_hint(peering, list(ends))}")
+            if vpc not in ends[peering]:
+                node.fail(f"peering {peering} joins {' and '.join(ends[peering])}, not vpc {vpc}; "
+                          f"route to a peering of {vpc}")
+        vpcs = {}
+        for name, vpc in topo.vpcs.items():
+            peers = {p: topo.vpcs[a if b == name else b].cidr for p, (a, b) in ends.items() if name in (a, b)}
+            main = firewall_format.main_route_table(vpc, peers, self.id)
+            vpcs[name] = dataclasses.replace(vpc, route_tables=MappingProxyType(
+                {**vpc.route_tables, main.name: main}))
         return vpcs
 
     def _subnets(self, node: _Node | None, vpc: str, vpc_net: ipaddress.IPv4Network,
@@ -388,7 +408,7 @@ class _Build:
         return subnets
 
     def _instances(self, node: _Node | None, vpc: str, account: str, subnets: dict[str, Subnet],
-                   groups: dict[str, PlacementGroup], hosts: dict) -> dict[str, Instance]:
+                   groups: dict[str, PlacementGroup], hosts: dict, security: dict) -> dict[str, Instance]:
         taken: dict[ipaddress.IPv4Address, tuple[str, int]] = {}  # ip -> (instance, line), per VPC
         rotation: dict[str, int] = {}  # partition group -> members given a partition so far
         instances: dict[str, Instance] = {}
@@ -397,8 +417,7 @@ class _Build:
                 key.fail(f"instance name {name!r} is already used on line {self.instance_lines[name]}; "
                          f"instance names are unique in the whole file, so rename one")
             self.instance_lines[name] = key.line
-            spec = body.mapping(INSTANCE_KEYS, {"subnet": f"subnet: {next(iter(subnets), 'my-subnet')}"},
-                                INSTANCE_FIREWALL_KEYS)
+            spec = body.mapping(INSTANCE_KEYS, {"subnet": f"subnet: {next(iter(subnets), 'my-subnet')}"})
             subnet = subnets[spec["subnet"].choice(subnets, f"a subnet of vpc {vpc}")]
             ip = _explicit_ip(spec["ip"], subnet, taken) if "ip" in spec else None
             if ip is not None:
@@ -414,7 +433,9 @@ class _Build:
                 placement_group=group.name if group else None,
                 partition=_partition(spec.get("partition"), group, rotation),
                 pinned_host=_pin(spec["host"], subnet, hosts) if "host" in spec else None,
-                host="", account=account, line=key.line)
+                host="", account=account, line=key.line,
+                security_groups=(firewall_format.instance_groups(spec["security_groups"], security, vpc)
+                                 if "security_groups" in spec else (DEFAULT_GROUP,)))
         # Addresses left out come after all written ones are taken: the lowest free one, in file order.
         pools = {name: _usable(subnet.network) for name, subnet in subnets.items()}
         for name, inst in list(instances.items()):

@@ -15,6 +15,7 @@ MODES = ("proactive", "reactive")
 ENCAPSULATIONS = ("geneve", "vxlan")
 TENANCIES = ("default", "dedicated")
 STRATEGIES = ("cluster", "spread", "partition")
+DEFAULT_GROUP = "default"          # every VPC has one; instances without security_groups join it
 LINK_KINDS = ("nic", "uplink")   # a host's cable to its ToR; a ToR's cable to a spine
 
 
@@ -109,11 +110,57 @@ class Instance:
     host: str              # where placement put it
     account: str
     line: int = 0          # line of its key in the file, for errors found after loading
+    security_groups: tuple = (DEFAULT_GROUP,)
 
     @property
     def key(self) -> str:
         """Its key path in the file, as errors name it."""
         return f"vpcs.{self.vpc}.instances.{self.name}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a security group or network ACL.  `peer` is the other end: a CIDR
+    block, or (security groups only) "sg:<group>", the current members of that group."""
+    protocol: int | None               # IP protocol number; None: all protocols
+    ports: tuple | None                # (first, last) destination port, tcp/udp only; None: all
+    peer: str
+    number: int | None = None          # network ACLs: evaluated in increasing order
+    action: str = "allow"              # network ACLs: allow | deny
+
+
+ALL_TRAFFIC = Rule(None, None, "0.0.0.0/0")
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    name: str
+    id: str
+    inbound: tuple                     # Rules; a packet is allowed if any rule of any group allows it
+    outbound: tuple
+
+
+@dataclass(frozen=True)
+class NetworkAcl:
+    name: str
+    id: str
+    subnets: tuple
+    inbound: tuple                     # Rules sorted by number; the first match decides
+    outbound: tuple
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str                   # CIDR
+    target: str                        # local | pcx:<name> | igw | nat:<n> | vgw | dx:<n> | vpce:<n> | blackhole
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    name: str
+    id: str
+    subnets: tuple
+    routes: tuple                      # Routes, the local route first
 
 
 @dataclass(frozen=True)
@@ -126,6 +173,22 @@ class VPC:
     subnets: Mapping[str, Subnet] = _mapping()
     instances: Mapping[str, Instance] = _mapping()
     placement_groups: Mapping[str, PlacementGroup] = _mapping()
+    security_groups: Mapping[str, SecurityGroup] = _mapping()
+    network_acls: Mapping[str, NetworkAcl] = _mapping()
+    route_tables: Mapping[str, RouteTable] = _mapping()
+    flow_log_interval_s: int | None = None   # None: no flow logs
+
+    def network_acl_of(self, subnet: str) -> NetworkAcl | None:
+        """The subnet's ACL; None means the default ACL, which allows everything."""
+        return next((a for a in self.network_acls.values() if subnet in a.subnets), None)
+
+    def route_table_of(self, subnet: str) -> RouteTable:
+        """The subnet's route table, else the main one."""
+        return next((t for t in self.route_tables.values() if subnet in t.subnets),
+                    self.route_tables[MAIN_ROUTE_TABLE])
+
+
+MAIN_ROUTE_TABLE = "main"
 
 
 @dataclass(frozen=True)

@@ -570,20 +570,6 @@ def test_partition_rules():
            "vpcs.blue.instances.web-2.partition", "3 is out of range; use a whole number from 1 to 2")
 
 
-@pytest.mark.parametrize("key", ["security_groups", "network_acls", "route_tables", "flow_logs"])
-def test_firewall_keys_of_a_vpc_are_refused(key):
-    text = edit("    account: bob\n", f"    account: bob\n    {key}: {{}}\n")
-    expect(text, f"{key}:", f"vpcs.red.{key}", f"'{key}' is part of the firewall and routing format, which this "
-                                                f"version of vpclab does not enforce yet; remove it for now")
-
-
-def test_firewall_keys_of_an_instance_are_refused():
-    text = edit("{subnet: green-a}", "{subnet: green-a, security_groups: [web]}")
-    expect(text, "green-1:", "vpcs.green.instances.green-1.security_groups",
-           "'security_groups' is part of the firewall and routing format, which this version of vpclab "
-           "does not enforce yet; remove it for now")
-
-
 # --- VNIs and peering ----------------------------------------------------------------------------
 
 def test_vni_range_and_uniqueness():
