@@ -32,6 +32,12 @@ class FlowWriter:
             cookie_mask=cookie_mask, table_id=ofp.OFPTT_ALL if table is None else table,
             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=match or p.OFPMatch()))
 
+    def delete_strict(self, table, priority, match):
+        p, ofp = self.parser, self.ofp
+        self.dp.send_msg(p.OFPFlowMod(
+            datapath=self.dp, command=ofp.OFPFC_DELETE_STRICT, table_id=table, priority=priority,
+            out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=match))
+
     def delete_owner(self, kind, ident):
         self.delete(cookie=pipeline.cookie(kind, ident), cookie_mask=ALL)
 
@@ -54,8 +60,8 @@ class FlowWriter:
             meter_id=meter_id, bands=[p.OFPMeterBandDrop(rate=pps, burst_size=burst)]))
 
     # ---- actions --------------------------------------------------------------
-    def output(self, port):
-        return self.parser.OFPActionOutput(port, self.ofp.OFPCML_NO_BUFFER)
+    def output(self, port, max_len=None):
+        return self.parser.OFPActionOutput(port, self.ofp.OFPCML_NO_BUFFER if max_len is None else max_len)
 
     def to_controller(self):
         return self.output(self.ofp.OFPP_CONTROLLER)

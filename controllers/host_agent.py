@@ -4,19 +4,22 @@ The agent knows only its own instances and its own cache, both filled by the map
 service.  Methods follow the packet's journey (see pipeline.py).
 """
 from controllers import pipeline as P
+from controllers.firewall_flows import LEARNED_PRIORITY, FirewallFlows
 from controllers.flows import FlowWriter
 
 IP, ARP_TYPE = 0x0800, 0x0806
 
 
 class HostAgent:
-    def __init__(self, dp, host, peers, mode):
+    def __init__(self, dp, host, peers, mode, subnets, enforce_groups=True):
         self.dp = dp
         self.host = host                  # dict: name, underlay_ip
         self.name = host['name']
         self.peers = peers                # VNI -> set of peered VNIs
         self.mode = mode
         self.fw = FlowWriter(dp)
+        self.subnets = subnets            # subnet id -> dict(index, vni, cidr, acl, routes, flow_logs)
+        self.firewall = FirewallFlows(self.fw, subnets, enforce_groups)
         self.ports = {}                   # interface name -> ofport
         self.local = {}                   # key -> Entry of an instance running here
         self.plugged = {}                 # key -> ofport its flows were installed for
@@ -37,7 +40,7 @@ class HostAgent:
         reactive = self.mode == 'reactive'
 
         def miss(table, reason, controller=False):
-            if reactive and table in (P.ARP, P.ROUTE, P.CHECK):
+            if reactive and table in (P.ARP, P.MAPPING, P.CHECK):
                 fw.add(table, 0, parser.OFPMatch(), [fw.to_controller()],
                        cookie=P.cookie(P.KIND_MISS, table))
                 return
@@ -46,12 +49,14 @@ class HostAgent:
                    meter=P.ALERT_METER if controller else None)
         miss(P.CLASSIFY, 'unknown-port')
         miss(P.ARP, 'arp-unknown-target')
-        miss(P.ROUTE, 'no-mapping')
+        miss(P.MAPPING, 'no-mapping')
         miss(P.CHECK, 'unregistered-source', controller=True)
+        miss(P.DESTINATION, 'no-local-destination')
         miss(P.DELIVER, 'no-local-destination')
         # step 7 begins where encapsulated packets come in
         fw.add(P.CLASSIFY, 100, parser.OFPMatch(in_port=P.TUNNEL_PORT), goto=P.CHECK,
                cookie=P.cookie(P.KIND_BASE))
+        self.firewall.install_base()
 
     # ---- instances running on this host -----------------------------------------
     def port_added(self, name, ofport):
@@ -89,9 +94,11 @@ class HostAgent:
         if self.plugged.get(e.key) == port:
             return
         owner = P.cookie(P.KIND_LOCAL, e.ident)
+        subnet = self.subnets[e.subnet]
         fw.add(P.CLASSIFY, 100, parser.OFPMatch(in_port=port, eth_src=e.mac, eth_type=IP,
                                                  ipv4_src=e.ip),
-               metadata=e.vni, goto=P.ROUTE, cookie=owner)
+               [fw.set(**{P.REG_SRC_ENI: e.ident}), fw.set(**{P.REG_SUBNET: subnet['index']})],
+               metadata=e.vni, goto=P.EGRESS_SG, cookie=owner)
         fw.add(P.CLASSIFY, 100, parser.OFPMatch(in_port=port, eth_src=e.mac,
                                                  eth_type=ARP_TYPE, arp_spa=e.ip,
                                                  arp_sha=e.mac),
@@ -106,8 +113,13 @@ class HostAgent:
                cookie=P.cookie(P.KIND_DROP, P.REASON_CODE['unsupported-protocol']))
         fw.add(P.CLASSIFY, 10, parser.OFPMatch(in_port=port), **spoofed)
         for vni in {e.vni} | self.peers.get(e.vni, set()):
-            fw.add(P.DELIVER, 100, parser.OFPMatch(metadata=vni, eth_type=IP, ipv4_dst=e.ip),
-                   [fw.set(eth_dst=e.mac), fw.output(port)], cookie=owner)
+            fw.add(P.DESTINATION, 100, parser.OFPMatch(metadata=vni, eth_type=IP, ipv4_dst=e.ip),
+                   [fw.set(**{P.REG_DST_ENI: e.ident}), fw.set(**{P.REG_SUBNET: subnet['index']}),
+                    fw.set(eth_dst=e.mac)], goto=P.INGRESS_NACL, cookie=owner)
+        log = self.firewall.log(P.LOG_ACCEPT, eni=e.ident) if subnet['flow_logs'] else []
+        fw.add(P.DELIVER, 100, parser.OFPMatch(eth_type=IP, **{P.REG_DST_ENI: e.ident}),
+               log + [fw.output(port)], cookie=owner)
+        self.firewall.plug(e, subnet)
         if (e.vni, e.gateway_ip) not in self.gateways:
             self.gateways.add((e.vni, e.gateway_ip))
             fw.add(P.ARP, 100, parser.OFPMatch(metadata=e.vni, eth_type=ARP_TYPE, arp_op=1,
@@ -118,6 +130,7 @@ class HostAgent:
     def _unplug(self, e):
         port = self.plugged.pop(e.key, None)
         self.fw.delete_owner(P.KIND_LOCAL, e.ident)
+        self.firewall.unplug(e)
         if port is not None:
             self.fw.delete(table=P.CLASSIFY, match=self.fw.parser.OFPMatch(in_port=port))
 
@@ -147,10 +160,9 @@ class HostAgent:
             # steps 4-6: where the destination lives, and the encapsulation to get there
             match = parser.OFPMatch(metadata=vni, eth_type=IP, ipv4_dst=e.ip)
             if e.host == self.name:
-                fw.add(P.ROUTE, 100, match, [fw.set(eth_dst=e.mac)], goto=P.DELIVER,
-                       cookie=owner)
+                fw.add(P.MAPPING, 100, match, goto=P.DESTINATION, cookie=owner)
             else:
-                fw.add(P.ROUTE, 100, match,
+                fw.add(P.MAPPING, 100, match,
                        [fw.set(eth_dst=e.mac), fw.set(tunnel_id=vni),
                         fw.set(tun_ipv4_dst=e.host_ip), fw.output(P.TUNNEL_PORT)],
                        cookie=owner)
@@ -159,7 +171,7 @@ class HostAgent:
             fw.add(P.CHECK, 100, parser.OFPMatch(in_port=P.TUNNEL_PORT, tunnel_id=e.vni,
                                                  tun_ipv4_src=e.host_ip, eth_src=e.mac,
                                                  eth_type=IP, ipv4_src=e.ip),
-                   metadata=e.vni, goto=P.DELIVER, cookie=owner)
+                   metadata=e.vni, goto=P.DESTINATION, cookie=owner)
 
     def cache_remove(self, key):
         e = self.cache.pop(key, None)
@@ -178,6 +190,8 @@ class HostAgent:
             self.cache_remove(key)
         for e in plan.upserts:
             self.cache_add(e)
+        for key, compiled in plan.security_groups.items():
+            self.firewall.set_groups(self.local[key], compiled)
         # a VPC that arrived or left changes which senders an unchanged entry needs
         fresh = {e.key for e in plan.upserts}
         for key, senders in senders_before.items():
@@ -194,17 +208,21 @@ class HostAgent:
                 for r in sorted(P.DROP_REASONS.values())}
 
     def take_flow_stats(self, stats):
-        polled, hits, arp = {}, 0, 0
+        """Drop, cache-hit and ARP counters; returns the flow-log counting flows."""
+        polled, hits, arp, counting = {}, 0, 0, []
         for s in stats:
             kind = P.cookie_kind(s.cookie)
             if kind == P.KIND_DROP:
                 reason = P.DROP_REASONS.get(P.cookie_ident(s.cookie))
                 polled[reason] = polled.get(reason, 0) + s.packet_count
-            elif kind == P.KIND_CACHE and s.table_id == P.ROUTE:
+            elif kind == P.KIND_CACHE and s.table_id == P.MAPPING:
                 hits += s.packet_count
             elif kind in (P.KIND_CACHE, P.KIND_GATEWAY) and s.table_id == P.ARP:
                 arp += s.packet_count
+            elif kind == P.KIND_FLOW_LOG and s.priority == LEARNED_PRIORITY:
+                counting.append(s)
         self.polled, self.cache_hits, self.arp_replies = polled, hits, arp
+        return counting
 
     def describe(self):
         return dict(host=self.name, underlay_ip=self.host['underlay_ip'], ready=self.ready,

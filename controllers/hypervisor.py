@@ -4,13 +4,15 @@ OpenFlow events come in here and go to the right agent; cache misses (reactive m
 and suspicious packets (drop samples) are handled here, asking the mapping service.
 """
 import logging
+import time
 
 from controllers import config, pipeline as P
 from controllers.compat import (BaseApp, CONFIG_DISPATCHER, MAIN_DISPATCHER, arp, ethernet,
                                 ether_types, hub, ipv4, ofp_event, ofproto_v1_3, packet,
-                                set_ev_cls)
+                                set_ev_cls, tcp, udp)
 from controllers.events import (EventAlert, EventCacheAck, EventCachePush, EventHostUp,
                                 LookupRequest)
+from controllers.flow_logs import FlowLogBook, key_of
 from controllers.host_agent import HostAgent
 
 STATS_INTERVAL_S = 1.0
@@ -26,6 +28,9 @@ class Hypervisor(BaseApp):
         self.mode = cfg['mode']
         self.peers = cfg['peers']
         self.hosts = {h['dpid']: h for h in cfg['hosts']}
+        self.subnets = cfg['subnets']
+        self.enforce_groups = cfg['security_groups_enforced']
+        self.flow_logs = FlowLogBook(cfg['flow_log_path'], cfg['vpcs'], time.time)
         self.agents = {}          # host name -> HostAgent
         self.barriers = {}        # (dpid, xid) -> change to acknowledge
         self.stats_parts = {}     # dpid -> flow stats received so far (multipart)
@@ -41,7 +46,7 @@ class Hypervisor(BaseApp):
         if host is None:
             self.logger.warning('datapath %016x is not a physical host of this lab', dp.id)
             return
-        agent = HostAgent(dp, host, self.peers, self.mode)
+        agent = HostAgent(dp, host, self.peers, self.mode, self.subnets, self.enforce_groups)
         self.agents[agent.name] = agent
         agent.install_base()
         dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
@@ -84,6 +89,8 @@ class Hypervisor(BaseApp):
         if agent is None:
             return
         agent.apply(ev.plan)
+        for e in ev.plan.local_upserts:
+            self.flow_logs.know(e)
         xid = agent.fw.barrier()
         self.barriers[(agent.dp.id, xid)] = ev.change
 
@@ -107,13 +114,15 @@ class Hypervisor(BaseApp):
         agent.counters['packet_in'] += 1
         kind, ident = P.cookie_kind(msg.cookie), P.cookie_ident(msg.cookie)
         pkt = packet.Packet(msg.data)
-        if kind == P.KIND_DROP and ident == P.REASON_CODE['spoofed-source']:
+        if msg.table_id == P.FLOW_LOG:
+            self._first_packet(msg, pkt)
+        elif kind == P.KIND_DROP and ident == P.REASON_CODE['spoofed-source']:
             self._spoofed(agent, msg, pkt)
         elif msg.table_id == P.CHECK:
             self._check_source(agent, msg, pkt)
         elif kind == P.KIND_MISS and msg.table_id == P.ARP:
             self._arp_miss(agent, msg, pkt)
-        elif kind == P.KIND_MISS and msg.table_id == P.ROUTE:
+        elif kind == P.KIND_MISS and msg.table_id == P.MAPPING:
             self._route_miss(agent, msg, pkt)
 
     def _lookup(self, agent, vni, ip, peered=True, subscribe=True):
@@ -192,12 +201,35 @@ class Hypervisor(BaseApp):
             agent.name, 'spoofed-source', '%s/%s' % (eth.src, src_ip),
             'instance %s sent from %s %s, not its own address' % (who, src_ip, eth.src)))
 
+    # ---- flow logs ------------------------------------------------------------------------
+    def _first_packet(self, msg, pkt):
+        """The packet that learned a counting flow is not counted by it: count it here."""
+        ip = pkt.get_protocol(ipv4.ipv4)
+        ports = pkt.get_protocol(tcp.tcp) or pkt.get_protocol(udp.udp)
+        fields = dict(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto)
+        if ports:
+            fields.update(tcp_src=ports.src_port, tcp_dst=ports.dst_port)
+        key = key_of(fields, msg.match[P.REG_LOG_ENI], msg.match[P.REG_LOG_ACTION])
+        self.flow_logs.count(key, 1, msg.total_len)
+
+    def _count_learned(self, stats, final=False):
+        for s in stats:
+            fields = dict(s.match.items())
+            key = key_of(fields, fields[P.REG_LOG_ENI], fields[P.REG_LOG_ACTION])
+            self.flow_logs.observe(key, s.packet_count, s.byte_count, final)
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def flow_removed(self, ev):
+        if P.cookie_kind(ev.msg.cookie) == P.KIND_FLOW_LOG:
+            self._count_learned([ev.msg], final=True)
+
     # ---- counters ---------------------------------------------------------------------
     def _poll_stats(self):
         while True:
             for agent in list(self.agents.values()):
                 dp = agent.dp
                 dp.send_msg(dp.ofproto_parser.OFPFlowStatsRequest(dp))
+            self.flow_logs.flush()
             hub.sleep(STATS_INTERVAL_S)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
@@ -209,4 +241,4 @@ class Hypervisor(BaseApp):
             return
         agent = self._agent(dp)
         if agent:
-            agent.take_flow_stats(self.stats_parts.pop(dp.id))
+            self._count_learned(agent.take_flow_stats(self.stats_parts.pop(dp.id)))

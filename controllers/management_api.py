@@ -8,8 +8,11 @@ GET  /metrics              mapping-service counters, per-host counters, drops by
 GET  /alerts               alerts, oldest first
 GET  /changes              pending and finished changes (convergence times)
 GET  /audit                every registration, migration and termination
+GET  /security-groups/VPC/GROUP   a group's rules now
 POST /migrate              {"instance": NAME, "host": HOST}
 POST /terminate            {"instance": NAME}
+POST /security-groups      {"vpc": V, "group": G, "inbound": [RULE], "outbound": [RULE]}
+                           RULE: {protocol (number or null), ports ([first, last] or null), peer}
 """
 import json
 import threading
@@ -75,6 +78,9 @@ class ManagementApi(BaseApp):
             return {'change': self.mapping.migrate(body['instance'], body['host'])}
         if method == 'POST' and parts == ['terminate']:
             return {'change': self.mapping.terminate(body['instance'])}
+        if method == 'POST' and parts == ['security-groups']:
+            return {'change': self.mapping.set_security_group(body['vpc'], body['group'],
+                                                              body['inbound'], body['outbound'])}
         if method != 'GET' or not parts:
             raise LookupError('no such endpoint: %s /%s' % (method, '/'.join(parts)))
         what = parts[0]
@@ -110,6 +116,8 @@ class ManagementApi(BaseApp):
                         hosts={h: dict(counters=d['counters'], drops=d['drops'],
                                        cache_entries=len(d['cache']))
                                for h, d in hosts.items()})
+        if what == 'security-groups' and len(parts) == 3:
+            return self.mapping.security_group(parts[1], parts[2])
         if what == 'alerts':
             return self.mapping.alerts.list()
         if what == 'changes':

@@ -7,6 +7,7 @@ from controllers.alerts import AlertLog
 from controllers.compat import BaseApp, set_ev_cls
 from controllers.events import (EventAlert, EventCacheAck, EventCachePush, EventHostUp,
                                 LookupReply, LookupRequest)
+from controllers.firewall import SecurityGroupBook
 from controllers.mapping_table import MappingTable
 
 
@@ -22,8 +23,10 @@ class MappingService(BaseApp):
                                   cfg['peers'], cfg['mode'])
         self.alerts = AlertLog()
         self.up = set()           # hosts whose hypervisor is connected
+        # the groups' rules; their members are the table's entries
+        self.groups = SecurityGroupBook({v['vni']: v['security_groups'] for v in cfg['vpcs']})
         for inst in cfg['instances']:          # every instance of the file launches
-            self.table.register(**inst)
+            self.table.register(**dict(inst, security_groups=tuple(inst['security_groups'])))
 
     @set_ev_cls(EventHostUp)
     def host_up(self, ev):
@@ -59,10 +62,32 @@ class MappingService(BaseApp):
         return self._push(self.up, dict(action='terminate', instance=instance,
                                         version=entry.version))
 
+    def set_security_group(self, vpc, group, inbound, outbound):
+        """New rules for a group: every host with a member, or with an ENI whose rules name
+        it (sg:), gets the ENIs' new matches; tracked connections are left alone."""
+        vni = self.vpc_vni(vpc)
+        self.groups.set_rules(vni, group, inbound, outbound)
+        return self._push(self.up, dict(action='security-group', vpc=vpc, group=group))
+
+    def security_group(self, vpc, group):
+        try:
+            return self.groups.groups[self.vpc_vni(vpc)][group]
+        except KeyError:
+            raise LookupError('vpc %s has no security group %r' % (vpc, group)) from None
+
+    def vpc_vni(self, vpc):
+        vni = next((v for v, d in self.vpcs.items() if d['name'] == vpc), None)
+        if vni is None:
+            raise LookupError('no VPC named %r' % vpc)
+        return vni
+
     def _push(self, hosts, what):
         """Send every host its plan; the change is done when all have confirmed."""
         with self.table.lock:
             plans = {h: self.table.plan(h) for h in sorted(hosts)}
+            entries = self.table.entries()
+            for h, plan in plans.items():
+                plan.security_groups = self.groups.changes_for(h, entries)
             changed = [h for h, p in plans.items() if p or what['action'] == 'fill']
             change = self.table.begin_change(dict(what, hosts=changed), changed)
         for h in changed:

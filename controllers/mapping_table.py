@@ -22,8 +22,10 @@ class Entry:
     subnet: str
     gateway_ip: str
     port_name: str       # the hypervisor-side interface name of the instance's cable
-    ident: int           # stable small number: the entry's flows carry it in their cookie
+    ident: int           # stable small number: the entry's flows carry it in their cookie;
+    #                      also the ENI's conntrack zone
     version: int = 1
+    security_groups: tuple = ()
 
     @property
     def key(self):
@@ -35,15 +37,17 @@ class Entry:
 
 @dataclass
 class Plan:
-    """What one host must change: cache entries (remote and local destinations)
-    and the instances it runs itself."""
+    """What one host must change: cache entries (remote and local destinations),
+    the instances it runs itself, and what their security groups allow."""
     upserts: list = field(default_factory=list)
     removals: list = field(default_factory=list)
     local_upserts: list = field(default_factory=list)
     local_removals: list = field(default_factory=list)
+    security_groups: dict = field(default_factory=dict)    # local key -> firewall matches
 
     def __bool__(self):
-        return bool(self.upserts or self.removals or self.local_upserts or self.local_removals)
+        return bool(self.upserts or self.removals or self.local_upserts or self.local_removals
+                    or self.security_groups)
 
 
 class MappingError(ValueError):

@@ -54,3 +54,10 @@ class MappingClient:
 
     def terminate(self, instance):
         return self._call('/terminate', dict(instance=instance))['change']
+
+    def security_group(self, vpc, group):
+        return self._call('/security-groups/%s/%s' % (vpc, group))
+
+    def set_security_group(self, vpc, group, inbound, outbound):
+        return self._call('/security-groups', dict(vpc=vpc, group=group, inbound=inbound,
+                                                   outbound=outbound))['change']

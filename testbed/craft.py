@@ -4,6 +4,12 @@ underlay cable:
     python -m testbed.craft ip     --iface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B
     python -m testbed.craft tunnel --iface vl_tor1p2 --outer-src X --outer-dst Y
                                    --outer-dst-mac M --vni N --src-mac ... --dst-ip B
+and, to test flow tracking (seed 002), with the same address options as `ip`:
+    python -m testbed.craft tcp        ... --sport P --dport Q --seq S --ack A   (one segment)
+    python -m testbed.craft fragments  ... --dport Q [--overlap]   (a UDP datagram in fragments;
+                                           --overlap makes the second one overwrite the first)
+    python -m testbed.craft icmp-error ... --about-src A --about-dst B --about-sport P --about-dport Q
+                                           (port unreachable about a UDP datagram A:P -> B:Q)
 """
 import argparse
 import sys
@@ -13,7 +19,40 @@ def inner(args):
     from scapy.layers.inet import ICMP, IP
     from scapy.layers.l2 import Ether
     return Ether(src=args.src_mac, dst=args.dst_mac) / IP(src=args.src_ip, dst=args.dst_ip) / \
-        ICMP(id=0x7a7a) / b'vpclab-crafted'
+        ICMP(id=0x7a7a) / MARK
+
+
+def tcp_segment(args):
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    return Ether(src=args.src_mac, dst=args.dst_mac) / IP(src=args.src_ip, dst=args.dst_ip) / \
+        TCP(sport=args.sport, dport=args.dport, seq=args.seq, ack=args.ack, flags='PA') / MARK
+
+
+def fragments(args):
+    """A 3 kB UDP datagram in 1400-byte fragments (OVS's reassembler refuses fragments under
+    1200 bytes); with overlap, the second fragment starts inside the first one (what a
+    reassembler must refuse: overlaps can rewrite what the tracker already checked)."""
+    from scapy.layers.inet import IP, UDP, fragment
+    from scapy.layers.l2 import Ether
+    datagram = IP(src=args.src_ip, dst=args.dst_ip, id=0x7a7a) / UDP(sport=40000, dport=args.dport) / \
+        (MARK * 220)
+    frags = fragment(datagram, fragsize=1400)
+    if args.overlap:
+        frags[1].frag -= 1                         # offsets count 8 bytes: 8 bytes overlap
+    return [Ether(src=args.src_mac, dst=args.dst_mac) / f for f in frags]
+
+
+def icmp_error(args):
+    from scapy.layers.inet import ICMP, IP, UDP, UDPerror, IPerror
+    from scapy.layers.l2 import Ether
+    about = IPerror(src=args.about_src, dst=args.about_dst) / UDPerror(sport=args.about_sport,
+                                                                      dport=args.about_dport)
+    return Ether(src=args.src_mac, dst=args.dst_mac) / IP(src=args.src_ip, dst=args.dst_ip) / \
+        ICMP(type=3, code=3) / about
+
+
+MARK = b'vpclab-crafted'
 
 
 def encapsulated(args):
@@ -33,7 +72,7 @@ def encapsulated(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description='send crafted packets')
     sub = ap.add_subparsers(dest='kind', required=True)
-    for name in ('ip', 'tunnel'):
+    for name in ('ip', 'tunnel', 'tcp', 'fragments', 'icmp-error'):
         p = sub.add_parser(name)
         p.add_argument('--iface', required=True)
         p.add_argument('--count', type=int, default=3)
@@ -44,9 +83,22 @@ def main(argv=None):
                 p.add_argument('--' + field, required=True)
             p.add_argument('--vni', type=int, required=True)
             p.add_argument('--encapsulation', choices=['geneve', 'vxlan'], default='geneve')
+        if name in ('tcp', 'fragments'):
+            p.add_argument('--dport', type=int, required=True)
+        if name == 'tcp':
+            for field in ('sport', 'seq', 'ack'):
+                p.add_argument('--' + field, type=int, required=True)
+        if name == 'fragments':
+            p.add_argument('--overlap', action='store_true')
+        if name == 'icmp-error':
+            for field in ('about-src', 'about-dst'):
+                p.add_argument('--' + field, required=True)
+            for field in ('about-sport', 'about-dport'):
+                p.add_argument('--' + field, type=int, required=True)
     args = ap.parse_args(argv)
     from scapy.sendrecv import sendp
-    frame = inner(args) if args.kind == 'ip' else encapsulated(args)
+    frame = dict(ip=inner, tunnel=encapsulated, tcp=tcp_segment, fragments=fragments,
+                 **{'icmp-error': icmp_error})[args.kind](args)
     sendp(frame, iface=args.iface, count=args.count, inter=0.05, verbose=False)
     print('sent %d' % args.count)
 

@@ -18,7 +18,9 @@ from mininet.log import setLogLevel
 from testbed.api import MappingClient
 from testbed.capture import Capture
 from testbed.errors import LabError
-from testbed.fabric import platform
+from testbed import flowlogs
+from testbed import security_groups as group_rules
+from testbed.fabric import conntrack, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.network import Network
@@ -27,8 +29,11 @@ from testbed.topology import Topology, load
 
 
 class Lab:
-    def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None):
+    def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
+                 security_groups=True):
+        """security_groups=False builds the same pipeline without conntrack (benchmarks)."""
         topo = topology if isinstance(topology, Topology) else load(topology)
+        self.enforce_groups = security_groups
         self.topology = topo.with_mode(mode) if mode else topo
         self.names = Names(prefix)
         self.progress = progress or (lambda msg: None)
@@ -57,8 +62,12 @@ class Lab:
             self.progress('starting the controller (mapping service + hypervisors)')
             api_port = free_port()
             self.controller = ControllerProcess(
-                self.run_dir, controller_config(self.topology, self.names, api_port))
+                self.run_dir, controller_config(self.topology, self.names, api_port, self.run_dir,
+                                                self.enforce_groups))
             self.controller.start(self.state.add_process)
+            # what `vpclab flowlogs` and `vpclab security-group` need to find this lab
+            self.state.data.update(run_dir=self.run_dir, api_port=api_port)
+            self.state.save()
             self.mapping = MappingClient(api_port)
             self.progress('building %d physical hosts and %d instances'
                           % (len(self.topology.hosts), len(self.topology.instances())))
@@ -66,6 +75,7 @@ class Lab:
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add)
             self.network.build()
+            conntrack.enable_reassembly()
             self.timings['build_s'] = time.monotonic() - t0
             self.progress('waiting until every hypervisor is programmed')
             self.wait_ready(timeout)
@@ -180,6 +190,40 @@ class Lab:
                 return dict(record, total_seconds=time.monotonic() - t0)
             time.sleep(0.01)
         raise LabError('migration of %s did not converge in %.0f s' % (instance, timeout))
+
+
+    # ---- security groups and flow logs ------------------------------------------------------
+    def security_group(self, vpc, group):
+        """A group's rules now, as the API holds them."""
+        return self.mapping.security_group(vpc, group)
+
+    def set_security_group(self, vpc, group, inbound=None, outbound=None, timeout=30.0):
+        """Replace a group's rules on the running lab (rules as in the topology file; a
+        direction left out keeps its rules).  Returns once every host has the change.
+        Tracked connections keep flowing, as in AWS."""
+        rules = group_rules.validate(self.topology, vpc, group, inbound, outbound,
+                                       self.security_group(vpc, group))
+        change = self.mapping.set_security_group(vpc, group, **rules)
+        self.wait_for_change(change, timeout)
+        return change
+
+    def wait_for_change(self, change, timeout=30.0):
+        self.wait_until(lambda: change is None or any(
+            c['change'] == change for c in self.mapping.changes()['done']),
+            timeout, 'change %s to reach every host' % change)
+
+    @property
+    def flow_log_path(self):
+        return flowlogs.path_in(self.run_dir)
+
+    def flow_logs(self, **filters):
+        """Flow-log records written so far (dicts), filtered by eni, address, port, action."""
+        return flowlogs.select(flowlogs.read(self.flow_log_path), **filters)
+
+    def datapath_drops(self):
+        """Drops inside conntrack that no flow sees (bogus fragments): one datapath for all
+        hosts, so these are not per host."""
+        return conntrack.fragment_drops()
 
 
 def _raise_exit(signum, frame):

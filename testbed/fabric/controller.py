@@ -6,7 +6,10 @@ import subprocess
 import sys
 import time
 
+from testbed.fabric import firewall_config
+
 LAUNCHER = 'controllers.launcher'
+FLOW_LOG_FILE = 'flow-logs.txt'       # in the lab's run directory
 
 
 def free_port():
@@ -15,9 +18,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def controller_config(topo, names, api_port):
-    """Everything the apps are told at start: the hosts, the VPCs and their peers, and
-    the instances that launch with the lab (the mapping service registers them)."""
+def controller_config(topo, names, api_port, run_dir, security_groups=True):
+    """Everything the apps are told at start: the hosts, the VPCs and their peers, their
+    firewalls and routes, and the instances that launch with the lab (the mapping service
+    registers them).  security_groups=False leaves conntrack out (for benchmarks)."""
     vni = {name: vpc.vni for name, vpc in topo.vpcs.items()}
     peers = {v: [] for v in vni.values()}
     for p in topo.peerings:
@@ -32,12 +36,18 @@ def controller_config(topo, names, api_port):
             instances.append(dict(vni=vpc.vni, ip=inst.ip, host=inst.host, mac=inst.mac,
                                   eni=inst.eni, instance=inst.name, subnet=subnet.id,
                                   gateway_ip=subnet.gateway_ip,
-                                  port_name=names.instance_port(index[inst.name])))
+                                  port_name=names.instance_port(index[inst.name]),
+                                  security_groups=list(inst.security_groups)))
     return dict(mode=topo.mode, api_port=api_port,
                 hosts=[dict(name=h.name, dpid=h.index, underlay_ip=h.underlay_ip)
                        for h in topo.hosts.values()],
-                vpcs=[dict(name=v.name, id=v.id, vni=v.vni, cidr=v.cidr)
+                vpcs=[dict(name=v.name, id=v.id, vni=v.vni, cidr=v.cidr,
+                           account_id=firewall_config.account_id(v.account),
+                           flow_log_interval_s=v.flow_log_interval_s,
+                           security_groups=firewall_config.security_groups(v))
                       for v in topo.vpcs.values()],
+                subnets=firewall_config.subnets(topo), security_groups_enforced=security_groups,
+                flow_log_path=os.path.join(run_dir, FLOW_LOG_FILE),
                 peers=peers, instances=instances)
 
 

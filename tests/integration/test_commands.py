@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, topology
+from controllers import pipeline as P
 from testbed.demo import narrate
 
 
@@ -21,7 +22,7 @@ def test_demo_narrates_real_observations():
 def test_up_runs_vpc_commands_in_the_mininet_cli():
     commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement',
                           'blue-1 ping -c1 10.0.1.13', 'migrate blue-4 r1-h2', 'placement',
-                          'migrate nosuch r1-h1', 'flows r1-h1 30', 'exit']) + '\n'
+                          'migrate nosuch r1-h1', 'flows r1-h1 %d' % P.CHECK, 'exit']) + '\n'
     out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'up',
                           topology('two-tenants.yaml')], cwd=ROOT, input=commands,
                          capture_output=True, text=True, timeout=120)
@@ -30,5 +31,5 @@ def test_up_runs_vpc_commands_in_the_mininet_cli():
     assert '1 received' in text                              # the node command ran
     assert 'blue-4 now runs on r1-h2' in text
     assert "no instance named 'nosuch'" in text
-    assert 'table=30' in text and 'tun_src=' in text
+    assert 'table=%d' % P.CHECK in text and 'tun_src=' in text
     assert text.count('blue-4               blue     10.0.1.13       r1-h2') == 1

@@ -29,12 +29,13 @@ def test_peering(lab, src, dst, reachable):
 
 def test_unpeered_traffic_never_reaches_the_underlay(lab):
     red, green = lab.topology.instance('red-1'), lab.topology.instance('green-1')
-    before = journey.drops(lab, red.host, 'no-mapping')
+    # red's main route table has only its local route: no route to green's CIDR
+    before = journey.drops(lab, red.host, 'no-route')
     with Capture(lab.nic(red.host), journey.TUNNEL_BPF) as wire:
         assert journey.ping(lab.node(red.name), green.ip, count=2)[0] == 0
     assert wire.packets == []
-    lab.wait_until(lambda: journey.drops(lab, red.host, 'no-mapping') >= before + 2,
-                   what='no-mapping drops at the sender')
+    lab.wait_until(lambda: journey.drops(lab, red.host, 'no-route') >= before + 2,
+                   what='no-route drops at the sender')
 
 
 def test_vxlan_carries_the_sender_vni(lab):

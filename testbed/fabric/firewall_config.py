@@ -1,0 +1,34 @@
+"""The firewall and routing part of the controller configuration, from the topology model."""
+import dataclasses
+import hashlib
+
+
+def rule(r):
+    return dict(protocol=r.protocol, ports=list(r.ports) if r.ports else None, peer=r.peer,
+                number=r.number, action=r.action)
+
+
+def security_groups(vpc):
+    """name -> {inbound: [rule], outbound: [rule]} of one VPC."""
+    return {g.name: dict(inbound=[rule(r) for r in g.inbound], outbound=[rule(r) for r in g.outbound])
+            for g in vpc.security_groups.values()}
+
+
+def account_id(account):
+    """A 12-digit AWS-like account id, the same for the same account name."""
+    return '%012d' % (int(hashlib.sha256(account.encode()).hexdigest()[:12], 16) % 10 ** 12)
+
+
+def subnets(topo):
+    """subnet id -> what a hypervisor needs to know about it: its index (the pipeline's subnet
+    register), network ACL, route table, and whether its VPC keeps flow logs."""
+    out = {}
+    for index, (vpc, subnet) in enumerate(((v, s) for v in topo.vpcs.values() for s in v.subnets.values()),
+                                          start=1):
+        acl = vpc.network_acl_of(subnet.name)
+        out[subnet.id] = dict(
+            index=index, vni=vpc.vni, cidr=subnet.cidr, flow_logs=vpc.flow_log_interval_s is not None,
+            acl=None if acl is None else dict(inbound=[rule(r) for r in acl.inbound],
+                                              outbound=[rule(r) for r in acl.outbound]),
+            routes=[dataclasses.asdict(r) for r in vpc.route_table_of(subnet.name).routes])
+    return out
