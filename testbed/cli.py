@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from testbed.bench.commands import USER_ERRORS, add_parsers
+from testbed import firewall_commands
 from testbed.errors import LabError
 from testbed.fabric.platform import PlatformError
 from testbed.topology import TopologyError, load
@@ -78,6 +79,7 @@ def parser():
     p.add_argument('--force', action='store_true', help='even if its process still runs')
     p.set_defaults(func=cmd_down)
     add_parsers(sub)
+    firewall_commands.add_parsers(sub)
     return ap
 
 

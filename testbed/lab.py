@@ -66,7 +66,8 @@ class Lab:
                                                 self.enforce_groups))
             self.controller.start(self.state.add_process)
             # what `vpclab flowlogs` and `vpclab security-group` need to find this lab
-            self.state.data.update(run_dir=self.run_dir, api_port=api_port)
+            self.state.data.update(run_dir=self.run_dir, api_port=api_port,
+                                   topology=self.topology.path)
             self.state.save()
             self.mapping = MappingClient(api_port)
             self.progress('building %d physical hosts and %d instances'

@@ -5,8 +5,10 @@ import subprocess
 from mininet.cli import CLI
 from mininet.log import setLogLevel
 
+from testbed import firewall_commands
 from testbed.api import ApiError
 from testbed.errors import LabError
+from testbed.topology import TopologyError
 
 
 class VpcShell(CLI):
@@ -29,8 +31,36 @@ class VpcShell(CLI):
     def _run(self, fn):
         try:
             fn()
-        except (ApiError, LabError, KeyError) as exc:
+        except (ApiError, LabError, KeyError, TopologyError) as exc:
             print('error: %s' % exc)
+
+    def do_sg(self, line):
+        """sg VPC GROUP [add|remove inbound|outbound PROTOCOL [PORTS] PEER]: show or change a
+        security group (e.g. sg blue web add inbound tcp 8080 10.0.0.0/16)."""
+        def run():
+            vpc, group, *change = line.split()
+            if change:
+                op, direction, *words = change
+                print(firewall_commands.show_group(firewall_commands.change_group(
+                    self.lab.topology, self.lab.mapping, vpc, group, direction, op, words)))
+            else:
+                print(firewall_commands.show_group(self.lab.security_group(vpc, group)))
+        try:
+            self._run(run)
+        except ValueError:
+            print('usage: sg VPC GROUP [add|remove inbound|outbound PROTOCOL [PORTS] PEER]')
+
+    def do_flowlogs(self, line):
+        """flowlogs [eni=ENI|INSTANCE] [address=IP] [port=N] [action=ACCEPT|REJECT]: flow-log records."""
+        def show():
+            filters = dict(word.split('=', 1) for word in line.split())
+            if 'port' in filters:
+                filters['port'] = int(filters['port'])
+            print(firewall_commands.show_flow_logs(self.lab.flow_log_path, self.lab.mapping, **filters))
+        try:
+            self._run(show)
+        except (ValueError, TypeError):
+            print('usage: flowlogs [eni=ENI] [address=IP] [port=N] [action=ACCEPT|REJECT]')
 
     def do_mappings(self, line):
         """mappings: the mapping service's table (VNI, IP) -> host, MAC, ENI."""
@@ -65,6 +95,7 @@ class VpcShell(CLI):
             for host, h in sorted(m['hosts'].items()):
                 print('  %-8s cache %3d  %s  drops %s' % (host, h['cache_entries'],
                                                           h['counters'], h['drops']))
+            print('in the shared datapath\'s conntrack: %s' % self.lab.datapath_drops())
             print('alerts: %d, OpenFlow errors: %d' % (m['alerts'], len(m['ofp_errors'])))
         self._run(show)
 

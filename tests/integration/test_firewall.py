@@ -231,6 +231,32 @@ def test_flow_log_records_match_what_was_sent(lab):
         (client.ip, web.ip, 6000, 17, '2')
 
 
+def vpclab(*args):
+    out = subprocess.run([sys.executable, '-m', 'testbed.cli', *args], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
+    rejected = vpclab('flowlogs', '--eni', 'web-1', '--port', '43001', '--action', 'reject').splitlines()
+    assert rejected[0].startswith('version account-id interface-id') and len(rejected) >= 2
+    assert all(line.split()[2] == lab.topology.instance('web-1').eni and line.endswith('REJECT OK')
+               for line in rejected[1:])
+    server = listen(lab, 'web-1', ['nc', '-lk', '8443'], 8443)
+    try:
+        assert not connects(lab, 'client-1', 'web-1', 8443)
+        shown = vpclab('security-group', 'blue', 'web', 'add', 'inbound', 'tcp', '8443', '10.0.1.30/32')
+        assert 'inbound  tcp 8443 10.0.1.30/32' in shown
+        assert connects(lab, 'client-1', 'web-1', 8443)
+        assert 'tcp 8443' not in vpclab('security-group', 'blue', 'web', 'remove', 'inbound', 'tcp', '8443',
+                                        '10.0.1.30/32')
+        assert not connects(lab, 'client-1', 'web-1', 8443)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def test_terminated_member_leaves_the_rules_that_name_its_group(lab):
     edge = 'nw_src=%s' % ip(lab, 'edge-1')                   # a member of admin, named by web's sg:admin
 
