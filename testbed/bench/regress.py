@@ -101,6 +101,10 @@ def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
     suite_dir = results.new_dir('regress', results.RESULTS)
     values, specs = run_suite(suite_dir, names)
     if update:
+        if os.path.exists(baseline):     # --only: the other experiments keep their figures
+            kept = {k: v for k, v in load_baseline(baseline)['metrics'].items()
+                    if k.split('.')[0] not in names}
+            values = dict(kept, **values)
         save_baseline(values, suite_dir, baseline)
         print('baseline updated: %s (%d metrics)' % (baseline, len(values)), file=out)
         return 0

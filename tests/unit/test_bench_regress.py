@@ -102,6 +102,15 @@ def test_a_deliberately_regressed_result_fails_against_its_baseline(tmp_path, mo
     assert regress.main(names=('throughput', 'isolation'), baseline=baseline, out=io.StringIO()) == 0
 
 
+def test_updating_part_of_the_suite_keeps_the_rest_of_the_baseline(tmp_path, monkeypatch):
+    baseline = str(tmp_path / 'quick.json')
+    regress.save_baseline({'scale.a': 1.0, 'latency.b': 2.0}, str(tmp_path), baseline)
+    monkeypatch.setattr(regress, 'run_suite', lambda base, names: ({'scale.a': 3.0}, {}))
+    monkeypatch.setattr(results, 'RESULTS', str(tmp_path))
+    assert regress.main(update=True, names=('scale',), baseline=baseline, out=io.StringIO()) == 0
+    assert regress.load_baseline(baseline)['metrics'] == {'scale.a': 3.0, 'latency.b': 2.0}
+
+
 def test_no_baseline_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='regress --update'):
         regress.main(baseline=str(tmp_path / 'none.json'))
