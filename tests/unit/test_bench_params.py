@@ -32,7 +32,7 @@ def test_bad_parameters_are_one_clear_error(pair, message):
 
 
 def test_every_experiment_declares_what_the_framework_needs():
-    assert experiments.names() == ['convergence', 'isolation', 'latency', 'scale', 'throughput']
+    assert {'convergence', 'isolation', 'latency', 'scale', 'throughput'} <= set(experiments.names())
     for name in experiments.names():
         module = experiments.get(name)
         assert module.DESCRIPTION and '\n' not in module.DESCRIPTION
