@@ -21,6 +21,9 @@ METRICS = {'%s_%s_%d' % (proto, path.replace('-', '_'), mtu): Metric(
     for proto in ('tcp', 'udp') for path in PATHS[1:] for mtu in (1500, 9001)}
 METRICS['tcp_9001_over_1500_cross_host'] = Metric(
     'higher', 0.4, 'TCP across hosts, MTU 9001 / 1500 (each over plain OVS)')
+METRICS.update({'%s_cross_host_%d_sg_on_over_off' % (proto, mtu): Metric(
+    'higher', 0.4, '%s across hosts, MTU %d: security groups on / off (each over plain OVS)'
+    % (proto.upper(), mtu)) for proto in ('tcp', 'udp') for mtu in (1500, 9001)})
 
 
 def topology(mtu, sg):
@@ -67,16 +70,25 @@ def mbps(rows, **match):
     return statistics.median(got) if got else None
 
 
+def over_plain(rows, sg, proto, mtu, path):
+    base = mbps(rows, security_groups=sg, protocol=proto, mtu=mtu, path='plain-ovs')
+    value = mbps(rows, security_groups=sg, protocol=proto, mtu=mtu, path=path)
+    return value / base if base and value is not None else None
+
+
 def summarize(rows, params):
     out = {}
-    sg = params['security_groups'][0]
+    groups = params['security_groups']
     for proto in params['protocols']:
         for mtu in params['mtus']:
-            base = mbps(rows, security_groups=sg, protocol=proto, mtu=mtu, path='plain-ovs')
             for path in PATHS[1:]:
-                value = mbps(rows, security_groups=sg, protocol=proto, mtu=mtu, path=path)
-                if base and value is not None:
-                    out['%s_%s_%d' % (proto, path.replace('-', '_'), mtu)] = value / base
+                ratio = over_plain(rows, groups[0], proto, mtu, path)
+                if ratio is not None:
+                    out['%s_%s_%d' % (proto, path.replace('-', '_'), mtu)] = ratio
+            if {'on', 'off'} <= set(groups):
+                out['%s_cross_host_%d_sg_on_over_off' % (proto, mtu)] = (
+                    over_plain(rows, 'on', proto, mtu, 'cross-host')
+                    / over_plain(rows, 'off', proto, mtu, 'cross-host'))
     if 'tcp_cross_host_9001' in out and 'tcp_cross_host_1500' in out:
         out['tcp_9001_over_1500_cross_host'] = (out['tcp_cross_host_9001']
                                                 / out['tcp_cross_host_1500'])

@@ -84,6 +84,21 @@ def test_sample_figures_come_out_as_the_ratios_they_should(result_dir):
     assert sc['startup_per_instance_over_plain'] == pytest.approx(0.05 / 0.04)
 
 
+def test_security_groups_on_and_off_give_their_ratio_each_over_its_own_plain_path():
+    module = experiments.get('throughput')
+    rows = [dict(r, security_groups='off') for r in SAMPLES['throughput']()]
+    rows += [dict(r, security_groups='on', mbps=r['mbps'] * (0.8 if r['path'] == 'cross-host'
+                                                              else 1.0))
+             for r in SAMPLES['throughput']()]
+    p = dict(params('throughput'), security_groups=['on', 'off'])
+    got = module.summarize(rows, p)
+    assert got['tcp_cross_host_9001_sg_on_over_off'] == pytest.approx(0.8)
+    assert got['tcp_cross_host_1500'] == pytest.approx(0.56)       # the first setting: on
+    assert [name for name, _ in module.plot(rows, p)] == [
+        'tcp-throughput-sg-on', 'udp-throughput-sg-on', 'tcp-throughput-sg-off',
+        'udp-throughput-sg-off']
+
+
 def test_redrawing_something_that_is_not_a_result_says_so(tmp_path):
     with pytest.raises(ResultError, match='is not a result directory'):
         runner.redraw(str(tmp_path))
