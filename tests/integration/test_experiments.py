@@ -1,9 +1,12 @@
 """Experiments end to end on a real lab: the files a run writes, the delay line on the
 underlay, and the plain Open vSwitch baseline path, each leaving nothing behind."""
 import os
+import signal
+import subprocess
+import sys
 
 import experiments
-from conftest import leftovers
+from conftest import ROOT, leftovers
 from testbed.bench import results, runner, topogen
 from testbed.fabric import links
 from testbed.fabric.plain import PlainNetwork
@@ -59,3 +62,32 @@ def test_delay_lines_stop_with_their_lab():
     assert not any(alive(p.pid, links.DELAYLINE_MODULE) for p in procs)
     if procs:
         assert all(c and sum(c['forwarded']) > 0 for c in conditioner.counters.values())
+
+
+CRASHING_LAB = '''
+import sys
+from testbed.bench import topogen
+from testbed.fabric.plain import PlainNetwork
+from testbed.lab import Lab
+lab = Lab(topogen.generate('crash', 2, 1, {'blue': ['r1-h1', 'r2-h1']},
+                           links={'uplink': dict(delay_ms=1, loss_percent=0)}))
+lab.start()
+PlainNetwork(lab.state.add, lab.names, hosts=2).build()
+print(' '.join(str(p.pid) for _, p in lab.network.links.processes), flush=True)
+sys.stdin.read()
+'''
+
+
+def test_down_removes_delay_lines_and_the_plain_path_a_killed_run_left():
+    proc = subprocess.Popen([sys.executable, '-c', CRASHING_LAB], cwd=ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    delay_lines = [int(pid) for pid in proc.stdout.readline().split()]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 'vl_plain' in leftovers()['bridges']
+    assert links.netem_available() or any(alive(p, links.DELAYLINE_MODULE) for p in delay_lines)
+    out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'down'], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert not any(leftovers().values()), leftovers()
+    assert not any(alive(p, links.DELAYLINE_MODULE) for p in delay_lines)
