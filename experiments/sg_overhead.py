@@ -2,9 +2,8 @@
 second across two physical hosts, with security groups on (conntrack in a zone per ENI, on
 both hosts) and off (the same pipeline without conntrack), in the same run.
 
-    sudo flock /tmp/vpclab-dev.lock python -m experiments.sg_overhead [SECONDS]
-
-Self-contained for now (prints a JSON summary); the experiments framework can fold it in.
+    sudo python -m experiments.sg_overhead [SECONDS]     # a JSON summary
+    sudo vpclab run sg_overhead seconds=5                 # the same through the framework
 """
 import json
 import platform
@@ -12,12 +11,20 @@ import statistics
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 from testbed import journey
+from testbed.bench import plots
+from testbed.bench.metric import Metric
 from testbed.lab import Lab
 from testbed.topology import loads
 
 DESCRIPTION = 'throughput, RTT and new connections/s with security groups on and off'
+PARAMETERS = dict(repeats=1, seconds=5.0)
+QUICK = dict(seconds=2.0)
+FIGURES = dict(throughput_gbps='higher', rtt_ms='lower', connections_per_s='higher')
+METRICS = {'%s_on_over_off' % k: Metric(better, 0.4, '%s, security groups on / off' % k)
+           for k, better in FIGURES.items()}
 TOPOLOGY = """
 format: 1
 name: sg-overhead
@@ -64,20 +71,52 @@ def measure(lab, seconds):
                 connections_per_s=conns / seconds)
 
 
-def main(argv=None):
-    seconds = float((argv or sys.argv[1:] or [5])[0])
+def run(ctx):
+    """One repeat: the same topology with security groups on, then off."""
     topo = loads(TOPOLOGY, 'sg-overhead')
-    results = {}
+    rows = []
     for label, enforce in (('on', True), ('off', False)):
-        with Lab(topo, security_groups=enforce) as lab:
-            results[label] = measure(lab, seconds)
-    ratio = {k: results['on'][k] / results['off'][k] for k in results['on']}
+        ctx.progress('security groups %s' % label)
+        with ctx.lab(topo, security_groups=enforce) as lab:
+            rows.append(dict(security_groups=label, **measure(lab, ctx.params['seconds'])))
+    return rows
+
+
+def _median(rows, label, figure):
+    return statistics.median(r[figure] for r in rows if r['security_groups'] == label)
+
+
+def summarize(rows, params):
+    return {'%s_on_over_off' % k: _median(rows, 'on', k) / _median(rows, 'off', k) for k in FIGURES}
+
+
+def describe(rows, params):
+    return ['%-18s on %8.3f  off %8.3f' % (k, _median(rows, 'on', k), _median(rows, 'off', k))
+            for k in FIGURES]
+
+
+def plot(rows, params):
+    fig, ax = plots.figure(6, 3.5)
+    ratios = summarize(rows, params)
+    ax.bar(range(len(ratios)), list(ratios.values()), color='tab:blue')
+    ax.axhline(1.0, color='grey', linewidth=0.8)
+    ax.set_xticks(range(len(ratios)))
+    ax.set_xticklabels(list(FIGURES))
+    ax.set(ylabel='security groups on / off')
+    return [('sg_overhead', fig)]
+
+
+def main(argv=None):
+    """Without the framework: one repeat, printed as JSON."""
+    seconds = float((argv or sys.argv[1:] or [PARAMETERS['seconds']])[0])
+    ctx = SimpleNamespace(params=dict(PARAMETERS, seconds=seconds), lab=Lab,
+                          progress=lambda msg: print(msg, file=sys.stderr))
+    rows = run(ctx)
     print(json.dumps(dict(
         experiment='sg_overhead', seconds=seconds, when=time.strftime('%Y-%m-%dT%H:%M:%S'),
         machine=platform.node(), ovs=subprocess.run(['ovs-vswitchd', '--version'], capture_output=True,
                                                     text=True).stdout.split('\n')[0],
-        security_groups_on=results['on'], security_groups_off=results['off'],
-        on_over_off=ratio), indent=1))
+        rows=rows, on_over_off=summarize(rows, ctx.params)), indent=1))
     return 0
 
 
