@@ -189,16 +189,8 @@ def _ports(node) -> tuple[int, int]:
 
 
 def _network(node) -> ipaddress.IPv4Network:
-    text = node.text()
-    try:
-        if "/" not in text:                           # ipaddress would take a bare address as a /32
-            raise ValueError(text)
-        loose = ipaddress.IPv4Network(text, strict=False)
-    except ValueError:
-        node.fail(f"{text!r} is not a CIDR block; write it like 10.0.0.0/16 (or 0.0.0.0/0 for anywhere)")
-    if loose.network_address != ipaddress.IPv4Address(text.split("/")[0]):
-        node.fail(f"{text}: host bits set; did you mean {loose}")
-    return loose
+    from .loader import _cidr                         # the loader imports this module
+    return _cidr(node, "rule", (0, 32))
 
 
 def _target(node, peering_refs: list) -> str:
@@ -226,5 +218,5 @@ def _subnets(node, subnets: dict, owner: dict, table: str, what: str, vpc: str) 
 
 
 def _hint_groups(group: str, groups: dict) -> str:
-    from .loader import _hint                         # the loader imports this module
+    from .loader import _hint
     return _hint(group, list(groups), "groups are")
