@@ -152,3 +152,29 @@ def test_firewall_flows_only_go_forward_and_replace_rules_without_a_gap():
     before = len(dp.sent)
     ff.set_groups(e, dict(inbound=[F.Match(17, '10.0.0.0/16', 53, 0xffff)], outbound=[]))
     assert [m.command for m in dp.sent[before:]] == [ofproto_v1_3.OFPFC_DELETE_STRICT] * 2
+
+
+# ---- the rule syntax of vpclab security-group and the flow-log filters ---------------------
+
+def test_short_rule_syntax_edits_a_group_as_the_api_holds_it():
+    from testbed import security_groups as S
+    from testbed.errors import LabError
+    group = dict(inbound=[rule(6, [80, 80]), rule(17, [5000, 5001], '10.0.0.0/16')], outbound=[rule()])
+    added = S.edit(group, 'inbound', 'add', ['icmp', 'sg:web'])
+    assert added[-1] == {'protocol': 'icmp', 'from': 'sg:web'}
+    assert S.edit(group, 'inbound', 'remove', ['udp', '5000-5001', '10.0.0.0/16']) == \
+        [{'protocol': 'tcp', 'ports': '80', 'from': '0.0.0.0/0'}]
+    assert S.describe(group['outbound'][0]) == 'all all-ports 0.0.0.0/0'
+    with pytest.raises(LabError):
+        S.edit(group, 'inbound', 'remove', ['tcp', '22', '0.0.0.0/0'])
+    with pytest.raises(LabError):
+        S.edit(group, 'sideways', 'add', ['tcp', '22', '0.0.0.0/0'])
+
+
+def test_flow_log_filters():
+    from testbed.flowlogs import select
+    recs = [dict(parse('2 1 eni-a 10.0.1.1 10.0.1.2 40000 80 6 3 180 0 2 ACCEPT OK')),
+            dict(parse('2 1 eni-b 10.0.1.2 10.0.1.1 80 40000 6 3 180 0 2 REJECT OK'))]
+    assert select(recs, eni='eni-a') == recs[:1]
+    assert select(recs, address='10.0.1.2', port=40000) == recs
+    assert select(recs, action='reject') == recs[1:]
