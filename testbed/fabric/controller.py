@@ -10,6 +10,13 @@ from testbed.fabric import firewall_config
 
 LAUNCHER = 'controllers.launcher'
 FLOW_LOG_FILE = 'flow-logs.txt'       # in the lab's run directory
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def python_for_controller():
+    """The controller's interpreter: ours (os-ken), or VPCLAB_CONTROLLER_PYTHON, e.g. a
+    virtualenv with Ryu 4.34 (the apps run unchanged there; see controllers/compat.py)."""
+    return os.environ.get('VPCLAB_CONTROLLER_PYTHON') or sys.executable
 
 
 def free_port():
@@ -66,9 +73,10 @@ class ControllerProcess:
             json.dump(self.config, f, indent=1)
         log = open(self.log_path, 'w')
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', LAUNCHER, '--config', path, '--ofp-port', str(self.ofp_port)],
+            [python_for_controller(), '-m', LAUNCHER, '--config', path,
+             '--ofp-port', str(self.ofp_port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True, cwd=REPO)
         log.close()
         on_pid(self.proc.pid, LAUNCHER)
         self._wait_listening(self.ofp_port)
