@@ -31,6 +31,7 @@ class FlowLogBook:
         self.enis = {}                 # ident -> (eni id, vni)
         self.pending = {}              # FlowKey -> [packets, bytes] not written yet
         self.seen = {}                 # learned flow (FlowKey) -> (packets, bytes) at the last poll
+        self.learning = set()          # FlowKeys whose learning packet was counted
         self.window_start = {vni: clock() for vni in self.vpcs}
         self.lock = threading.Lock()
         with open(path, 'w') as f:
@@ -40,8 +41,16 @@ class FlowLogBook:
         self.enis[entry.ident] = (entry.eni, entry.vni)
 
     def count(self, key, packets, frame_bytes):
-        """Packets the controller saw itself (first packets of a flow)."""
+        """The packet that learned the counting flow (the controller saw it itself).
+
+        Packets right behind it can reach the controller too, before the datapath has
+        the learned flow, and the learned flow counts them all the same (seen here with
+        back-to-back datagrams): so only the first packet-in of a learned flow's life
+        counts."""
         with self.lock:
+            if key in self.learning:
+                return
+            self.learning.add(key)
             self._add(key, packets, frame_bytes - ETHERNET_HEADER * packets)
 
     def observe(self, key, packets, frame_bytes, final=False):
@@ -51,7 +60,9 @@ class FlowLogBook:
             if packets < last[0]:          # a new flow for the same key: counting starts again
                 last = (0, 0)
             self._add(key, packets - last[0], frame_bytes - last[1] - ETHERNET_HEADER * (packets - last[0]))
-            if not final:
+            if final:
+                self.learning.discard(key)     # a later packet learns a new flow
+            else:
                 self.seen[key] = (packets, frame_bytes)
 
     def _add(self, key, packets, ip_bytes):

@@ -16,6 +16,7 @@ from conftest import topology
 from controllers import pipeline as P
 from testbed import journey
 from testbed.capture import Capture
+from testbed.errors import LabError
 from testbed.lab import Lab
 
 MARK = b'vpclab-crafted'
@@ -224,8 +225,12 @@ def test_flow_log_records_match_what_was_sent(lab):
                 (dict(eni=client.eni, port=43000, action='ACCEPT'), (4, 512)),
                 (dict(eni=web.eni, port=43001, action='REJECT'), (3, 384)),
                 (dict(eni=client.eni, port=43001, action='ACCEPT'), (3, 384))]
-    lab.wait_until(lambda: all(totals(lab, **f) == want for f, want in expected), timeout=15,
-                   what='flow-log records of the datagrams')
+    try:
+        lab.wait_until(lambda: all(totals(lab, **f) == want for f, want in expected), timeout=15,
+                       what='flow-log records of the datagrams')
+    except LabError:
+        raise AssertionError('flow-log totals: %s' % [(f, totals(lab, **f), want)
+                                                      for f, want in expected]) from None
     rec = lab.flow_logs(eni=web.eni, port=43001)[0]
     assert (rec['srcaddr'], rec['dstaddr'], rec['dstport'], rec['protocol'], rec['version']) == \
         (client.ip, web.ip, 6000, 17, '2')
