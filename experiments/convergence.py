@@ -11,6 +11,7 @@ import subprocess
 import statistics
 import time
 
+from testbed import journey
 from testbed.bench import plots, topogen
 from testbed.bench.metric import Metric
 
@@ -48,9 +49,7 @@ def migrate_under_ping(lab, target, peer, dest, interval_ms):
         time.sleep(SETTLE_S)
         pinger.send_signal(signal.SIGINT)     # ping prints its totals on SIGINT
         out = pinger.communicate(timeout=10)[0]
-        totals = out.split('packets transmitted')[0].split()
-        sent = int(totals[-1])
-        received = int(out.split(' received')[0].split()[-1])
+        sent, received = journey.ping_totals(out)
     return record, sent, received
 
 

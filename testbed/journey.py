@@ -70,9 +70,17 @@ def tunnel_summary(pkt):
             inner[IP].dst if inner.haslayer(IP) else None)
 
 
+def ping_totals(out):
+    """(transmitted, received) from ping's closing lines; (0, 0) if it printed none."""
+    if ' received' not in out:
+        return 0, 0
+    return (int(out.split(' packets transmitted')[0].split()[-1]),
+            int(out.split(' received')[0].split()[-1]))
+
+
 def ping(node, ip, count=3, interval=0.2, wait=1):
     out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
-    received = int(out.split(' received')[0].split()[-1]) if ' received' in out else 0
+    received = ping_totals(out)[1]
     rtts = [float(w.split('=')[1]) for w in out.split() if w.startswith('time=')]
     return received, rtts, out
 
