@@ -10,7 +10,7 @@ try:
     from os_ken.controller import event, ofp_event
     from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
-    from os_ken.lib.packet import arp, ethernet, ether_types, ipv4, packet, tcp, udp
+    from os_ken.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp, udp
     from os_ken.ofproto import nicira_ext, ofproto_v1_3
     BaseApp = app_manager.OSKenApp
     PROJECT = 'os_ken'
@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - exercised only where Ryu is installed
     from ryu.controller import event, ofp_event
     from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
-    from ryu.lib.packet import arp, ethernet, ether_types, ipv4, packet, tcp, udp
+    from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp, udp
     from ryu.ofproto import nicira_ext, ofproto_v1_3
     BaseApp = app_manager.RyuApp
     PROJECT = 'ryu'

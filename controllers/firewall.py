@@ -82,7 +82,7 @@ class SecurityGroupBook:
 
     def set_rules(self, vni, name, inbound, outbound):
         if name not in self.groups.get(vni, {}):
-            raise KeyError('VPC %s has no security group %r' % (vni, name))
+            raise KeyError(f'VPC {vni} has no security group {name!r}')
         self.groups[vni][name] = dict(inbound=list(inbound), outbound=list(outbound))
 
     def changes_for(self, host, entries):
@@ -117,7 +117,7 @@ def route_decision(target):
         return 'blackhole'
     if kind in UNBUILT_TARGETS:
         return 'target-not-built'
-    raise ValueError('unknown route target %r' % target)
+    raise ValueError(f'unknown route target {target!r}')
 
 
 def route_entries(routes):

@@ -5,7 +5,8 @@ The rule logic is in controllers/firewall.py; this module only writes it into th
 """
 import ipaddress
 
-from controllers import firewall, pipeline as P
+from controllers import firewall
+from controllers import pipeline as P
 from controllers.compat import nicira_ext
 from controllers.firewall import Match
 

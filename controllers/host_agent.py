@@ -61,7 +61,7 @@ class HostAgent:
     # ---- instances running on this host -----------------------------------------
     def port_added(self, name, ofport):
         self.ports[name] = ofport
-        for key, entry in self.local.items():
+        for _key, entry in self.local.items():
             if entry.port_name == name:
                 self._plug(entry)
 

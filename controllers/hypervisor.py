@@ -6,12 +6,25 @@ and suspicious packets (drop samples) are handled here, asking the mapping servi
 import logging
 import time
 
-from controllers import config, pipeline as P
-from controllers.compat import (BaseApp, CONFIG_DISPATCHER, MAIN_DISPATCHER, arp, ethernet,
-                                ether_types, hub, ipv4, ofp_event, ofproto_v1_3, packet,
-                                set_ev_cls, tcp, udp)
-from controllers.events import (EventAlert, EventCacheAck, EventCachePush, EventHostUp,
-                                LookupRequest)
+from controllers import config
+from controllers import pipeline as P
+from controllers.compat import (
+    CONFIG_DISPATCHER,
+    MAIN_DISPATCHER,
+    BaseApp,
+    arp,
+    ether_types,
+    ethernet,
+    hub,
+    ipv4,
+    ofp_event,
+    ofproto_v1_3,
+    packet,
+    set_ev_cls,
+    tcp,
+    udp,
+)
+from controllers.events import EventAlert, EventCacheAck, EventCachePush, EventHostUp, LookupRequest
 from controllers.flow_logs import FlowLogBook, key_of
 from controllers.host_agent import HostAgent
 
@@ -177,17 +190,15 @@ class Hypervisor(BaseApp):
                               in_port=P.TUNNEL_PORT)
             return
         if entry is None:
-            why = 'VNI %s has no instance %s' % (vni, src_ip)
+            why = f'VNI {vni} has no instance {src_ip}'
         elif entry.host_ip != tun_src:
-            why = '%s (VNI %s) runs on %s (%s), but the packet came from %s' % (
-                src_ip, vni, entry.host, entry.host_ip, tun_src)
+            why = f'{src_ip} (VNI {vni}) runs on {entry.host} ({entry.host_ip}), but the packet came from {tun_src}'
         else:
-            why = '%s (VNI %s) has MAC %s, the packet says %s' % (src_ip, vni, entry.mac,
-                                                                  eth.src)
+            why = f'{src_ip} (VNI {vni}) has MAC {entry.mac}, the packet says {eth.src}'
         if self.mode == 'reactive':
             agent.count_drop('unregistered-source')
         self.send_event_to_observers(EventAlert(
-            agent.name, 'unregistered-source', '%s/%s/%s' % (tun_src, vni, src_ip),
+            agent.name, 'unregistered-source', f'{tun_src}/{vni}/{src_ip}',
             'encapsulated packet dropped: ' + why))
 
     def _spoofed(self, agent, msg, pkt):
@@ -195,11 +206,11 @@ class Hypervisor(BaseApp):
         eth = pkt.get_protocol(ethernet.ethernet)
         ip, a = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(arp.arp)
         src_ip = ip.src if ip else (a.src_ip if a else '-')
-        who = '%s (%s, %s %s)' % (local.instance, local.eni, local.ip, local.mac) \
+        who = f'{local.instance} ({local.eni}, {local.ip} {local.mac})' \
             if local else 'port %d' % msg.match['in_port']
         self.send_event_to_observers(EventAlert(
-            agent.name, 'spoofed-source', '%s/%s' % (eth.src, src_ip),
-            'instance %s sent from %s %s, not its own address' % (who, src_ip, eth.src)))
+            agent.name, 'spoofed-source', f'{eth.src}/{src_ip}',
+            f'instance {who} sent from {src_ip} {eth.src}, not its own address'))
 
     # ---- flow logs ------------------------------------------------------------------------
     def _first_packet(self, msg, pkt):

@@ -82,7 +82,7 @@ class ManagementApi(BaseApp):
             return {'change': self.mapping.set_security_group(body['vpc'], body['group'],
                                                               body['inbound'], body['outbound'])}
         if method != 'GET' or not parts:
-            raise LookupError('no such endpoint: %s /%s' % (method, '/'.join(parts)))
+            raise LookupError('no such endpoint: {} /{}'.format(method, '/'.join(parts)))
         what = parts[0]
         if what == 'status':
             hosts = {h: dict(connected=h in hv.agents, ready=bool(hv.agents.get(h) and
@@ -100,7 +100,7 @@ class ManagementApi(BaseApp):
             return entry.to_dict() if entry else None
         if what == 'cache' and len(parts) == 2:
             if parts[1] not in hv.agents:
-                raise LookupError('host %s is not connected (or does not exist)' % parts[1])
+                raise LookupError(f'host {parts[1]} is not connected (or does not exist)')
             return dict(hv.agents[parts[1]].describe(), believed=[
                 dict(vni=k[0], ip=k[1], version=v) for k, v in
                 sorted(table.cached(parts[1]).items())])
@@ -124,4 +124,4 @@ class ManagementApi(BaseApp):
             return dict(pending=table.pending(), done=table.convergence)
         if what == 'audit':
             return table.audit
-        raise LookupError('no such endpoint: GET /%s' % '/'.join(parts))
+        raise LookupError('no such endpoint: GET /{}'.format('/'.join(parts)))

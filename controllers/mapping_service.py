@@ -5,8 +5,14 @@ import logging
 from controllers import config
 from controllers.alerts import AlertLog
 from controllers.compat import BaseApp, set_ev_cls
-from controllers.events import (EventAlert, EventCacheAck, EventCachePush, EventHostUp,
-                                LookupReply, LookupRequest)
+from controllers.events import (
+    EventAlert,
+    EventCacheAck,
+    EventCachePush,
+    EventHostUp,
+    LookupReply,
+    LookupRequest,
+)
 from controllers.firewall import SecurityGroupBook
 from controllers.mapping_table import MappingTable
 
@@ -73,12 +79,12 @@ class MappingService(BaseApp):
         try:
             return self.groups.groups[self.vpc_vni(vpc)][group]
         except KeyError:
-            raise LookupError('vpc %s has no security group %r' % (vpc, group)) from None
+            raise LookupError(f'vpc {vpc} has no security group {group!r}') from None
 
     def vpc_vni(self, vpc):
         vni = next((v for v, d in self.vpcs.items() if d['name'] == vpc), None)
         if vni is None:
-            raise LookupError('no VPC named %r' % vpc)
+            raise LookupError(f'no VPC named {vpc!r}')
         return vni
 
     def _push(self, hosts, what):

@@ -85,7 +85,7 @@ class MappingTable:
             if entry.key in self._entries:
                 raise MappingError('%s is already registered in VNI %d' % (entry.ip, entry.vni))
             if entry.instance in self._by_instance:
-                raise MappingError('an instance named %r is already registered' % entry.instance)
+                raise MappingError(f'an instance named {entry.instance!r} is already registered')
             self._entries[entry.key] = entry
             self._by_instance[entry.instance] = entry.key
             self.counters['registrations'] += 1
@@ -98,7 +98,7 @@ class MappingTable:
             self._check_host(host)
             old = self.entry_of(instance)
             if old.host == host:
-                raise MappingError('%s already runs on %s' % (instance, host))
+                raise MappingError(f'{instance} already runs on {host}')
             entry = replace(old, host=host, host_ip=self.hosts[host], version=old.version + 1)
             self._entries[entry.key] = entry
             self.counters['migrations'] += 1
@@ -119,7 +119,7 @@ class MappingTable:
             try:
                 return self._entries[self._by_instance[instance]]
             except KeyError:
-                raise MappingError('no instance named %r is registered' % instance) from None
+                raise MappingError(f'no instance named {instance!r} is registered') from None
 
     def entries(self):
         with self.lock:
@@ -219,7 +219,7 @@ class MappingTable:
     # ---- helpers -------------------------------------------------------------------
     def _check_host(self, host):
         if host not in self.hosts:
-            raise MappingError('no physical host named %r' % host)
+            raise MappingError(f'no physical host named {host!r}')
 
     def _log(self, action, entry, **extra):
         self.audit.append(dict(time=time.time(), action=action, instance=entry.instance,

@@ -14,6 +14,5 @@ def names():
 
 def get(name):
     if name not in names():
-        raise UnknownExperiment('no experiment named %r; `vpclab run --list` shows: %s'
-                                % (name, ', '.join(names())))
-    return importlib.import_module('%s.%s' % (__name__, name))
+        raise UnknownExperiment('no experiment named {!r}; `vpclab run --list` shows: {}'.format(name, ', '.join(names())))
+    return importlib.import_module(f'{__name__}.{name}')

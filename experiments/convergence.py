@@ -7,8 +7,8 @@ first two hosts and back.  The same-run baseline is the migration of a target no
 host holds (k = 0): only the old and the new host change.
 """
 import signal
-import subprocess
 import statistics
+import subprocess
 import time
 
 from testbed import journey
@@ -106,11 +106,11 @@ def plot(rows, params):
     ax.scatter([r['holders'] for r in rows], [r['convergence_s'] * 1000 for r in rows],
                s=10, alpha=0.5, label='each migration')
     ax.set(xlabel='hosts holding the entry', ylabel='time until every cache is right (ms)',
-           title='Migration convergence (%s mode)' % params['mode'])
+           title='Migration convergence ({} mode)'.format(params['mode']))
     ax.legend()
     fig2, ax2 = plots.figure()
     lossy = [k for k in holders if k]
     ax2.plot(lossy, [_median(rows, 'lost', k) for k in lossy], 'o-')
     ax2.set(xlabel='hosts holding the entry', ylabel='packets lost (median)',
-            title='Ping every %g ms through a migration' % params['interval_ms'])
+            title='Ping every {:g} ms through a migration'.format(params['interval_ms']))
     return [('convergence', fig), ('loss', fig2)]

@@ -82,7 +82,7 @@ def run(ctx):
     with ctx.lab(p['topology']) as lab:
         topo = lab.topology
         for case in CASES:
-            ctx.progress('%s: %s' % (case.kind, case.name))
+            ctx.progress(f'{case.kind}: {case.name}')
             with Capture('eth0', case.bpf, node=lab.node(case.victim)) as seen:
                 case.send(lab, topo, p['count'])
             rows.append(dict(case=case.name, kind=case.kind, victim=case.victim,

@@ -63,7 +63,7 @@ def run(ctx):
     p = ctx.params
     rows = []
     for mode in p['modes']:
-        ctx.progress('%s mode: starting the lab' % mode)
+        ctx.progress(f'{mode} mode: starting the lab')
         with ctx.lab(topology(p, mode)) as lab:
             topo = lab.topology
             warm_pair = {}
@@ -113,7 +113,7 @@ def describe(rows, params):
     for mode in params['modes']:
         for kind in ('first', 'second', 'warm'):
             lines.append('%-9s %-7s' % (mode, kind) + ''.join(
-                '%12.3f' % _median(rtts(rows, mode=mode, kind=kind, path=p)) for p in PATHS))
+                f'{_median(rtts(rows, mode=mode, kind=kind, path=p)):12.3f}' for p in PATHS))
     lost = sum(1 for r in rows if r['rtt_ms'] is None)
     lines.append('unanswered pings: %d of %d' % (lost, len(rows)))
     return lines
@@ -124,12 +124,12 @@ def plot(rows, params):
     for path in PATHS:
         plots.cdf(ax, rtts(rows, mode=params['modes'][0], kind='warm', path=path), path)
     ax.set(xlabel='RTT (ms)', ylabel='fraction of pings',
-           title='Warm RTT by path (%s mode)' % params['modes'][0])
+           title='Warm RTT by path ({} mode)'.format(params['modes'][0]))
     ax.legend()
     fig2, ax2 = plots.figure()
     for mode in params['modes']:
         for kind in ('first', 'second'):
-            plots.cdf(ax2, rtts(rows, mode=mode, kind=kind), '%s, %s packet' % (mode, kind))
+            plots.cdf(ax2, rtts(rows, mode=mode, kind=kind), f'{mode}, {kind} packet')
     ax2.set(xlabel='RTT (ms)', ylabel='fraction of pairs', xscale='log',
             title='First packet to a new peer against the next one')
     ax2.legend(loc='lower right')

@@ -97,7 +97,7 @@ def describe(rows, params):
             r['size'], r['network'], r['up_s'], r['down_s'], r['memory_mb'],
             'ok' if r['ping_ok'] else 'FAILED'))
     for network in ('vpclab', 'plain'):
-        lines.append('%s: %.1f ms start-up, %.1f ms teardown, %.2f MB per added instance' % (
+        lines.append('{}: {:.1f} ms start-up, {:.1f} ms teardown, {:.2f} MB per added instance'.format(
             network, per_instance(rows, 'up_s', network, params['sizes']) * 1000,
             per_instance(rows, 'down_s', network, params['sizes']) * 1000,
             per_instance(rows, 'memory_mb', network, params['sizes'])))
@@ -114,7 +114,7 @@ def plot(rows, params):
         for network in ('vpclab', 'plain'):
             ax.plot(sizes, [_median(rows, key, network, s) for s in sizes], 'o-',
                     label='vpclab' if network == 'vpclab' else 'plain Mininet + OVS')
-        ax.set(xlabel='instances', ylabel=label, title='%s against instances' % label)
+        ax.set(xlabel='instances', ylabel=label, title=f'{label} against instances')
         ax.legend()
         figures.append((name, fig))
     return figures

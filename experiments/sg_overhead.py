@@ -23,7 +23,7 @@ DESCRIPTION = 'throughput, RTT and new connections/s with security groups on and
 PARAMETERS = dict(repeats=1, seconds=5.0)
 QUICK = dict(seconds=2.0)
 FIGURES = dict(throughput_gbps='higher', rtt_ms='lower', connections_per_s='higher')
-METRICS = {'%s_on_over_off' % k: Metric(better, 0.4, '%s, security groups on / off' % k)
+METRICS = {f'{k}_on_over_off': Metric(better, 0.4, f'{k}, security groups on / off')
            for k, better in FIGURES.items()}
 TOPOLOGY = """
 format: 1
@@ -59,8 +59,8 @@ def measure(lab, seconds):
     try:
         for port in (5201, 7000):
             lab.wait_until(lambda: ':%d ' % port in server.cmd('ss -ltn'), what='port %d to listen' % port)
-        iperf = json.loads(client.cmd('iperf3 -c %s -p 5201 -t %g -J' % (ip, seconds)))
-        conns = int(client.cmd('%s -c "%s" %s %g' % (sys.executable, CONNECTOR.replace('"', '\\"'), ip,
+        iperf = json.loads(client.cmd(f'iperf3 -c {ip} -p 5201 -t {seconds:g} -J'))
+        conns = int(client.cmd('{} -c "{}" {} {:g}'.format(sys.executable, CONNECTOR.replace('"', '\\"'), ip,
                                                      seconds)).split()[-1])
     finally:
         for p in procs:
@@ -76,7 +76,7 @@ def run(ctx):
     topo = loads(TOPOLOGY, 'sg-overhead')
     rows = []
     for label, enforce in (('on', True), ('off', False)):
-        ctx.progress('security groups %s' % label)
+        ctx.progress(f'security groups {label}')
         with ctx.lab(topo, security_groups=enforce) as lab:
             rows.append(dict(security_groups=label, **measure(lab, ctx.params['seconds'])))
     return rows
@@ -87,7 +87,7 @@ def _median(rows, label, figure):
 
 
 def summarize(rows, params):
-    return {'%s_on_over_off' % k: _median(rows, 'on', k) / _median(rows, 'off', k) for k in FIGURES}
+    return {f'{k}_on_over_off': _median(rows, 'on', k) / _median(rows, 'off', k) for k in FIGURES}
 
 
 def describe(rows, params):

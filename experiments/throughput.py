@@ -35,7 +35,7 @@ def topology(mtu, sg):
 
 def lab_options(sg):
     if sg not in SG_CHOICES:
-        raise ParamError('security_groups=%s: use %s' % (sg, ', '.join(SG_CHOICES)))
+        raise ParamError('security_groups={}: use {}'.format(sg, ', '.join(SG_CHOICES)))
     return {} if sg == 'default' else dict(security_groups=sg == 'on')
 
 
@@ -119,9 +119,8 @@ def plot(rows, params):
                        label='MTU %d' % mtu)
             ax.set_xticks([i + width * (len(params['mtus']) - 1) / 2 for i in range(len(PATHS))])
             ax.set_xticklabels(PATHS)
-            ax.set(ylabel='Mbit/s (median)', title='%s throughput by path (security groups: %s)'
-                   % (proto.upper(), sg))
+            ax.set(ylabel='Mbit/s (median)', title=f'{proto.upper()} throughput by path (security groups: {sg})')
             ax.legend()
-            figures.append(('%s-throughput%s' % (proto, '' if sg == 'default' else '-sg-' + sg),
+            figures.append(('{}-throughput{}'.format(proto, '' if sg == 'default' else '-sg-' + sg),
                             fig))
     return figures

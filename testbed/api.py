@@ -23,7 +23,7 @@ class MappingClient:
         except urllib.error.HTTPError as exc:
             raise ApiError(json.load(exc).get('error', str(exc))) from None
         except OSError as exc:
-            raise ApiError('the controller API does not answer (%s)' % exc) from None
+            raise ApiError(f'the controller API does not answer ({exc})') from None
 
     def status(self):
         return self._call('/status')
@@ -56,7 +56,7 @@ class MappingClient:
         return self._call('/terminate', dict(instance=instance))['change']
 
     def security_group(self, vpc, group):
-        return self._call('/security-groups/%s/%s' % (vpc, group))
+        return self._call(f'/security-groups/{vpc}/{group}')
 
     def set_security_group(self, vpc, group, inbound, outbound):
         return self._call('/security-groups', dict(vpc=vpc, group=group, inbound=inbound,

@@ -31,7 +31,7 @@ class Capture:
         if 'listening on' not in line:
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError('tcpdump on %s did not start: %s' % (self.interface, line))
+            raise RuntimeError(f'tcpdump on {self.interface} did not start: {line}')
         return self
 
     def __exit__(self, *exc):

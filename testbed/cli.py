@@ -3,8 +3,8 @@ asked, 2 bad input."""
 import argparse
 import sys
 
-from testbed.bench.commands import USER_ERRORS, add_parsers
 from testbed import firewall_commands
+from testbed.bench.commands import USER_ERRORS, add_parsers
 from testbed.errors import LabError
 from testbed.fabric.platform import PlatformError
 from testbed.topology import TopologyError, load
@@ -29,8 +29,7 @@ def cmd_up(args):
     from testbed.lab import Lab
     from testbed.shell import VpcShell
     with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
-        print('*** %s is up in %.1f s; type "help" for the VPC commands, "exit" to stop'
-              % (lab.topology.name, lab.timings['ready_s']))
+        print('*** {} is up in {:.1f} s; type "help" for the VPC commands, "exit" to stop'.format(lab.topology.name, lab.timings['ready_s']))
         VpcShell(lab)
     return 0
 
@@ -48,10 +47,9 @@ def cmd_down(args):
         print('nothing to clean up')
     for st in states:
         if st.lab_running() and not args.force:
-            print('lab %s is still running as PID %s: stop it (or use --force)'
-                  % (st.data.get('prefix'), st.data.get('lab_pid')))
+            print('lab {} is still running as PID {}: stop it (or use --force)'.format(st.data.get('prefix'), st.data.get('lab_pid')))
             return 1
-        print('cleaning up lab %s (%s)' % (st.data.get('prefix'), st.path))
+        print('cleaning up lab {} ({})'.format(st.data.get('prefix'), st.path))
         st.clean()
     return 0
 
@@ -88,13 +86,13 @@ def main(argv=None):
     try:
         return args.func(args)
     except (TopologyError, PlatformError) + USER_ERRORS as exc:
-        print('vpclab: %s' % exc, file=sys.stderr)
+        print(f'vpclab: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('\nvpclab: interrupted; the lab was torn down', file=sys.stderr)
         return 130
     except LabError as exc:
-        print('vpclab: %s' % exc, file=sys.stderr)
+        print(f'vpclab: {exc}', file=sys.stderr)
         return 1
 
 

@@ -44,7 +44,7 @@ def fragments(args):
 
 
 def icmp_error(args):
-    from scapy.layers.inet import ICMP, IP, UDP, UDPerror, IPerror
+    from scapy.layers.inet import ICMP, IP, IPerror, UDPerror
     from scapy.layers.l2 import Ether
     about = IPerror(src=args.about_src, dst=args.about_dst) / UDPerror(sport=args.about_sport,
                                                                       dport=args.about_dport)

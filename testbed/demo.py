@@ -18,24 +18,22 @@ def narrate(topology_path, out=print, mode=None):
         a, b = journey.pick_pair(topo)
         vpc = topo.vpcs[a.vpc]
         ha, hb = topo.hosts[a.host], topo.hosts[b.host]
-        out('\nInstance A = %s (%s, %s) on physical host %s (underlay %s, rack %s)'
-            % (a.name, a.ip, a.mac, ha.name, ha.underlay_ip, ha.rack))
-        out('Instance B = %s (%s, %s) on physical host %s (underlay %s, rack %s)'
-            % (b.name, b.ip, b.mac, hb.name, hb.underlay_ip, hb.rack))
+        out(f'\nInstance A = {a.name} ({a.ip}, {a.mac}) on physical host {ha.name} (underlay {ha.underlay_ip}, rack {ha.rack})')
+        out(f'Instance B = {b.name} ({b.ip}, {b.mac}) on physical host {hb.name} (underlay {hb.underlay_ip}, rack {hb.rack})')
         out('Both in VPC %s (%s, VNI %d)\n' % (vpc.name, vpc.id, vpc.vni))
 
         node_a = lab.node(a.name)
         node_a.cmd('ip neigh flush dev eth0')
-        arp_before = journey.flow_packets(lab, a.host, P.ARP, ['arp_tpa=%s' % b.ip])
+        arp_before = journey.flow_packets(lab, a.host, P.ARP, [f'arp_tpa={b.ip}'])
         check_before = journey.flow_packets(lab, b.host, P.CHECK,
-                                            ['tun_src=%s' % ha.underlay_ip, 'nw_src=%s' % a.ip])
+                                            [f'tun_src={ha.underlay_ip}', f'nw_src={a.ip}'])
         twin = next((i for i in topo.instances() if i.ip == b.ip and i.vpc != b.vpc), None)
         with Capture('eth0', 'icmp', node=lab.node(twin.name)) if twin else nullcontext() \
                 as twin_cap:
             seen = journey.observe_ping(lab, a, b, count=3)
-        arp_after = journey.flow_packets(lab, a.host, P.ARP, ['arp_tpa=%s' % b.ip])
+        arp_after = journey.flow_packets(lab, a.host, P.ARP, [f'arp_tpa={b.ip}'])
         check_after = journey.flow_packets(lab, b.host, P.CHECK,
-                                           ['tun_src=%s' % ha.underlay_ip, 'nw_src=%s' % a.ip])
+                                           [f'tun_src={ha.underlay_ip}', f'nw_src={a.ip}'])
         mac = journey.arp_entry(node_a, b.ip)
         out('1-3. A asked "who has %s?"; the hypervisor on %s answered it from its cache '
             '(%d ARP request(s) answered on the host).' % (b.ip, ha.name, arp_after - arp_before))
@@ -50,7 +48,7 @@ def narrate(topology_path, out=print, mode=None):
         out('7.   On %s the receiving check matched (VNI %d, %s, %s from %s) for %d packet(s).'
             % (hb.name, vpc.vni, a.ip, a.mac, ha.underlay_ip, check_after - check_before))
         out('8.   Decapsulated and delivered: %d of 3 replies, RTT %s ms.'
-            % (seen['received'], ', '.join('%.2f' % r for r in seen['rtts'])))
+            % (seen['received'], ', '.join(f'{r:.2f}' for r in seen['rtts'])))
 
         spoof_before = journey.drops(lab, a.host, 'spoofed-source')
         journey.send_spoofed(lab, a, b, src_ip=_forged_ip(a, vpc), count=3)
@@ -61,12 +59,12 @@ def narrate(topology_path, out=print, mode=None):
                 _forged_ip(a, vpc), ha.name,
                 journey.drops(lab, a.host, 'spoofed-source') - spoof_before))
         for x in alerts[-1:]:
-            out('     ALERT on %s: %s' % (x['host'], x['detail']))
+            out('     ALERT on {}: {}'.format(x['host'], x['detail']))
         if twin:
             out('\nIsolation: %s in VPC %s has the same IP %s (VNI %d) and received %d of A\'s '
                 'packets.' % (twin.name, twin.vpc, twin.ip, topo.vpcs[twin.vpc].vni,
                               len(twin_cap.packets)))
-        out('\nMetrics: %s' % lab.mapping.metrics()['mapping'])
+        out('\nMetrics: {}'.format(lab.mapping.metrics()['mapping']))
     out('Lab stopped; nothing is left behind.')
 
 

@@ -23,7 +23,7 @@ def eni_of(api, name):
         return name
     found = [e['eni'] for e in api.mappings() if e['instance'] == name]
     if not found:
-        raise LabError('no instance or ENI named %r in the running lab' % name)
+        raise LabError(f'no instance or ENI named {name!r} in the running lab')
     return found[0]
 
 
@@ -48,7 +48,7 @@ def change_group(topology, api, vpc, group, direction, op, words, timeout=30.0):
     deadline = time.monotonic() + timeout
     while change is not None and not any(c['change'] == change for c in api.changes()['done']):
         if time.monotonic() > deadline:
-            raise LabError('the rule change did not reach every host in %.0f s' % timeout)
+            raise LabError(f'the rule change did not reach every host in {timeout:.0f} s')
         time.sleep(0.05)
     return api.security_group(vpc, group)
 

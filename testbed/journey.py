@@ -98,7 +98,7 @@ def observe_ping(lab, a, b, count=3):
 
 
 def arp_entry(node, ip):
-    out = node.cmd('ip neigh show %s' % ip).split()
+    out = node.cmd(f'ip neigh show {ip}').split()
     return out[out.index('lladdr') + 1] if 'lladdr' in out else None
 
 

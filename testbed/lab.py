@@ -15,11 +15,11 @@ import time
 
 from mininet.log import setLogLevel
 
+from testbed import flowlogs
+from testbed import security_groups as group_rules
 from testbed.api import MappingClient
 from testbed.capture import Capture
 from testbed.errors import LabError
-from testbed import flowlogs
-from testbed import security_groups as group_rules
 from testbed.fabric import conntrack, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.names import DEFAULT_PREFIX, Names
@@ -58,7 +58,7 @@ class Lab:
         self._claim()
         try:
             t0 = time.monotonic()
-            self.run_dir = tempfile.mkdtemp(prefix='vpclab-%s-' % self.topology.name)
+            self.run_dir = tempfile.mkdtemp(prefix=f'vpclab-{self.topology.name}-')
             self.progress('starting the controller (mapping service + hypervisors)')
             api_port = free_port()
             self.controller = ControllerProcess(
@@ -89,10 +89,8 @@ class Lab:
         # one lab at a time: every lab puts its underlay addresses on this machine
         for old in RunState.existing():
             if old.lab_running():
-                raise LabError('another lab is running (PID %s, prefix %r); stop it first'
-                               % (old.data.get('lab_pid'), old.data.get('prefix')))
-            raise LabError('a crashed lab left things behind (%s); run `sudo vpclab down`'
-                           % old.path)
+                raise LabError('another lab is running (PID {}, prefix {!r}); stop it first'.format(old.data.get('lab_pid'), old.data.get('prefix')))
+            raise LabError(f'a crashed lab left things behind ({old.path}); run `sudo vpclab down`')
         self.state = RunState.new(self.names.prefix)
         self.state.claim()
         atexit.register(self.stop)      # also for a lab started without `with`
@@ -129,8 +127,7 @@ class Lab:
             if self.controller.proc.poll() is not None:
                 raise LabError('the controller died:\n' + self.controller.log_tail())
             time.sleep(0.05)
-        raise LabError('hypervisors not programmed after %.0f s: %s\n%s'
-                       % (timeout, status, self.controller.log_tail()))
+        raise LabError(f'hypervisors not programmed after {timeout:.0f} s: {status}\n{self.controller.log_tail()}')
 
     def wait_until(self, predicate, timeout=10.0, what='the expected state'):
         """Counters come from flow statistics polled every second: wait for them."""
@@ -139,14 +136,14 @@ class Lab:
             if predicate():
                 return
             time.sleep(0.1)
-        raise LabError('timed out after %.0f s waiting for %s' % (timeout, what))
+        raise LabError(f'timed out after {timeout:.0f} s waiting for {what}')
 
     # ---- what tests, experiments and the CLI use ---------------------------------------
     def node(self, name):
         try:
             return self.network.net.get(name)
         except KeyError:
-            raise LabError('no instance named %r in this lab' % name) from None
+            raise LabError(f'no instance named {name!r} in this lab') from None
 
     def instances(self):
         return self.topology.instances()
@@ -170,15 +167,14 @@ class Lab:
         try:
             inst = self.topology.instance(instance)
         except KeyError:
-            raise LabError('no instance named %r in this lab' % instance) from None
+            raise LabError(f'no instance named {instance!r} in this lab') from None
         if host not in self.topology.hosts:
-            raise LabError('no physical host named %r' % host)
+            raise LabError(f'no physical host named {host!r}')
         if host == self.host_of(instance):
-            raise LabError('%s already runs on %s' % (instance, host))
+            raise LabError(f'{instance} already runs on {host}')
         az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
         if self.topology.hosts[host].az != az:
-            raise LabError('%s is in %s; %s is in %s (an instance cannot leave its subnet\'s AZ)'
-                           % (instance, az, host, self.topology.hosts[host].az))
+            raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
         change = self.mapping.migrate(instance, host)
@@ -190,7 +186,7 @@ class Lab:
                 record = done[0] if done else dict(change=None, seconds=0.0, hosts=[])
                 return dict(record, total_seconds=time.monotonic() - t0)
             time.sleep(0.01)
-        raise LabError('migration of %s did not converge in %.0f s' % (instance, timeout))
+        raise LabError(f'migration of {instance} did not converge in {timeout:.0f} s')
 
 
     # ---- security groups and flow logs ------------------------------------------------------
@@ -211,7 +207,7 @@ class Lab:
     def wait_for_change(self, change, timeout=30.0):
         self.wait_until(lambda: change is None or any(
             c['change'] == change for c in self.mapping.changes()['done']),
-            timeout, 'change %s to reach every host' % change)
+            timeout, f'change {change} to reach every host')
 
     @property
     def flow_log_path(self):

@@ -17,13 +17,12 @@ def validate(topo, vpc, group, inbound, outbound, current):
     """{'inbound': [...], 'outbound': [...]} as the API takes them; a direction given as None
     keeps `current` (the API's view of the group)."""
     if vpc not in topo.vpcs:
-        raise LabError('no VPC named %r in this lab' % vpc)
+        raise LabError(f'no VPC named {vpc!r} in this lab')
     model = topo.vpcs[vpc]
     if group not in model.security_groups:
-        raise LabError('vpc %s has no security group %r; groups are: %s'
-                       % (vpc, group, ', '.join(model.security_groups)))
+        raise LabError('vpc {} has no security group {!r}; groups are: {}'.format(vpc, group, ', '.join(model.security_groups)))
     given = {d: rules for d, rules in (('inbound', inbound), ('outbound', outbound)) if rules is not None}
-    parsed = firewall_format.changed_group(yaml.safe_dump({group: given}), '<new rules of %s>' % group,
+    parsed = firewall_format.changed_group(yaml.safe_dump({group: given}), f'<new rules of {group}>',
                                            model, group)
     return {d: [rule_dict(r) for r in getattr(parsed, d)] if d in given else current[d]
             for d in DIRECTIONS}
@@ -63,5 +62,5 @@ def edit(group, direction, op, words):
     if op == 'add':
         return rules + [rule]
     if rule not in rules:
-        raise LabError('the group has no %s rule %s' % (direction, ' '.join(words)))
+        raise LabError('the group has no {} rule {}'.format(direction, ' '.join(words)))
     return [r for r in rules if r != rule]

@@ -32,7 +32,7 @@ class VpcShell(CLI):
         try:
             fn()
         except (ApiError, LabError, KeyError, TopologyError) as exc:
-            print('error: %s' % exc)
+            print(f'error: {exc}')
 
     def do_sg(self, line):
         """sg VPC GROUP [add|remove inbound|outbound PROTOCOL [PORTS] PEER]: show or change a
@@ -77,25 +77,25 @@ class VpcShell(CLI):
         """cache HOST: what one physical host's cache holds, with its counters."""
         def show():
             c = self.lab.mapping.cache(line.strip())
-            print('host %s (%s): instances %s' % (c['host'], c['underlay_ip'],
+            print('host {} ({}): instances {}'.format(c['host'], c['underlay_ip'],
                                                    ', '.join(c['local']) or '-'))
             for e in c['cache']:
                 print('  VNI %-5d %-15s -> %-8s %s v%d' % (e['vni'], e['ip'], e['host'],
                                                           e['mac'], e['version']))
-            print('  counters: %s' % c['counters'])
-            print('  drops: %s' % c['drops'])
+            print('  counters: {}'.format(c['counters']))
+            print('  drops: {}'.format(c['drops']))
         self._run(show)
 
     def do_counters(self, line):
         """counters: mapping-service metrics and drops by reason, per host."""
         def show():
             m = self.lab.mapping.metrics()
-            print('mapping service: %s' % m['mapping'])
-            print('drops (all hosts): %s' % m['drops'])
+            print('mapping service: {}'.format(m['mapping']))
+            print('drops (all hosts): {}'.format(m['drops']))
             for host, h in sorted(m['hosts'].items()):
                 print('  %-8s cache %3d  %s  drops %s' % (host, h['cache_entries'],
                                                           h['counters'], h['drops']))
-            print('in the shared datapath\'s conntrack: %s' % self.lab.datapath_drops())
+            print(f'in the shared datapath\'s conntrack: {self.lab.datapath_drops()}')
             print('alerts: %d, OpenFlow errors: %d' % (m['alerts'], len(m['ofp_errors'])))
         self._run(show)
 
@@ -136,7 +136,7 @@ class VpcShell(CLI):
         try:
             cmd = ['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', self.lab.bridge(args[0])]
         except KeyError:
-            print('error: no physical host named %r' % args[0])
+            print(f'error: no physical host named {args[0]!r}')
             return
-        print(subprocess.run(cmd + ['table=%s' % args[1]] if len(args) > 1 else cmd,
+        print(subprocess.run(cmd + [f'table={args[1]}'] if len(args) > 1 else cmd,
                              capture_output=True, text=True).stdout)

@@ -4,7 +4,6 @@ from testbed.bench.params import ParamError
 from testbed.bench.results import ResultError
 
 
-
 class MissingBaseline(LookupError):
     """`vpclab regress` without a baseline to compare with."""
 
@@ -23,7 +22,7 @@ def cmd_run(args):
     path = runner.run(module, args.params)
     with open(path + '/summary.txt') as f:
         print(f.read(), end='')
-    print('results: %s' % path)
+    print(f'results: {path}')
     return 0
 
 
@@ -31,7 +30,7 @@ def cmd_plot(args):
     from testbed.bench import runner
     for path in args.dirs:
         runner.redraw(path)
-        print('redrawn from data: %s' % path)
+        print(f'redrawn from data: {path}')
     return 0
 
 

@@ -26,8 +26,7 @@ def convert(key, text, default):
         return text
     except ValueError:
         example = ','.join(str(d) for d in default) if kind in (list, tuple) else default
-        raise ParamError('%s=%s: expected %s, like %s=%s'
-                         % (key, text, _describe(default), key, example)) from None
+        raise ParamError(f'{key}={text}: expected {_describe(default)}, like {key}={example}') from None
 
 
 def _describe(default):
@@ -44,11 +43,10 @@ def parse(pairs, defaults):
     for pair in pairs:
         key, sep, text = pair.partition('=')
         if not sep or not key:
-            raise ParamError('%r is not key=value; for example repeats=3' % pair)
+            raise ParamError(f'{pair!r} is not key=value; for example repeats=3')
         if key not in defaults:
-            raise ParamError('unknown parameter %r; this experiment takes: %s'
-                             % (key, ', '.join(sorted(defaults))))
+            raise ParamError('unknown parameter {!r}; this experiment takes: {}'.format(key, ', '.join(sorted(defaults))))
         params[key] = convert(key, text, defaults[key])
     if params.get('repeats', 1) < 1:
-        raise ParamError('repeats=%s: run at least once' % params['repeats'])
+        raise ParamError('repeats={}: run at least once'.format(params['repeats']))
     return params

@@ -27,7 +27,7 @@ def bars(ax, labels, values, errors=None):
 def save(fig, directory, name):
     """Writes NAME.png and NAME.svg; returns their paths."""
     fig.tight_layout()
-    paths = [os.path.join(directory, '%s.%s' % (name, ext)) for ext in ('png', 'svg')]
+    paths = [os.path.join(directory, f'{name}.{ext}') for ext in ('png', 'svg')]
     for path in paths:
         fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -18,7 +18,7 @@ OK, REGRESSED, IMPROVED, NEW, MISSING = 'ok', 'REGRESSED', 'improved', 'new', 'M
 
 
 def quick_pairs(module):
-    return ['%s=%s' % (k, ','.join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+    return ['{}={}'.format(k, ','.join(map(str, v)) if isinstance(v, (list, tuple)) else v)
             for k, v in module.QUICK.items()]
 
 
@@ -30,10 +30,10 @@ def run_suite(base, names=SUITE, out=sys.stderr):
     for name in names:
         module = experiments.get(name)
         path = runner.run(module, quick_pairs(module), base=base, out=out)
-        print('%s: %s' % (name, path), file=out, flush=True)
+        print(f'{name}: {path}', file=out, flush=True)
         for metric, value in runner.redraw(path).items():
-            values['%s.%s' % (name, metric)] = value
-        specs.update({'%s.%s' % (name, m): spec for m, spec in module.METRICS.items()})
+            values[f'{name}.{metric}'] = value
+        specs.update({f'{name}.{m}': spec for m, spec in module.METRICS.items()})
     return values, specs
 
 
@@ -96,8 +96,7 @@ def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
     """Runs the suite and compares (or, with update, makes it the baseline).  Returns
     the exit code: 0 ok, 1 regression."""
     if not update and not os.path.exists(baseline):
-        raise FileNotFoundError('no baseline at %s: run `vpclab regress --update` first'
-                                % baseline)
+        raise FileNotFoundError(f'no baseline at {baseline}: run `vpclab regress --update` first')
     suite_dir = results.new_dir('regress', results.RESULTS)
     values, specs = run_suite(suite_dir, names)
     if update:

@@ -57,7 +57,7 @@ def machine():
 
 def new_dir(name, base=RESULTS, now=None):
     stamp = (now or datetime.datetime.now()).strftime('%Y-%m-%d-%H%M%S')
-    path = os.path.join(base, '%s-%s' % (stamp, name))
+    path = os.path.join(base, f'{stamp}-{name}')
     suffix = 1
     while os.path.exists(path):
         suffix += 1
@@ -88,18 +88,17 @@ def load(path):
         with open(os.path.join(path, DATA_JSON)) as f:
             rows = json.load(f)
     except (OSError, ValueError) as exc:
-        raise ResultError('%s is not a result directory of vpclab run (%s)' % (path, exc)) from None
+        raise ResultError(f'{path} is not a result directory of vpclab run ({exc})') from None
     return meta, rows
 
 
 def summary_text(meta, metrics, specs, extra_lines=()):
     m = meta['machine']
-    lines = ['%s: %s' % (meta['experiment'], meta['description']),
-             'parameters: ' + ', '.join('%s=%s' % kv for kv in sorted(meta['params'].items())),
-             'machine: %s, %s CPUs, kernel %s, %s, Python %s, git %s%s'
-             % (m['hostname'], m['cpus'], m['kernel'], m['ovs'], m['python'],
+    lines = ['{}: {}'.format(meta['experiment'], meta['description']),
+             'parameters: ' + ', '.join('{}={}'.format(*kv) for kv in sorted(meta['params'].items())),
+             'machine: {}, {} CPUs, kernel {}, {}, Python {}, git {}{}'.format(m['hostname'], m['cpus'], m['kernel'], m['ovs'], m['python'],
                 (m['git_revision'] or '?')[:10], ' (modified)' if m['git_dirty'] else ''),
-             'link delay/loss: %s' % meta['conditions'].get('link_conditioning', 'none'),
+             'link delay/loss: {}'.format(meta['conditions'].get('link_conditioning', 'none')),
              '', 'figures (ratios to a baseline measured in the same run):']
     for name, value in metrics.items():
         what = specs[name].what if name in specs else ''

@@ -30,13 +30,12 @@ class Context:
         try:
             lab = Lab(topology, mode=mode, **options)
         except TypeError as exc:     # an option of a capability this version lacks
-            raise parameters.ParamError('this version of vpclab cannot run a lab with %s (%s)'
-                                        % (options, exc)) from None
+            raise parameters.ParamError(f'this version of vpclab cannot run a lab with {options} ({exc})') from None
         with lab:
             method = lab.network.links.method
             used = self.conditions.setdefault('link_conditioning', method)
             if used != method:
-                self.conditions['link_conditioning'] = 'mixed: %s, %s' % (used, method)
+                self.conditions['link_conditioning'] = f'mixed: {used}, {method}'
             yield lab
 
     def plain(self, lab, hosts=2, mtu=1500):

@@ -37,4 +37,4 @@ def generate(name, racks, hosts_per_rack, vpcs, mtu=9001, mode='proactive', link
             spec['security_groups'] = {'allow-all': ALLOW_ALL}
         spec['instances'] = instances
         doc['vpcs'][vpc] = spec
-    return loads(yaml.safe_dump(doc, sort_keys=False), '<generated %s>' % name)
+    return loads(yaml.safe_dump(doc, sort_keys=False), f'<generated {name}>')

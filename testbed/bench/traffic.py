@@ -15,7 +15,7 @@ def iperf(client, server, server_ip, seconds=3, udp=False, udp_rate='2G', length
         cmd = 'iperf3 -J --connect-timeout 3000 -c %s -p %d -t %g' % (
             server_ip, IPERF_PORT, seconds)
         if udp:
-            cmd += ' -u -b %s' % udp_rate
+            cmd += f' -u -b {udp_rate}'
         if length:
             cmd += ' -l %d' % length
         for _ in range(50):            # until the server listens
@@ -26,7 +26,7 @@ def iperf(client, server, server_ip, seconds=3, udp=False, udp_rate='2G', length
         # iperf3 may warn before its JSON (a UDP block larger than the TCP MSS, as meant)
         report = json.loads(out[out.find('{'):])
         if 'error' in report:
-            raise RuntimeError('iperf3 %s -> %s: %s' % (client.name, server_ip, report['error']))
+            raise RuntimeError('iperf3 {} -> {}: {}'.format(client.name, server_ip, report['error']))
         end = report['end']
         if udp:
             received = end.get('sum_received', end['sum'])

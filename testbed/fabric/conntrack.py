@@ -7,7 +7,7 @@ import subprocess
 def appctl(*args):
     r = subprocess.run(['ovs-appctl', *args], capture_output=True, text=True)
     if r.returncode:
-        raise RuntimeError('ovs-appctl %s failed: %s' % (' '.join(args), r.stderr.strip()))
+        raise RuntimeError('ovs-appctl {} failed: {}'.format(' '.join(args), r.stderr.strip()))
     return r.stdout
 
 

@@ -86,8 +86,7 @@ class ControllerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('the controller exited (%s); its log says:\n%s'
-                                   % (self.proc.returncode, self.log_tail()))
+                raise RuntimeError(f'the controller exited ({self.proc.returncode}); its log says:\n{self.log_tail()}')
             try:
                 socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
                 return

@@ -34,14 +34,13 @@ def choose_method(topo, probe=netem_available):
 
 
 def netem_command(interface, condition):
-    return 'tc qdisc replace dev %s root netem delay %gms loss %g%%' % (
-        interface, condition.delay_ms, condition.loss_percent)
+    return f'tc qdisc replace dev {interface} root netem delay {condition.delay_ms:g}ms loss {condition.loss_percent:g}%'
 
 
 def delayline_command(condition):
     return [sys.executable, '-m', DELAYLINE_MODULE, SIDES[0], SIDES[1],
-            '--delay-ms', '%g' % condition.delay_ms,
-            '--loss-percent', '%g' % condition.loss_percent]
+            '--delay-ms', f'{condition.delay_ms:g}',
+            '--loss-percent', f'{condition.loss_percent:g}']
 
 
 class LinkConditioner:
@@ -85,8 +84,7 @@ class LinkConditioner:
             self.record('processes', [proc.pid, DELAYLINE_MODULE])
             self.processes.append((node.name, proc))
             if proc.stdout.readline().strip() != 'ready':
-                raise RuntimeError('the delay line in %s did not start: %s'
-                                   % (node.name, proc.stderr.read()[-500:]))
+                raise RuntimeError(f'the delay line in {node.name} did not start: {proc.stderr.read()[-500:]}')
 
     def stop(self):
         for name, proc in self.processes:

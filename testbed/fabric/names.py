@@ -56,4 +56,4 @@ class Names:
 def nic_mac(host):
     """The physical host's NIC MAC on the underlay."""
     b = host.index.to_bytes(3, 'big')
-    return '02:aa:00:%02x:%02x:%02x' % tuple(b)
+    return '02:aa:00:{:02x}:{:02x}:{:02x}'.format(*tuple(b))

@@ -13,8 +13,14 @@ from mininet.node import OVSSwitch, RemoteController
 from controllers.pipeline import TUNNEL_PORT
 from testbed.fabric import underlay
 from testbed.fabric.links import LinkConditioner
-from testbed.fabric.names import (DPID_SPINE, DPID_TOR, DPID_UNDERLAY, UNDERLAY_MTU,
-                                  UNDERLAY_PREFIXLEN, nic_mac)
+from testbed.fabric.names import (
+    DPID_SPINE,
+    DPID_TOR,
+    DPID_UNDERLAY,
+    UNDERLAY_MTU,
+    UNDERLAY_PREFIXLEN,
+    nic_mac,
+)
 
 INSTANCE_INTF = 'eth0'
 
@@ -29,14 +35,14 @@ class FabricSwitch(OVSSwitch):
 def sh(cmd):
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     if r.returncode:
-        raise RuntimeError('%s failed: %s' % (cmd[:200], r.stderr.strip()))
+        raise RuntimeError(f'{cmd[:200]} failed: {r.stderr.strip()}')
     return r.stdout
 
 
 def switch_opts(dpid, fail_mode='secure'):
     # userspace datapath (no kernel module here); batch=True builds big bridges reliably
     return dict(cls=OVSSwitch, datapath='user', protocols='OpenFlow13', failMode=fail_mode,
-                batch=True, dpid='%016x' % dpid)
+                batch=True, dpid=f'{dpid:016x}')
 
 
 class Network:
@@ -62,7 +68,7 @@ class Network:
             net.addSwitch(nm.hypervisor(h), **switch_opts(h.index))
             bridges.append(nm.hypervisor(h))
         fabric = dict(switch_opts(0), cls=FabricSwitch)
-        ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid='%016x' % DPID_UNDERLAY))
+        ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid=f'{DPID_UNDERLAY:016x}'))
         racks = underlay.rack_indexes(topo)
         tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid='%016x' % (DPID_TOR + i)))
                 for r, i in racks.items()}
@@ -117,10 +123,10 @@ class Network:
                     continue
                 mtu = topo.mtu if intf.name.startswith(nm.prefix + 'i') else UNDERLAY_MTU
                 root += ['ip link set %s mtu %d' % (intf.name, mtu),
-                         'ethtool -K %s tx off >/dev/null' % intf.name]
+                         f'ethtool -K {intf.name} tx off >/dev/null']
         root += ['ip addr add %s/%d dev %s' % (h.underlay_ip, UNDERLAY_PREFIXLEN, ul0)
                  for h in topo.hosts.values()]
-        root += ['sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % ul0,
+        root += [f'sysctl -qw net.ipv6.conf.{ul0}.disable_ipv6=1',
                  'ip link set %s mtu %d up' % (ul0, UNDERLAY_MTU)]
         sh(' && '.join(root))
         self.links.start(sh, UNDERLAY_MTU)
@@ -130,9 +136,9 @@ class Network:
                 br=nm.hypervisor(h), tun=nm.tunnel(h), enc=topo.encapsulation,
                 port=TUNNEL_PORT, ip=h.underlay_ip)
             for h in topo.hosts.values()))
-        ul0_mac = open('/sys/class/net/%s/address' % ul0).read().strip()
+        ul0_mac = open(f'/sys/class/net/{ul0}/address').read().strip()
         for h in topo.hosts.values():
-            sh('ovs-appctl tnl/neigh/set %s %s %s' % (ul0, h.underlay_ip, nic_mac(h)))
+            sh(f'ovs-appctl tnl/neigh/set {ul0} {h.underlay_ip} {nic_mac(h)}')
         self._add_flows(ul0, underlay.ul0_flows(topo, ul0_mac))
         for rack, r in underlay.rack_indexes(topo).items():
             self._add_flows(nm.tor(r), underlay.tor_flows(topo, rack))
@@ -146,18 +152,17 @@ class Network:
         proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
                               capture_output=True, text=True)
         if proc.returncode:
-            raise RuntimeError('flows for %s rejected: %s' % (bridge, proc.stderr.strip()))
+            raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
 
     def _configure_instance(self, inst):
         """Inside the instance: its MTU, offloads off (or TCP stalls on netdev), the VPC
         router as default gateway."""
         subnet = self.topo.vpcs[inst.vpc].subnets[inst.subnet]
         node = self.net.get(inst.name)
-        out = node.cmd('ip link set {i} mtu {mtu} && ethtool -K {i} tx off >/dev/null && '
-                       'ip route replace default via {gw} dev {i} && echo configured'.format(
-                           i=INSTANCE_INTF, mtu=self.topo.mtu, gw=subnet.gateway_ip))
+        out = node.cmd(f'ip link set {INSTANCE_INTF} mtu {self.topo.mtu} && ethtool -K {INSTANCE_INTF} tx off >/dev/null && '
+                       f'ip route replace default via {subnet.gateway_ip} dev {INSTANCE_INTF} && echo configured')
         if 'configured' not in out:
-            raise RuntimeError('could not configure instance %s: %s' % (inst.name, out.strip()))
+            raise RuntimeError(f'could not configure instance {inst.name}: {out.strip()}')
 
     # ---- migration: the instance's cable moves to another host's bridge -------------
     def move(self, instance, host):
@@ -172,8 +177,7 @@ class Network:
         link.intf1.setMAC(inst.mac)
         link.intf1.setIP(inst.ip, ipaddress.ip_network(
             self.topo.vpcs[inst.vpc].subnets[inst.subnet].cidr).prefixlen)
-        sh('ip link set {p} mtu {mtu} && ethtool -K {p} tx off >/dev/null'.format(
-            p=link.intf2.name, mtu=self.topo.mtu))
+        sh(f'ip link set {link.intf2.name} mtu {self.topo.mtu} && ethtool -K {link.intf2.name} tx off >/dev/null')
         link.intf2.node.attach(link.intf2)
         self._configure_instance(inst)
 

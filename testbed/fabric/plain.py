@@ -50,7 +50,7 @@ class PlainNetwork:
         net = self.net = Mininet(controller=None, build=False, autoSetMacs=True,
                                  autoStaticArp=False, waitConnected=False)
         switch = net.addSwitch(bridge, cls=OVSSwitch, datapath='user', failMode='standalone',
-                               batch=True, dpid='%016x' % DPID_PLAIN)
+                               batch=True, dpid=f'{DPID_PLAIN:016x}')
         ports = []
         for i in range(1, self.count + 1):
             host = net.addHost(prefix + 'p%d' % i, ip=self.ip(i) + '/24')
@@ -81,8 +81,8 @@ def standalone(names, **kwargs):
     """A plain network while no lab runs (a lab and it share nothing but the rule of
     one lab at a time on this machine)."""
     if RunState.existing():
-        raise LabError('a lab is running or left things behind (%s); stop it or run '
-                       '`sudo vpclab down`' % RunState.existing()[0].path)
+        raise LabError(f'a lab is running or left things behind ({RunState.existing()[0].path}); stop it or run '
+                       '`sudo vpclab down`')
     state = RunState.new(names.prefix)
     state.claim()
     try:

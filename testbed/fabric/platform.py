@@ -14,10 +14,9 @@ def check():
         raise PlatformError('vpclab builds networks and must run as root: use sudo')
     for tool in ('ovs-vsctl', 'ovs-ofctl', 'ovs-appctl', 'ip', 'ethtool', 'tcpdump'):
         if shutil.which(tool) is None:
-            raise PlatformError('%s is not installed: run `sudo make setup`' % tool)
+            raise PlatformError(f'{tool} is not installed: run `sudo make setup`')
     r = subprocess.run(['ovs-vsctl', '--timeout=5', 'show'], capture_output=True, text=True)
     if r.returncode:
-        raise PlatformError('Open vSwitch is not running (%s): run `sudo make setup` or '
-                            '`/usr/share/openvswitch/scripts/ovs-ctl start`'
-                            % r.stderr.strip().splitlines()[-1:])
+        raise PlatformError(f'Open vSwitch is not running ({r.stderr.strip().splitlines()[-1:]}): run `sudo make setup` or '
+                            '`/usr/share/openvswitch/scripts/ovs-ctl start`')
 

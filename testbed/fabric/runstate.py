@@ -85,11 +85,11 @@ class RunState:
             bridges = set()
         for br in self.data.get('bridges', []):
             if br in bridges:
-                log('deleting bridge %s' % br)
+                log(f'deleting bridge {br}')
                 subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', br])
         for intf in self.data.get('interfaces', []):
             if os.path.exists('/sys/class/net/' + intf):
-                log('deleting interface %s' % intf)
+                log(f'deleting interface {intf}')
                 subprocess.run(['ip', 'link', 'del', intf], stderr=subprocess.DEVNULL)
         self.remove()
 

@@ -26,11 +26,11 @@ def spine_for(host, spines):
 
 def arp_responder(ip, mac):
     """Answer OVS's own neighbour resolution (when a tnl/neigh entry ages out)."""
-    return ('priority=200,in_port=LOCAL,arp,arp_op=1,arp_tpa=%s,actions='
-            'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:%s,'
+    return (f'priority=200,in_port=LOCAL,arp,arp_op=1,arp_tpa={ip},actions='
+            f'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:{mac},'
             'load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],'
-            'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:%s->arp_sha,'
-            'set_field:%s->arp_spa,IN_PORT' % (ip, mac, mac, ip))
+            f'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:{mac}->arp_sha,'
+            f'set_field:{ip}->arp_spa,IN_PORT')
 
 
 def ul0_flows(topo, ul0_mac):

@@ -13,8 +13,16 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .model import (ALL_TRAFFIC, DEFAULT_GROUP, MAIN_ROUTE_TABLE, NetworkAcl, Route, RouteTable, Rule,
-                    SecurityGroup)
+from .model import (
+    ALL_TRAFFIC,
+    DEFAULT_GROUP,
+    MAIN_ROUTE_TABLE,
+    NetworkAcl,
+    Route,
+    RouteTable,
+    Rule,
+    SecurityGroup,
+)
 
 PROTOCOLS = {"all": None, "icmp": 1, "tcp": 6, "udp": 17}
 PORTED = (6, 17)                      # protocols whose rules may name ports
@@ -54,7 +62,7 @@ def security_groups(node, vpc: str, make_id, known: tuple = ()) -> dict[str, Sec
 
 def changed_group(text: str, source: str, vpc, group: str) -> SecurityGroup:
     """One group's new rules, given as YAML text {group: {inbound: [...], outbound: [...]}}."""
-    from .loader import _compose                      # the loader imports this module
+    from .loader import _compose  # the loader imports this module
     return security_groups(_compose(text, source), vpc.name, lambda *_: "",
                            tuple(vpc.security_groups))[group]
 
@@ -189,7 +197,7 @@ def _ports(node) -> tuple[int, int]:
 
 
 def _network(node) -> ipaddress.IPv4Network:
-    from .loader import _cidr                         # the loader imports this module
+    from .loader import _cidr  # the loader imports this module
     return _cidr(node, "rule", (0, 32))
 
 

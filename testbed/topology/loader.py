@@ -12,18 +12,34 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 import yaml
 from yaml.constructor import SafeConstructor
 
 from . import firewall_format
 from .instance_types import INSTANCE_TYPES
-from .model import (DEFAULT_GROUP, ENCAPSULATIONS, LINK_KINDS, MODES, STRATEGIES, TENANCIES, VPC, Instance,
-                    LinkCondition, Peering, PhysicalHost, PlacementGroup, Rack, Subnet, Topology,
-                    TopologyError)
+from .model import (
+    DEFAULT_GROUP,
+    ENCAPSULATIONS,
+    LINK_KINDS,
+    MODES,
+    STRATEGIES,
+    TENANCIES,
+    VPC,
+    Instance,
+    LinkCondition,
+    Peering,
+    PhysicalHost,
+    PlacementGroup,
+    Rack,
+    Subnet,
+    Topology,
+    TopologyError,
+)
 from .placement import place
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 MODES = ("proactive", "reactive")
 ENCAPSULATIONS = ("geneve", "vxlan")

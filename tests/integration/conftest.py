@@ -26,12 +26,12 @@ def leftovers():
     procs = []
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
                 line = f.read().replace(b'\0', b' ').decode(errors='replace')
         except OSError:
             continue
         if 'mininet:' in line or 'controllers.launcher' in line:
-            procs.append('%s %s' % (pid, line[:60]))
+            procs.append(f'{pid} {line[:60]}')
     states = os.listdir(STATE_DIR) if os.path.isdir(STATE_DIR) else []
     return dict(bridges=bridges, interfaces=links, processes=procs, run_states=states)
 
@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope='module', autouse=True)
 def machine_left_clean():
     before = leftovers()
-    assert not any(before.values()), 'the machine is not clean before the tests: %s' % before
+    assert not any(before.values()), f'the machine is not clean before the tests: {before}'
     yield
     after = leftovers()
-    assert not any(after.values()), 'left behind: %s' % after
+    assert not any(after.values()), f'left behind: {after}'

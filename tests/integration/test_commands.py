@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, topology
+
 from controllers import pipeline as P
 from testbed.demo import narrate
 

@@ -1,8 +1,8 @@
 """Same-VPC traffic within a host, across hosts and across racks; identical IPs in two
 VPCs stay apart; ARP is answered on the host and never crosses the underlay."""
 import pytest
-
 from conftest import topology
+
 from testbed import journey
 from testbed.capture import Capture
 from testbed.lab import Lab
@@ -21,7 +21,7 @@ def tcp_bytes(lab, client, server):
     proc = srv.popen(['iperf3', '-s', '-1', '-p', '5201'])
     try:
         lab.wait_until(lambda: ':5201 ' in srv.cmd('ss -ltn'), what='iperf3 to listen')
-        out = lab.node(client.name).cmd('iperf3 -c %s -p 5201 -t 1 -J' % server.ip)
+        out = lab.node(client.name).cmd(f'iperf3 -c {server.ip} -p 5201 -t 1 -J')
         return json.loads(out)['end']['sum_received']['bytes']
     finally:
         proc.terminate()
@@ -36,7 +36,7 @@ def tcp_bytes(lab, client, server):
 def test_ping_and_tcp(lab, src, dst, where):
     a, b = lab.topology.instance(src), lab.topology.instance(dst)
     received, _, out = journey.ping(lab.node(a.name), b.ip, count=3)
-    assert received == 3, '%s: %s' % (where, out)
+    assert received == 3, f'{where}: {out}'
     assert tcp_bytes(lab, a, b) > 1_000_000, where
 
 

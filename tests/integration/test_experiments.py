@@ -5,8 +5,9 @@ import signal
 import subprocess
 import sys
 
-import experiments
 from conftest import ROOT, leftovers
+
+import experiments
 from testbed.bench import results, runner, topogen
 from testbed.fabric import links
 from testbed.fabric.plain import PlainNetwork
@@ -20,7 +21,7 @@ DELAY_MS = 3.0
 def test_a_short_latency_run_writes_data_summary_and_plots_over_a_delayed_underlay(tmp_path):
     path = runner.run(experiments.get('latency'),
                       ['modes=proactive', 'instances_per_host=2', 'count=5', 'first_samples=4',
-                       'delay_ms=%g' % DELAY_MS], base=str(tmp_path))
+                       f'delay_ms={DELAY_MS:g}'], base=str(tmp_path))
     files = set(os.listdir(path))
     assert {'meta.json', 'data.csv', 'data.json', 'summary.txt', 'rtt-by-path.png',
             'rtt-by-path.svg', 'first-packet.png', 'first-packet.svg'} <= files
@@ -29,7 +30,7 @@ def test_a_short_latency_run_writes_data_summary_and_plots_over_a_delayed_underl
     assert meta['conditions']['link_conditioning'] == expected
     assert meta['params']['delay_ms'] == DELAY_MS and meta['machine']['kernel']
     with open(os.path.join(path, 'summary.txt')) as f:
-        assert 'link delay/loss: %s' % expected in f.read()
+        assert f'link delay/loss: {expected}' in f.read()
     warm = {p: [r['rtt_ms'] for r in rows if r['kind'] == 'warm' and r['path'] == p]
             for p in ('same-host', 'cross-rack')}
     # across racks a packet crosses two uplinks each way; within a host none

@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import topology
+
 from controllers import pipeline as P
 from testbed import journey
 from testbed.capture import Capture
@@ -86,7 +86,7 @@ def send_udp(lab, src, dst, sport, dport, count, size):
 def test_allowed_and_denied_ports_both_ways(lab):
     before = drops(lab, 'security-group')
     web = ip(lab, 'web-1')
-    assert 'Directory listing' in lab.node('client-1').cmd('curl -s -m 3 http://%s/' % web)  # tcp 80 anywhere
+    assert 'Directory listing' in lab.node('client-1').cmd(f'curl -s -m 3 http://{web}/')  # tcp 80 anywhere
     assert not connects(lab, 'client-1', 'web-1', 22)       # 22 only from sg:admin
     assert connects(lab, 'admin-1', 'web-1', 22)            # ... and admin-1 is in admin (same host)
     assert not connects(lab, 'web-1', 'admin-1', 22)        # admin: an empty group, no inbound
@@ -96,7 +96,7 @@ def test_allowed_and_denied_ports_both_ways(lab):
     server = lab.node('web-1').popen(['iperf3', '-s', '-1', '-p', '5201'], stdout=subprocess.DEVNULL)
     try:
         lab.wait_until(lambda: ':5201 ' in lab.node('web-1').cmd('ss -ltn'), what='iperf3 to listen')
-        out = json.loads(lab.node('client-1').cmd('iperf3 -c %s -p 5201 -t 1 -J' % web))
+        out = json.loads(lab.node('client-1').cmd(f'iperf3 -c {web} -p 5201 -t 1 -J'))
         assert out['end']['sum_received']['bytes'] > 1e6
     finally:
         server.terminate()
@@ -136,8 +136,8 @@ def test_rule_change_on_a_running_lab_keeps_tracked_connections(lab):
 
 def test_out_of_window_tcp_segment_is_dropped_and_in_window_one_passes(lab):
     web = lab.topology.instance('web-1')
-    opener = ("import socket,sys; s=socket.socket(); s.bind(('',41000)); s.connect(('%s',80)); "
-              "sys.stdin.read()" % web.ip)
+    opener = (f"import socket,sys; s=socket.socket(); s.bind(('',41000)); s.connect(('{web.ip}',80)); "
+              "sys.stdin.read()")
     with Capture('eth0', 'tcp port 41000', node=lab.node('client-1')) as handshake:
         conn = lab.node('client-1').popen([sys.executable, '-c', opener], stdin=subprocess.PIPE)
         lab.wait_until(lambda: 'ESTAB' in lab.node('client-1').cmd('ss -tn sport = :41000'),
@@ -160,7 +160,7 @@ def test_out_of_window_tcp_segment_is_dropped_and_in_window_one_passes(lab):
 
 
 def test_bogus_fragments_are_dropped_and_real_ones_reassembled(lab):
-    fragments = 'src host %s and ip[6:2] & 0x3fff != 0' % ip(lab, 'client-1')
+    fragments = 'src host {} and ip[6:2] & 0x3fff != 0'.format(ip(lab, 'client-1'))
     with Capture('eth0', fragments, node=lab.node('web-1')) as real:
         craft(lab, 'client-1', 'fragments', '--dport 5000', dst='web-1')
     assert len(real.packets) == 3                           # allowed udp 5000, reassembled to track
@@ -207,7 +207,7 @@ def test_network_acl_deny_beats_a_security_group_allow(lab):
 def test_route_to_a_missing_target_drops_with_its_reason(lab, src, dst, host, reason):
     before = journey.drops(lab, host, reason)
     assert journey.ping(lab.node(src), dst, count=2)[0] == 0
-    lab.wait_until(lambda: journey.drops(lab, host, reason) >= before + 2, what='%s drops' % reason)
+    lab.wait_until(lambda: journey.drops(lab, host, reason) >= before + 2, what=f'{reason} drops')
 
 
 # ---- flow logs ------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
 
 
 def test_terminated_member_leaves_the_rules_that_name_its_group(lab):
-    edge = 'nw_src=%s' % ip(lab, 'edge-1')                   # a member of admin, named by web's sg:admin
+    edge = 'nw_src={}'.format(ip(lab, 'edge-1'))                   # a member of admin, named by web's sg:admin
 
     def web_rules():
         return subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge('r1-h1'),

@@ -3,6 +3,7 @@ programmed, and a sample of same-VPC pairs across AZs and racks can talk."""
 import random
 
 from conftest import topology
+
 from testbed import journey
 from testbed.lab import Lab
 

@@ -3,8 +3,8 @@ cache that holds it, and a ping running through it loses only a few packets."""
 import subprocess
 
 import pytest
-
 from conftest import topology
+
 from controllers import pipeline as P
 from testbed import journey
 from testbed.lab import Lab
@@ -18,7 +18,7 @@ def test_migration_keeps_traffic_flowing(mode):
         assert journey.ping(lab.node(a.name), b.ip, count=2)[0] == 2
         pinger = lab.node(a.name).popen(['ping', '-n', '-c', '100', '-i', '0.02', b.ip],
                                         stdout=subprocess.PIPE, text=True)
-        lab.wait_until(lambda: journey.flow_packets(lab, a.host, P.MAPPING, ['nw_dst=%s' % b.ip]) > 5,
+        lab.wait_until(lambda: journey.flow_packets(lab, a.host, P.MAPPING, [f'nw_dst={b.ip}']) > 5,
                        what='the ping to be under way')
         record = lab.migrate(b.name, 'r1-h2')
         out = pinger.communicate()[0]

@@ -1,8 +1,8 @@
 """Peering allows exactly the peered pair; traffic to an unpeered VPC is dropped at the
 sender (VXLAN topology, so both encapsulations are exercised)."""
 import pytest
-
 from conftest import topology
+
 from testbed import journey
 from testbed.capture import Capture
 from testbed.lab import Lab

@@ -1,5 +1,6 @@
 """Reactive mode: a miss asks the mapping service, later packets use the cache."""
 from conftest import topology
+
 from testbed import journey
 from testbed.lab import Lab
 

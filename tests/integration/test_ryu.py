@@ -10,8 +10,8 @@ this runs only when VPCLAB_RYU_PYTHON names the python of a Ryu virtualenv, e.g.
 import os
 
 import pytest
-
 from conftest import topology
+
 from testbed import journey
 from testbed.lab import Lab
 

@@ -3,8 +3,8 @@ forged packets are dropped, counted and alerted, while real traffic keeps flowin
 import subprocess
 
 import pytest
-
 from conftest import topology
+
 from controllers import pipeline as P
 from testbed import journey
 from testbed.capture import Capture
@@ -38,7 +38,7 @@ def test_forged_source_ip_and_mac_are_dropped_while_real_traffic_flows(lab):
     assert ' 0% packet loss' in out, out
     assert victim.packets == [], 'a spoofed packet reached its target'
     lab.wait_until(lambda: journey.drops(lab, a.host, 'spoofed-source') >= before + 9,
-                   what='9 spoofed-source drops on %s' % a.host)
+                   what=f'9 spoofed-source drops on {a.host}')
     details = ' '.join(x['detail'] for x in alerts_for(lab, 'spoofed-source'))
     assert '10.0.1.99' in details and '0e:66:66:66:66:66' in details
 
@@ -58,7 +58,7 @@ def test_forged_encapsulated_packets_are_dropped_and_alerted(lab):
         assert journey.ping(lab.node(web1.name), web2.ip, count=2)[0] == 2
     assert victim.packets == []
     lab.wait_until(lambda: journey.drops(lab, web2.host, 'unregistered-source') >= before + 9,
-                   what='9 unregistered-source drops on %s' % web2.host)
+                   what=f'9 unregistered-source drops on {web2.host}')
     details = [x['detail'] for x in alerts_for(lab, 'unregistered-source')]
     assert any('runs on r1-h1' in d and '100.127.0.2' in d for d in details), details
     assert any('VNI %d' % topo.vpcs['red'].vni in d for d in details), details
@@ -70,7 +70,7 @@ def test_a_genuine_encapsulated_packet_is_delivered(lab):
     passes."""
     topo = lab.topology
     web1, web2 = topo.instance('web-1'), topo.instance('web-2')
-    check = ['tun_src=%s' % topo.hosts[web1.host].underlay_ip, 'nw_src=%s' % web1.ip]
+    check = [f'tun_src={topo.hosts[web1.host].underlay_ip}', f'nw_src={web1.ip}']
     before = journey.flow_packets(lab, web2.host, P.CHECK, check)
     with Capture('eth0', CRAFTED, node=lab.node(web2.name)) as victim:
         journey.inject_tunnel(lab, web2, topo.vpcs['blue'].vni, web1.host, web1.ip, web1.mac)

@@ -5,9 +5,9 @@ import math
 import os
 
 import pytest
+from bench_samples import SAMPLES, params
 
 import experiments
-from bench_samples import SAMPLES, params
 from testbed.bench import regress, results, runner
 from testbed.bench.metric import Metric
 
@@ -64,8 +64,8 @@ def _suite_result(tmp_path, name, rows):
     meta = dict(experiment=name, description=module.DESCRIPTION, params=params(name),
                 machine=results.machine(), conditions={}, started='x', duration_s=0)
     results.write(path, meta, rows)
-    return {'%s.%s' % (name, k): v for k, v in runner.draw(path, module, meta, rows).items()}, \
-        {'%s.%s' % (name, k): s for k, s in module.METRICS.items()}
+    return {f'{name}.{k}': v for k, v in runner.draw(path, module, meta, rows).items()}, \
+        {f'{name}.{k}': s for k, s in module.METRICS.items()}
 
 
 def test_a_deliberately_regressed_result_fails_against_its_baseline(tmp_path, monkeypatch):

@@ -6,9 +6,9 @@ import math
 import os
 
 import pytest
+from bench_samples import SAMPLES, params
 
 import experiments
-from bench_samples import SAMPLES, params
 from testbed.bench import results, runner
 from testbed.bench.results import ResultError
 

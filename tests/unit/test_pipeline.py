@@ -31,7 +31,7 @@ def test_drop_reasons_unique_and_fit_in_a_cookie():
     assert len(set(P.DROP_REASONS.values())) == len(P.DROP_REASONS)
     assert P.REASON_CODE == {n: c for c, n in P.DROP_REASONS.items()}
     assert all(0 < c < 2 ** P.KIND_SHIFT for c in P.DROP_REASONS)
-    for name, code in P.REASON_CODE.items():
+    for _name, code in P.REASON_CODE.items():
         assert P.cookie_ident(P.cookie(P.KIND_DROP, code)) == code
     assert set(P.ALERTING_REASONS) <= set(P.REASON_CODE)
 

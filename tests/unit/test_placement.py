@@ -1,9 +1,9 @@
 """Placement of instances on physical hosts (testbed.topology.place): no root, no Mininet."""
 import pytest
 import yaml
+from test_topology import EXAMPLE
 
 from testbed.topology import TopologyError, loads, place
-from test_topology import EXAMPLE
 
 FILE = "topologies/p.yaml"
 # az1: racks r1, r2 with two hosts each; az2: rack r3 with two hosts. Hosts: 32 vCPUs, 128 GiB.

@@ -41,7 +41,7 @@ def fake_ovs(tmp_path, monkeypatch):
 @pytest.fixture
 def child():
     """A process of our own whose command line carries a unique marker."""
-    marker = 'vpclab-unit-%s' % uuid.uuid4().hex
+    marker = f'vpclab-unit-{uuid.uuid4().hex}'
     proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', marker])
     deadline = time.monotonic() + 10
     while marker not in (runstate.cmdline(proc.pid) or '') and time.monotonic() < deadline:
@@ -100,7 +100,7 @@ def test_no_tmp_file_left_behind(tmp_path):
 
 def test_alive_needs_the_string_in_the_command_line():
     assert alive(os.getpid(), own_cmdline().split()[0])
-    assert not alive(os.getpid(), 'no-such-string-%s' % uuid.uuid4().hex)
+    assert not alive(os.getpid(), f'no-such-string-{uuid.uuid4().hex}')
 
 
 def test_alive_is_false_for_a_finished_process():
@@ -125,7 +125,7 @@ def test_lab_running_only_for_another_process_with_the_same_cmdline(tmp_path, ch
 def test_clean_does_not_signal_a_process_whose_cmdline_does_not_match(tmp_path, fake_ovs, child):
     fake_ovs()
     proc, marker = child
-    other = 'no-such-string-%s' % uuid.uuid4().hex
+    other = f'no-such-string-{uuid.uuid4().hex}'
     s = new_state(tmp_path, processes=[[os.getpid(), other], [proc.pid, other]],
                   bridges=[], interfaces=[])
     said = []

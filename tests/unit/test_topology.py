@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.topology import PhysicalHost, TopologyError, load, loads
-from testbed.topology import loader
+from testbed.topology import PhysicalHost, TopologyError, load, loader, loads
 
 # The first example of the format reference, verbatim: it must always load.
 EXAMPLE = """\

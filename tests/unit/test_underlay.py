@@ -12,7 +12,7 @@ def fabric(spines, racks):
     """racks: {az: {rack: hosts}}"""
     lines = ['format: 1', 'fabric:', '  spines: %d' % spines, '  azs:']
     for az, rs in racks.items():
-        lines += ['    %s:' % az, '      racks:']
+        lines += [f'    {az}:', '      racks:']
         lines += ['        %s: {hosts: %d}' % (r, n) for r, n in rs.items()]
     return loads('\n'.join(lines) + '\n')
 
@@ -46,7 +46,7 @@ def test_ul0_sends_each_outer_source_out_of_its_hosts_port(topo):
     egress = {m['nw_src']: a for m, a in egress if m.get('in_port') == 'LOCAL' and 'nw_src' in m}
     assert len(egress) == len(topo.hosts)
     for h in topo.hosts.values():
-        assert egress[h.underlay_ip] == ['mod_dl_src:%s' % nic_mac(h), 'output:%d' % h.index]
+        assert egress[h.underlay_ip] == [f'mod_dl_src:{nic_mac(h)}', 'output:%d' % h.index]
 
 
 def test_ul0_delivers_to_local_only_its_hosts_mac_and_ip(topo):
@@ -54,16 +54,16 @@ def test_ul0_delivers_to_local_only_its_hosts_mac_and_ip(topo):
     got = sorted((int(m['in_port']), m['dl_dst'], m['nw_dst']) for m, _ in to_local)
     want = sorted((h.index, nic_mac(h), h.underlay_ip) for h in topo.hosts.values())
     assert got == want
-    assert all(a == ['mod_dl_dst:%s' % UL0_MAC, 'LOCAL'] and 'ip' in m for m, a in to_local)
+    assert all(a == [f'mod_dl_dst:{UL0_MAC}', 'LOCAL'] and 'ip' in m for m, a in to_local)
 
 
 def test_ul0_one_arp_responder_per_host(topo):
     arp = [f for f in underlay.ul0_flows(topo, UL0_MAC) if 'arp_tpa=' in f]
     for h in topo.hosts.values():
-        mine = [f for f in arp if 'arp_tpa=%s,' % h.underlay_ip in f]
+        mine = [f for f in arp if f'arp_tpa={h.underlay_ip},' in f]
         assert len(mine) == 1
-        assert 'set_field:%s->arp_sha' % nic_mac(h) in mine[0]
-        assert 'set_field:%s->arp_spa' % h.underlay_ip in mine[0]
+        assert f'set_field:{nic_mac(h)}->arp_sha' in mine[0]
+        assert f'set_field:{h.underlay_ip}->arp_spa' in mine[0]
     assert len(arp) == len(topo.hosts)
     assert len(underlay.ul0_flows(topo, UL0_MAC)) == 3 * len(topo.hosts)
 
