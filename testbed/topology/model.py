@@ -196,6 +196,7 @@ class Peering:
     name: str
     id: str
     vpcs: tuple        # (vpc_a, vpc_b), names in file order
+    line: int = field(default=0, compare=False)  # line of its vpcs: key, for errors found after loading
 
 
 @dataclass(frozen=True)
