@@ -209,6 +209,9 @@ def _target(node, peering_refs: list) -> str:
     kind, _, name = text.partition(":")
     if kind in PLAIN_TARGETS and not name:
         return text
+    if kind == "nat" and name:  # the format has nat_gateways: (shared/topology-format.md); not read yet
+        node.fail(f"nat:{name} must name a NAT gateway of the VPC (nat_gateways:), and this version of vpclab "
+                  f"does not read nat_gateways yet; remove the route, or route to blackhole for now")
     if kind in NAMED_TARGETS and name:
         if kind == "pcx":
             peering_refs.append((name, node))
