@@ -282,7 +282,8 @@ def test_deep_nesting_is_refused():
 
 
 def test_empty_file():
-    assert error("# nothing\n") == f"{FILE}: the topology is empty; it needs at least a fabric: (see docs/topology-format.md)"
+    assert error("# nothing\n") == (f"{FILE}: the topology is empty; it needs at least a fabric: "
+                                    f"(see docs/topology-format.md)")
 
 
 def test_top_level_must_be_a_mapping():
@@ -331,7 +332,8 @@ def test_wrong_types(old, new, snippet, key, message):
 
 
 def test_duplicate_keys_are_caught():
-    text = edit("      green-1: {subnet: green-a}", "      green-1: {subnet: green-a}\n      green-1: {subnet: green-a}")
+    text = edit("      green-1: {subnet: green-a}",
+                "      green-1: {subnet: green-a}\n      green-1: {subnet: green-a}")
     expect(text, "green-1:", "vpcs.green.instances", "key 'green-1' appears twice (first on line "
            f"{line_of(text, 'green-1:')}); YAML would keep only one of them, so remove or rename one", nth=2)
     text = edit("r2: {hosts: 2}", "r2: {hosts: 2, hosts: 3}")
@@ -447,12 +449,14 @@ def test_vpc_prefix_must_be_16_to_28(prefix):
 
 def test_subnet_prefix_must_be_16_to_28():
     expect(edit("green-a: {cidr: 10.1.1.0/24", "green-a: {cidr: 10.1.1.0/29"), "green-a:",
-           "vpcs.green.subnets.green-a.cidr", "/29 is outside what AWS allows for a subnet; use a prefix from /16 to /28")
+           "vpcs.green.subnets.green-a.cidr",
+           "/29 is outside what AWS allows for a subnet; use a prefix from /16 to /28")
 
 
 def test_subnet_outside_its_vpc():
     expect(edit("green-a: {cidr: 10.1.1.0/24", "green-a: {cidr: 10.2.1.0/24"), "green-a:",
-           "vpcs.green.subnets.green-a.cidr", "10.2.1.0/24 is outside vpc green (10.1.0.0/16); pick a block inside 10.1.0.0/16")
+           "vpcs.green.subnets.green-a.cidr",
+           "10.2.1.0/24 is outside vpc green (10.1.0.0/16); pick a block inside 10.1.0.0/16")
 
 
 def test_overlapping_subnets():
@@ -566,7 +570,8 @@ def test_bad_values(old, new, snippet, key, message):
 
 def test_partition_rules():
     expect(edit("{strategy: spread}", "{strategy: spread, partitions: 3}"), "spread-1:",
-           "vpcs.blue.placement_groups.spread-1.partitions", "partitions applies only to strategy: partition; remove it")
+           "vpcs.blue.placement_groups.spread-1.partitions",
+           "partitions applies only to strategy: partition; remove it")
     expect(edit("{strategy: spread}", "{strategy: partition, partitions: 8}"), "spread-1:",
            "vpcs.blue.placement_groups.spread-1.partitions", "8 is out of range; use a whole number from 1 to 7")
     expect(edit("placement_group: spread-1", "placement_group: spread-1, partition: 1"), "web-2:",
