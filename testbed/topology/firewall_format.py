@@ -23,6 +23,8 @@ from .model import (
     Rule,
     SecurityGroup,
 )
+from .values import cidr, hint
+from .yaml_nodes import compose
 
 PROTOCOLS = {"all": None, "icmp": 1, "tcp": 6, "udp": 17}
 PORTED = (6, 17)                      # protocols whose rules may name ports
@@ -31,7 +33,7 @@ MAX_ACL_RULE = 32766                  # AWS: rule numbers 1 to 32766
 PLAIN_TARGETS = ("igw", "vgw", "blackhole")
 NAMED_TARGETS = ("pcx", "nat", "dx", "vpce")
 MAX_FLOW_LOG_INTERVAL = 600           # AWS offers 60 or 600 s; shorter ones make tests fast
-PORTS = re.compile(r"(\d+)(?:-(\d+))?\Z")
+PORTS = re.compile(r"([0-9]+)(?:-([0-9]+))?\Z")  # ASCII digits: \d would take any script's
 DIRECTIONS = (("inbound", "from"), ("outbound", "to"))
 
 
@@ -62,8 +64,7 @@ def security_groups(node, vpc: str, make_id, known: tuple = ()) -> dict[str, Sec
 
 def changed_group(text: str, source: str, vpc, group: str) -> SecurityGroup:
     """One group's new rules, given as YAML text {group: {inbound: [...], outbound: [...]}}."""
-    from .loader import _compose  # the loader imports this module
-    return security_groups(_compose(text, source), vpc.name, lambda *_: "",
+    return security_groups(compose(text, source), vpc.name, lambda *_: "",
                            tuple(vpc.security_groups))[group]
 
 
@@ -178,7 +179,7 @@ def _rule(node, peer_key: str, keys: tuple, references: list | None) -> Rule:
 
 def _protocol(node) -> int | None:
     value = node.node.value if hasattr(node.node, "value") else None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return node.integer(0, 255)
     return PROTOCOLS[node.choice(PROTOCOLS, "a protocol (or a protocol number from 0 to 255)")]
 
@@ -188,6 +189,9 @@ def _ports(node) -> tuple[int, int]:
     m = PORTS.match(text)
     if not m:
         node.fail(f"{text!r} is not a port or port range; write it like 80 or 1024-65535")
+    for digits in m.groups(""):
+        if len(digits) > 5:  # before int(), which refuses thousands of digits
+            node.fail(f"{digits[:12]}... ({len(digits)} digits) is not a port; ports go from 0 to 65535")
     first, last = int(m.group(1)), int(m.group(2) or m.group(1))
     if last > 65535:
         node.fail(f"{last} is not a port; ports go from 0 to 65535")
@@ -197,8 +201,7 @@ def _ports(node) -> tuple[int, int]:
 
 
 def _network(node) -> ipaddress.IPv4Network:
-    from .loader import _cidr  # the loader imports this module
-    return _cidr(node, "rule", (0, 32))
+    return cidr(node, "rule", (0, 32))
 
 
 def _target(node, peering_refs: list) -> str:
@@ -206,6 +209,9 @@ def _target(node, peering_refs: list) -> str:
     kind, _, name = text.partition(":")
     if kind in PLAIN_TARGETS and not name:
         return text
+    if kind == "nat" and name:  # the format has nat_gateways: (shared/topology-format.md); not read yet
+        node.fail(f"nat:{name} must name a NAT gateway of the VPC (nat_gateways:), and this version of vpclab "
+                  f"does not read nat_gateways yet; remove the route, or route to blackhole for now")
     if kind in NAMED_TARGETS and name:
         if kind == "pcx":
             peering_refs.append((name, node))
@@ -226,5 +232,4 @@ def _subnets(node, subnets: dict, owner: dict, table: str, what: str, vpc: str) 
 
 
 def _hint_groups(group: str, groups: dict) -> str:
-    from .loader import _hint
-    return _hint(group, list(groups), "groups are")
+    return hint(group, list(groups), "groups are")

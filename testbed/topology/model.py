@@ -162,6 +162,23 @@ class RouteTable:
     subnets: tuple
     routes: tuple                      # Routes, the local route first
 
+    def route_for(self, ip: str) -> Route | None:
+        """The route an address takes: the longest prefix that holds it (None: no route, dropped)."""
+        address = ipaddress.IPv4Address(ip)
+        best = None
+        for route in self.routes:
+            net = ipaddress.IPv4Network(route.destination)
+            if address in net and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, route)
+        return best[1] if best else None
+
+    def peering_routes(self) -> tuple[tuple[str, str], ...]:
+        """(destination CIDR, peering name) of every pcx: route, longest prefix first: what the data plane
+        needs to send a peered destination where this table says (the loader refuses two peerings for
+        one destination)."""
+        routes = [(r.destination, r.target[4:]) for r in self.routes if r.target.startswith("pcx:")]
+        return tuple(sorted(routes, key=lambda r: -ipaddress.IPv4Network(r[0]).prefixlen))
+
 
 @dataclass(frozen=True)
 class VPC:
@@ -187,6 +204,16 @@ class VPC:
         return next((t for t in self.route_tables.values() if subnet in t.subnets),
                     self.route_tables[MAIN_ROUTE_TABLE])
 
+    def peering_routes(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """For each subnet, (destination CIDR, peering name) of its route table's pcx: routes, longest
+        prefix first: the peering each peered destination prefix goes to."""
+        return {subnet: self.route_table_of(subnet).peering_routes() for subnet in self.subnets}
+
+    def peering_for(self, subnet: str, ip: str) -> str | None:
+        """The peering that a packet from subnet to ip leaves by, per the subnet's route table, or None."""
+        route = self.route_table_of(subnet).route_for(ip)
+        return route.target[4:] if route and route.target.startswith("pcx:") else None
+
 
 MAIN_ROUTE_TABLE = "main"
 
@@ -196,6 +223,7 @@ class Peering:
     name: str
     id: str
     vpcs: tuple        # (vpc_a, vpc_b), names in file order
+    line: int = field(default=0, compare=False)  # line of its vpcs: key, for errors found after loading
 
 
 @dataclass(frozen=True)
@@ -231,6 +259,12 @@ class Topology:
     def subnet_of(self, instance_name: str) -> Subnet:
         vpc = self.vpc_of(instance_name)
         return vpc.subnets[vpc.instances[instance_name].subnet]
+
+    def peered_vpc_for(self, vpc: str, subnet: str, ip: str) -> str | None:
+        """The VPC that a packet from vpc's subnet to ip reaches by peering, per the route table, or None."""
+        peering = self.vpcs[vpc].peering_for(subnet, ip)
+        ends = next((p.vpcs for p in self.peerings if p.name == peering), None)
+        return None if ends is None else ends[1] if ends[0] == vpc else ends[0]
 
     def peered(self, vpc_a: str, vpc_b: str) -> bool:
         return any(set(p.vpcs) == {vpc_a, vpc_b} for p in self.peerings if vpc_a != vpc_b)

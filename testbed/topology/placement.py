@@ -6,6 +6,7 @@ allow, so that traffic between instances crosses hosts (and the tunnel) as it wo
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -32,6 +33,10 @@ class _Load:
             return f"holds a dedicated instance of account {self.dedicated_to}"
         return None
 
+    def rank(self) -> tuple:
+        """Least loaded first: fewest instances, then most free vCPUs, then fabric order."""
+        return (self.count, -self.vcpus_free, self.host.index)
+
     def take(self, inst: Instance, vcpus: float, memory: float) -> None:
         self.vcpus_free -= vcpus
         self.memory_free -= memory
@@ -52,7 +57,15 @@ class _Placer:
     def __init__(self, topology: Topology):
         self.topology = topology
         self.loads = [_Load(h, h.vcpus, h.memory_gib) for h in topology.hosts.values()]
+        self.by_name = {c.host.name: c for c in self.loads}
         self.members: dict[tuple[str, str], dict[str, str]] = {}  # (vpc, group) -> rack -> first member
+        self.az_racks: dict[str, list[str]] = {}
+        for rack in topology.racks.values():
+            self.az_racks.setdefault(rack.az, []).append(rack.name)
+        # Candidate hosts indexed by pool (an AZ, or a set of racks): a heap by rank, entries go stale
+        # when their host takes an instance (the rank in the entry is then no longer the host's).
+        self.pools: dict[object, list] = {}
+        self.pools_of: dict[str, list[list]] = {c.host.name: [] for c in self.loads}
 
     def run(self) -> dict[str, str]:
         placed = {}
@@ -60,6 +73,8 @@ class _Placer:
             vcpus, memory = INSTANCE_TYPES[inst.type]
             chosen = self.choose(inst, vcpus, memory)
             chosen.take(inst, vcpus, memory)
+            for heap in self.pools_of[chosen.host.name]:
+                heapq.heappush(heap, (chosen.rank(), chosen.host.name))
             if inst.placement_group:
                 group = self.members.setdefault((inst.vpc, inst.placement_group), {})
                 group.setdefault(chosen.host.rack, inst.name)
@@ -67,9 +82,52 @@ class _Placer:
         return placed
 
     def choose(self, inst: Instance, vcpus: float, memory: float) -> _Load:
+        """The least loaded host inst may use: from the pool's heap, else the full check says why none."""
         az = self.topology.subnet_of(inst.name).az
         if inst.pinned_host:
-            candidates = [c for c in self.loads if c.host.name == inst.pinned_host]
+            pool = None
+        elif inst.placement_group:
+            racks, _, _ = self.group_racks(inst, az)
+            spread = self.topology.vpcs[inst.vpc].placement_groups[inst.placement_group].strategy == "spread"
+            # spread's racks shrink with every member: its members search the AZ's pool, skipping racks.
+            pool = ("az", az) if spread else ("racks", frozenset(racks))
+        else:
+            pool, racks = ("az", az), None
+        if pool is not None:
+            chosen = self.best(pool, lambda c: c.host.az == az and (racks is None or c.host.rack in racks)
+                               and c.refusal(inst) is None and c.vcpus_free >= vcpus and c.memory_free >= memory)
+            if chosen is not None:
+                return chosen
+        return self.check(inst, az, vcpus, memory)
+
+    def best(self, pool, eligible) -> _Load | None:
+        """The best-ranked eligible host of a pool; the ineligible ones looked at stay in it."""
+        heap = self.pools.get(pool)
+        if heap is None:
+            kind, where = pool
+            members = [c for c in self.loads if (c.host.az == where if kind == "az" else c.host.rack in where)]
+            heap = self.pools[pool] = [(c.rank(), c.host.name) for c in members]
+            heapq.heapify(heap)
+            for c in members:
+                self.pools_of[c.host.name].append(heap)
+        skipped, chosen = [], None
+        while heap:
+            rank, name = heapq.heappop(heap)
+            load = self.by_name[name]
+            if rank != load.rank():
+                continue  # stale: the host took an instance since, and has a newer entry
+            skipped.append((rank, name))
+            if eligible(load):
+                chosen = load
+                break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        return chosen
+
+    def check(self, inst: Instance, az: str, vcpus: float, memory: float) -> _Load:
+        """Every candidate of inst, filtered step by step: the choice, or an error naming what ran out."""
+        if inst.pinned_host:
+            candidates = [self.by_name[inst.pinned_host]]
             label = f"pinned host {inst.pinned_host}"
         else:
             candidates, label = [c for c in self.loads if c.host.az == az], f"AZ {az}"
@@ -98,13 +156,13 @@ class _Placer:
                             f"vCPUs and {most.memory_free:g} GiB left); add hosts or racks, "
                             f"or choose a smaller instance type")
         # Least loaded first, so that instances spread over hosts; fabric order breaks ties.
-        return min(fitting, key=lambda c: (c.count, -c.vcpus_free, c.host.index))
+        return min(fitting, key=_Load.rank)
 
     def group_racks(self, inst: Instance, az: str) -> tuple[set[str], str, str]:
         """Racks inst's placement group lets it use, a label for capacity errors, and why a pin misses them."""
         group = self.topology.vpcs[inst.vpc].placement_groups[inst.placement_group]
         used = self.members.get((inst.vpc, group.name), {})
-        az_racks = [r.name for r in self.topology.racks.values() if r.az == az]
+        az_racks = self.az_racks.get(az, [])
         pin = self.topology.hosts[inst.pinned_host] if inst.pinned_host else None
         g = group.name
         if group.strategy == "cluster":

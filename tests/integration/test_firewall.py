@@ -4,7 +4,7 @@ flow logs: real traffic through topologies/firewall.yaml.
     web-1 [web]  admin-1 [admin]   on r1-h1      blue-a, default ACL
     client-1 [default]             on r1-h2      blue-a
     db-1 [web]                     on r1-h3      blue-b, ACL strict: denies tcp 80 from blue-a
-    edge-1 [admin]                 on r1-h3      blue-c, routes to igw, nat:ngw-1, a blackhole
+    edge-1 [admin]                 on r1-h3      blue-c, routes to igw, vgw, a blackhole
 """
 import json
 import subprocess
@@ -201,7 +201,7 @@ def test_network_acl_deny_beats_a_security_group_allow(lab):
 
 @pytest.mark.parametrize('src,dst,host,reason', [
     ('edge-1', '198.51.100.1', 'r1-h3', 'target-not-built'),    # 0.0.0.0/0 -> igw
-    ('edge-1', '10.9.0.5', 'r1-h3', 'target-not-built'),        # longest prefix: nat:ngw-1
+    ('edge-1', '10.9.0.5', 'r1-h3', 'target-not-built'),        # longest prefix: vgw
     ('edge-1', '10.8.0.5', 'r1-h3', 'blackhole'),
     ('client-1', '198.51.100.1', 'r1-h2', 'no-route')])         # the main table: local route only
 def test_route_to_a_missing_target_drops_with_its_reason(lab, src, dst, host, reason):

@@ -131,7 +131,8 @@ def test_a_subnet_has_one_acl_and_one_route_table():
 
 def test_a_pcx_route_must_use_a_peering_of_its_vpc():
     text = edit('    cidr: 10.1.0.0/16\n', '    cidr: 10.1.0.0/16\n    route_tables:\n      back:\n'
-                '        subnets: [green-a]\n        routes:\n          - {destination: 10.5.0.0/16, target: pcx:blue-green}\n')
+                '        subnets: [green-a]\n        routes:\n'
+                '          - {destination: 10.5.0.0/16, target: pcx:blue-green}\n')
     text = edit('peering:\n  - {name: blue-green, vpcs: [blue, green]}\n',
                 'peering:\n  - {name: blue-green, vpcs: [blue, green]}\n  - {name: x, vpcs: [green, red]}\n', text)
     text = text.replace('target: pcx:blue-green}\n', 'target: pcx:x}\n', 1)   # blue routes to x: not blue's

@@ -1,9 +1,14 @@
 """Placement of instances on physical hosts (testbed.topology.place): no root, no Mininet."""
+import dataclasses
+import random
+import time
+from types import MappingProxyType
+
 import pytest
 import yaml
 from test_topology import EXAMPLE
 
-from testbed.topology import TopologyError, loads, place
+from testbed.topology import Instance, TopologyError, loads, place, placement
 
 FILE = "topologies/p.yaml"
 # az1: racks r1, r2 with two hosts each; az2: rack r3 with two hosts. Hosts: 32 vCPUs, 128 GiB.
@@ -12,7 +17,8 @@ FABRIC = {"azs": {"az1": {"racks": {"r1": {"hosts": 2}, "r2": {"hosts": 2}}},
 
 
 def topology(instances, groups=None, fabric=FABRIC, others=None):
-    """YAML for VPC v (account a, subnets s1 in az1 and s2 in az2) and, if given, VPC w (account b, subnet t1 in az1)."""
+    """YAML for VPC v (account a, subnets s1 in az1 and s2 in az2) and, if given, VPC w (account b, subnet t1
+    in az1)."""
     vpcs = {"v": {"account": "a", "cidr": "10.0.0.0/16",
                   "subnets": {"s1": {"cidr": "10.0.1.0/24", "az": "az1"}, "s2": {"cidr": "10.0.2.0/24", "az": "az2"}},
                   "placement_groups": groups or {}, "instances": instances}}
@@ -116,7 +122,8 @@ def test_other_accounts_avoid_dedicated_hosts():
 def test_dedicated_instance_avoids_hosts_of_other_accounts():
     # b1 leaves r1-h2 with fewer free vCPUs than r1-h1, so only tenancy sends b2 there.
     text = topology({"big": {"subnet": "s1", "type": "m5.xlarge"}}, fabric=TWO_HOSTS,
-                    others={"b1": {"subnet": "t1", "type": "m5.2xlarge"}, "b2": {"subnet": "t1", "tenancy": "dedicated"}})
+                    others={"b1": {"subnet": "t1", "type": "m5.2xlarge"},
+                            "b2": {"subnet": "t1", "tenancy": "dedicated"}})
     assert hosts(text) == {"big": "r1-h1", "b1": "r1-h2", "b2": "r1-h2"}
 
 
@@ -183,7 +190,8 @@ THREE_RACKS = {"azs": {"az1": {"racks": {"r1": {"hosts": 1}, "r2": {"hosts": 1},
 
 
 def test_partitions_use_disjoint_racks():
-    text = topology({**members(4, placement_group="p"), "late": {"subnet": "s1", "placement_group": "p", "partition": 2}},
+    text = topology({**members(4, placement_group="p"),
+                     "late": {"subnet": "s1", "placement_group": "p", "partition": 2}},
                     {"p": {"strategy": "partition", "partitions": 2}}, THREE_RACKS)
     t = loads(text)
     assert [i.partition for i in t.instances()] == [1, 2, 1, 2, 2]
@@ -216,3 +224,60 @@ def test_partition_without_room():
     fails(text, "m3", "partition 1 of placement group p (racks r1) has no room for m3 (t3.micro needs 2 vCPUs and "
                       "1 GiB; the most free host, r1-h1, has 0 vCPUs and 127 GiB left); add hosts or racks, or "
                       "choose a smaller instance type")
+
+
+# --- the candidate index gives what checking every host gives, quickly --------------------------
+
+def random_topology(rng):
+    """A random fabric and VPC set with groups, pins, tenancies and sizes, loadable or not."""
+    fabric = {"azs": {f"az{a}": {"racks": {f"r{a}{r}": {"hosts": rng.randint(1, 3), "vcpus": rng.choice([4, 8, 32])}
+                                           for r in range(rng.randint(1, 4))}} for a in (1, 2)}}
+    groups = {"c": {"strategy": "cluster"}, "s": {"strategy": "spread"},
+              "p": {"strategy": "partition", "partitions": 2}}
+    hosts = [f"r{a}{r}-h{h}" for a in (1, 2) for r, spec in enumerate(fabric["azs"][f"az{a}"]["racks"].values())
+             for h in range(1, spec["hosts"] + 1)]
+    instances = {}
+    for i in range(rng.randint(1, 25)):
+        spec = {"subnet": rng.choice(["s1", "s2"]), "type": rng.choice(["t3.micro", "m5.large", "m5.xlarge"])}
+        if rng.random() < 0.3:
+            spec["placement_group"] = rng.choice(list(groups))
+        if rng.random() < 0.2:
+            spec["tenancy"] = "dedicated"
+        if rng.random() < 0.1:
+            spec["host"] = rng.choice(hosts)
+        instances[f"i{i}"] = spec
+    others = {f"o{i}": {"subnet": "t1", **({"tenancy": "dedicated"} if rng.random() < 0.3 else {})}
+              for i in range(rng.randint(0, 6))}
+    fabric["azs"]["az1"]["racks"]["r10"] = {"hosts": 1}  # az1 always has a rack named like t1's host
+    return topology(instances, groups, fabric, others)
+
+
+def outcome(text):
+    try:
+        return {i.name: i.host for i in loads(text, FILE).instances()}
+    except TopologyError as e:
+        return str(e)
+
+
+def test_the_index_places_as_checking_every_host_does(monkeypatch):
+    rng = random.Random(7)
+    texts = [random_topology(rng) for _ in range(150)]
+    fast = [outcome(t) for t in texts]
+    monkeypatch.setattr(placement._Placer, "best", lambda self, pool, eligible: None)  # every host checked
+    assert fast == [outcome(t) for t in texts]
+    assert sum(isinstance(o, dict) for o in fast) > 25 and sum(isinstance(o, str) for o in fast) > 25
+
+
+def test_many_hosts_and_instances_place_in_near_linear_time():
+    """1000 hosts x 20,000 instances: hosts x instances would be 2e7 candidate checks."""
+    fabric = {"azs": {"az1": {"racks": {f"r{n}": {"hosts": 10, "vcpus": 64} for n in range(1, 101)}}}}
+    vpc = {"cidr": "10.0.0.0/16", "subnets": {"s": {"cidr": "10.0.0.0/16", "az": "az1"}}}
+    t = loads(yaml.safe_dump({"fabric": fabric, "vpcs": {"v": vpc}}), FILE)
+    instances = tuple(Instance(f"i{n}", "", "", "v", "s", "", "", "t3.nano", "default", None, None, None, "",
+                               "default") for n in range(20000))
+    t = dataclasses.replace(t, vpcs=MappingProxyType({"v": dataclasses.replace(
+        t.vpcs["v"], instances=MappingProxyType({i.name: i for i in instances}))}))
+    start = time.monotonic()
+    placed = place(t)
+    assert time.monotonic() - start < 10
+    assert len(set(placed.values())) == 1000 and placed["i0"] == "r1-h1" and placed["i1000"] == "r1-h1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.topology import PhysicalHost, TopologyError, load, loader, loads
+from testbed.topology import PhysicalHost, TopologyError, ids, load, loads
 
 # The first example of the format reference, verbatim: it must always load.
 EXAMPLE = """\
@@ -179,7 +179,7 @@ def test_macs_are_deterministic_locally_administered_and_unique():
 
 
 def test_mac_collisions_are_bumped(monkeypatch):
-    monkeypatch.setattr(loader._Build, "_digest", lambda self, kind, name: "0" * 64)
+    monkeypatch.setattr(ids.Ids, "_digest", lambda self, kind, name: "0" * 64)
     macs = [i.mac for i in loads(EXAMPLE).instances()]
     assert macs == [f"0e:00:00:00:00:0{n}" for n in range(5)]
 
@@ -282,7 +282,8 @@ def test_deep_nesting_is_refused():
 
 
 def test_empty_file():
-    assert error("# nothing\n") == f"{FILE}: the topology is empty; it needs at least a fabric: (see docs/topology-format.md)"
+    assert error("# nothing\n") == (f"{FILE}: the topology is empty; it needs at least a fabric: "
+                                    f"(see docs/topology-format.md)")
 
 
 def test_top_level_must_be_a_mapping():
@@ -331,7 +332,8 @@ def test_wrong_types(old, new, snippet, key, message):
 
 
 def test_duplicate_keys_are_caught():
-    text = edit("      green-1: {subnet: green-a}", "      green-1: {subnet: green-a}\n      green-1: {subnet: green-a}")
+    text = edit("      green-1: {subnet: green-a}",
+                "      green-1: {subnet: green-a}\n      green-1: {subnet: green-a}")
     expect(text, "green-1:", "vpcs.green.instances", "key 'green-1' appears twice (first on line "
            f"{line_of(text, 'green-1:')}); YAML would keep only one of them, so remove or rename one", nth=2)
     text = edit("r2: {hosts: 2}", "r2: {hosts: 2, hosts: 3}")
@@ -374,8 +376,14 @@ def test_rack_names_are_unique_across_the_fabric():
 
 def test_fabric_size_is_bounded_by_the_underlay():
     expect(edit("r2: {hosts: 2}", "r2: {hosts: 70000}"), "r2:", "fabric.azs.use1-az1.racks.r2.hosts",
-           "the fabric would have more than 65534 physical hosts, the size of its underlay 100.127.0.0/16; "
-           "use fewer hosts")
+           "the fabric would have more than 1000 physical hosts: host n takes port n of its rack's switch, "
+           "whose ports from 1001 up go to the spines; use fewer hosts")
+    # host 1001's cable and the ToR uplink to spine 1 would both take ToR port 1001
+    text = edit("r3: {hosts: 2}", "r3: {hosts: 996}")
+    assert len(loads(text).hosts) == 1000
+    expect(edit("r3: {hosts: 2}", "r3: {hosts: 997}"), "r3:", "fabric.azs.use1-az2.racks.r3.hosts",
+           "the fabric would have more than 1000 physical hosts: host n takes port n of its rack's switch, "
+           "whose ports from 1001 up go to the spines; use fewer hosts")
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -441,12 +449,14 @@ def test_vpc_prefix_must_be_16_to_28(prefix):
 
 def test_subnet_prefix_must_be_16_to_28():
     expect(edit("green-a: {cidr: 10.1.1.0/24", "green-a: {cidr: 10.1.1.0/29"), "green-a:",
-           "vpcs.green.subnets.green-a.cidr", "/29 is outside what AWS allows for a subnet; use a prefix from /16 to /28")
+           "vpcs.green.subnets.green-a.cidr",
+           "/29 is outside what AWS allows for a subnet; use a prefix from /16 to /28")
 
 
 def test_subnet_outside_its_vpc():
     expect(edit("green-a: {cidr: 10.1.1.0/24", "green-a: {cidr: 10.2.1.0/24"), "green-a:",
-           "vpcs.green.subnets.green-a.cidr", "10.2.1.0/24 is outside vpc green (10.1.0.0/16); pick a block inside 10.1.0.0/16")
+           "vpcs.green.subnets.green-a.cidr",
+           "10.2.1.0/24 is outside vpc green (10.1.0.0/16); pick a block inside 10.1.0.0/16")
 
 
 def test_overlapping_subnets():
@@ -542,7 +552,9 @@ def test_duplicate_ip_in_a_vpc():
      "'gre' is not an encapsulation; use one of: geneve, vxlan"),
     ("mtu: 9001", "mtu: 1279", "mtu:", "mtu", "1279 is out of range; use a whole number from 1280 to 9001"),
     ("mtu: 9001", "mtu: 9216", "mtu:", "mtu", "9216 is out of range; use a whole number from 1280 to 9001"),
-    ("spines: 1", "spines: 0", "spines:", "fabric.spines", "0 is out of range; use a whole number of at least 1"),
+    ("spines: 1", "spines: 0", "spines:", "fabric.spines", "0 is out of range; use a whole number from 1 to 9999"),
+    ("spines: 1", "spines: 10000", "spines:", "fabric.spines",
+     "10000 is out of range; use a whole number from 1 to 9999"),
     ("tenancy: dedicated", "tenancy: host", "db-1:", "vpcs.blue.instances.db-1.tenancy",
      "'host' is not a tenancy; use one of: default, dedicated"),
     ("{strategy: spread}", "{strategy: spred}", "spread-1:", "vpcs.blue.placement_groups.spread-1.strategy",
@@ -558,7 +570,8 @@ def test_bad_values(old, new, snippet, key, message):
 
 def test_partition_rules():
     expect(edit("{strategy: spread}", "{strategy: spread, partitions: 3}"), "spread-1:",
-           "vpcs.blue.placement_groups.spread-1.partitions", "partitions applies only to strategy: partition; remove it")
+           "vpcs.blue.placement_groups.spread-1.partitions",
+           "partitions applies only to strategy: partition; remove it")
     expect(edit("{strategy: spread}", "{strategy: partition, partitions: 8}"), "spread-1:",
            "vpcs.blue.placement_groups.spread-1.partitions", "8 is out of range; use a whole number from 1 to 7")
     expect(edit("placement_group: spread-1", "placement_group: spread-1, partition: 1"), "web-2:",
