@@ -12,6 +12,8 @@ class FlowWriter:
 
     def add(self, table, priority, match, actions=(), goto=None, metadata=None,
             cookie=0, meter=None):
+        if goto is not None and goto <= table:
+            raise ValueError(f'goto_table only moves forward: {pipeline.stage(table).name} -> table {goto}')
         p, ofp = self.parser, self.ofp
         inst = []
         if meter is not None:
