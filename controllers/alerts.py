@@ -5,6 +5,7 @@ so that an attack raises one line instead of a flood.
 """
 import threading
 import time
+from collections import namedtuple
 
 
 class AlertLog:
@@ -33,3 +34,7 @@ class AlertLog:
     def list(self):
         with self.lock:
             return [dict(r) for r in self.records]
+
+
+# What a stage decided must be looked at: the app raises it at the mapping service.
+Alert = namedtuple('Alert', 'reason source detail')

@@ -11,7 +11,7 @@ try:
     from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
     from os_ken.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp, udp
-    from os_ken.ofproto import nicira_ext, ofproto_v1_3
+    from os_ken.ofproto import nicira_ext, ofproto_v1_3, ofproto_v1_3_parser
     BaseApp = app_manager.OSKenApp
     PROJECT = 'os_ken'
 except ImportError:  # pragma: no cover - exercised only where Ryu is installed
@@ -26,10 +26,10 @@ except ImportError:  # pragma: no cover - exercised only where Ryu is installed
     from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
     from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp, udp
-    from ryu.ofproto import nicira_ext, ofproto_v1_3
+    from ryu.ofproto import nicira_ext, ofproto_v1_3, ofproto_v1_3_parser
     BaseApp = app_manager.RyuApp
     PROJECT = 'ryu'
 
 __all__ = ['BaseApp', 'PROJECT', 'app_manager', 'arp', 'cfg', 'CONFIG_DISPATCHER',
            'ethernet', 'ether_types', 'event', 'hub', 'ipv4', 'MAIN_DISPATCHER',
-           'nicira_ext', 'ofp_event', 'ofproto_v1_3', 'packet', 'set_ev_cls', 'tcp', 'udp']
+           'nicira_ext', 'ofp_event', 'ofproto_v1_3', 'ofproto_v1_3_parser', 'packet', 'set_ev_cls', 'tcp', 'udp']

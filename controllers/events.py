@@ -1,4 +1,4 @@
-"""The narrow interface between the hypervisors and the mapping service.
+"""The narrow interface between the hosts' virtual routers (the router app) and the mapping service.
 
 The apps share a process, but talk only through these events, as if over the network.
 """
@@ -6,7 +6,7 @@ from controllers.compat import event
 
 
 class EventHostUp(event.EventBase):
-    """A hypervisor's switch connected and has its base pipeline: fill its cache."""
+    """A host's switch connected and has its base pipeline: fill its cache."""
 
     def __init__(self, host):
         super().__init__()
@@ -14,7 +14,7 @@ class EventHostUp(event.EventBase):
 
 
 class EventCachePush(event.EventBase):
-    """Mapping service -> one hypervisor: entries to add/replace/drop (a Plan)."""
+    """Mapping service -> one host's virtual router: entries to add/replace/drop (a Plan)."""
 
     def __init__(self, host, plan, change=None):
         super().__init__()
@@ -24,7 +24,7 @@ class EventCachePush(event.EventBase):
 
 
 class EventCacheAck(event.EventBase):
-    """Hypervisor -> mapping service: the push `change` is in the switch."""
+    """Router app -> mapping service: the push `change` is in the switch."""
 
     def __init__(self, host, change):
         super().__init__()
@@ -33,7 +33,7 @@ class EventCacheAck(event.EventBase):
 
 
 class EventAlert(event.EventBase):
-    """Hypervisor -> mapping service: a packet that must not exist was seen."""
+    """Router app -> mapping service: a packet that must not exist was seen."""
 
     def __init__(self, host, reason, source, detail):
         super().__init__()
@@ -41,7 +41,7 @@ class EventAlert(event.EventBase):
 
 
 class LookupRequest(event.EventRequestBase):
-    """Hypervisor -> mapping service: a cache miss (reactive mode) or a check."""
+    """Router app -> mapping service: a cache miss (reactive mode) or a check."""
 
     def __init__(self, host, vni, ip, peered=True):
         super().__init__()

@@ -10,7 +10,7 @@ import sys
 from controllers import config
 from controllers.compat import PROJECT, app_manager, cfg, hub
 
-APPS = ['controllers.mapping_service', 'controllers.hypervisor', 'controllers.management_api']
+APPS = ['controllers.apps.mapping_service', 'controllers.apps.router_app', 'controllers.management_api']
 
 
 def main(argv=None):

@@ -83,7 +83,7 @@ class MappingTable:
             self._next_ident += 1
             entry = Entry(host_ip=self.hosts[fields['host']], ident=self._next_ident, **fields)
             if entry.key in self._entries:
-                raise MappingError('%s is already registered in VNI %d' % (entry.ip, entry.vni))
+                raise MappingError(f'{entry.ip} is already registered in VNI {entry.vni}')
             if entry.instance in self._by_instance:
                 raise MappingError(f'an instance named {entry.instance!r} is already registered')
             self._entries[entry.key] = entry

@@ -1,34 +1,77 @@
-"""The hypervisor's OpenFlow pipeline, table by table, in the order a packet meets it.
+"""The per-host virtual router's OpenFlow pipeline, declared once: its stages in the order a
+packet meets them, with their table numbers, names, journey steps and drop reasons.
 
-Seed 000's journey, steps 1-8, with seed 002's flow tracking:
-  CLASSIFY        where did it enter?  An instance port admits only the instance's own MAC
-                  and IP (anti-spoofing), tags the packet with its VPC (metadata = VNI), its
-                  ENI (REG_SRC_ENI) and its subnet (REG_SUBNET); the tunnel port sends
-                  encapsulated packets to the receiving-side check.
-  ARP             steps 1-3: ARP never leaves the host; the host cache answers it.
-  EGRESS_SG       security group, outbound, stateful: conntrack in the sender's zone
-  EGRESS_SG_RULES (one zone per ENI), then: established/related pass, invalid drop, new
-                  must match a rule of the ENI's groups and is committed.
-  EGRESS_NACL     network ACL of the sender's subnet, outbound, stateless, first match wins.
-  ROUTE_TABLE     the sender subnet's route table: local and peering routes go on to the
-                  mapping lookup; gateways that are not built yet, blackholes and
-                  destinations without a route are dropped with that reason.
-  MAPPING         steps 4-6: the host cache maps (VPC, destination IP) to the destination's
-                  physical host and MAC; remote destinations are encapsulated
-                  (outer IP = that host, VNI = the sender's VPC) and sent to the tunnel port.
-  CHECK           step 7: is (VNI, inner source IP, inner source MAC) registered on the
-                  physical host the packet came from (outer source IP)?  Else drop + alert.
-  DESTINATION     which local ENI the packet is for (REG_DST_ENI, REG_SUBNET).
-  INGRESS_NACL    network ACL of the receiver's subnet, inbound.
-  INGRESS_SG      security group, inbound, stateful, in the receiver's zone.
-  INGRESS_SG_RULES
-  DELIVER         step 8: to the instance's port.
-  FLOW_LOG        not a step: decisions resubmit here to count packets per ENI and 5-tuple.
-goto_table only moves forward, which is why the tables are numbered in this order.
+Everything else reads this declaration: the flow builders (controllers/router/), the tests, the
+OVS table names (`ovs-ofctl --names dump-flows`, `ofproto/trace`) and the tables in
+docs/architecture.md and docs/firewall.md (`python -m controllers.pipeline --markdown`, or
+`--update-docs` to rewrite them). goto_table only moves forward, which is why the tables are
+numbered in this order; controllers/router/ofp.py refuses to build a flow that jumps back.
 """
+import argparse
+import pathlib
+import re
+import sys
+from collections import namedtuple
+
+Stage = namedtuple('Stage', 'table name step does reasons')
+
+STAGES = (
+    Stage(0, 'CLASSIFY', 'where the packet enters',
+          'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
+          '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
+          '(metered) and raises an alert. From the tunnel port: to CHECK.',
+          ('spoofed-source', 'unknown-port', 'unsupported-protocol')),
+    Stage(10, 'ARP', '1-3 ARP answered on the host',
+          'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
+          'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
+          ('arp-unknown-target',)),
+    Stage(20, 'EGRESS_SG', 'security group out (seed 002)',
+          '`ct(zone=reg0)`: conntrack in the **sender ENI\'s zone**.', ()),
+    Stage(21, 'EGRESS_SG_RULES', 'security group out (seed 002)',
+          '`+inv` drop; `+est`/`+rel` pass; `+new` must match an outbound rule of the ENI\'s groups, then '
+          '`ct(commit)`.', ('invalid-packet', 'security-group')),
+    Stage(30, 'EGRESS_NACL', 'network ACL out (seed 002)',
+          'the sender subnet\'s ACL, outbound, first match by rule number; not applied inside the subnet.',
+          ('network-acl',)),
+    Stage(40, 'ROUTE_TABLE', 'route table (seed 002)',
+          'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING.',
+          ('no-route', 'blackhole', 'target-not-built')),
+    Stage(50, 'MAPPING', '4-6 mapping look-up, encapsulation',
+          '(VNI, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, `tun_dst` = '
+          'destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service (reactive).',
+          ('no-mapping',)),
+    Stage(60, 'CHECK', '7 the receiving check',
+          'an encapsulated packet passes only if (VNI, inner source IP and MAC) is registered on the host '
+          'that is its outer source; else it is dropped and an alert says why.',
+          ('unregistered-source',)),
+    Stage(70, 'DESTINATION', 'which local ENI',
+          'the receiving ENI (reg1) and its subnet (reg2).', ('no-local-destination',)),
+    Stage(80, 'INGRESS_NACL', 'network ACL in (seed 002)',
+          'the receiver subnet\'s ACL, inbound.', ('network-acl',)),
+    Stage(90, 'INGRESS_SG', 'security group in (seed 002)',
+          '`ct(zone=reg1)`: conntrack in the **receiver ENI\'s zone**.', ()),
+    Stage(91, 'INGRESS_SG_RULES', 'security group in (seed 002)',
+          'as EGRESS_SG_RULES, with the ENI\'s inbound rules.', ('invalid-packet', 'security-group')),
+    Stage(100, 'DELIVER', '8 delivery', 'to the instance\'s port.', ('no-local-destination',)),
+    Stage(110, 'FLOW_LOG', 'not a step: VPC flow logs',
+          'decisions `resubmit` here to be counted per ENI and 5-tuple.', ()),
+)
+_BY_NAME = {s.name: s for s in STAGES}
+_BY_TABLE = {s.table: s for s in STAGES}
+
+
+def stage(which):
+    """The Stage of a table number or name: 0, '0', 'CLASSIFY' and 'classify' are the same."""
+    key = str(which).strip()
+    found = _BY_TABLE.get(int(key)) if key.isdigit() else _BY_NAME.get(key.upper())
+    if found is None:
+        raise KeyError(f'no pipeline stage {which!r} (stages: {", ".join(_BY_NAME)})')
+    return found
+
+
+# The table numbers as module constants, for code that names one stage.
 (CLASSIFY, ARP, EGRESS_SG, EGRESS_SG_RULES, EGRESS_NACL, ROUTE_TABLE, MAPPING, CHECK,
- DESTINATION, INGRESS_NACL, INGRESS_SG, INGRESS_SG_RULES, DELIVER, FLOW_LOG) = (
-    0, 10, 20, 21, 30, 40, 50, 60, 70, 80, 90, 91, 100, 110)
+ DESTINATION, INGRESS_NACL, INGRESS_SG, INGRESS_SG_RULES, DELIVER, FLOW_LOG) = (s.table for s in STAGES)
 
 # Registers carried along the pipeline (they survive conntrack recirculation).
 REG_SRC_ENI = 'reg0'         # ident of the sending ENI (local senders only): its conntrack zone
@@ -39,9 +82,9 @@ REG_LOG_ACTION = 'reg4'      # flow logs: ACCEPT or REJECT
 LOG_ACCEPT, LOG_REJECT = 1, 2
 
 # conntrack state bits (ct_state)
-CT_NEW, CT_EST, CT_REL, CT_RPL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+CT_NEW, CT_EST, CT_REL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x10, 0x20
 
-TUNNEL_PORT = 60000          # ofport of every hypervisor bridge's flow-based tunnel port
+TUNNEL_PORT = 60000          # ofport of every host bridge's flow-based tunnel port
 ROUTER_MAC = '0e:00:00:00:00:01'   # the VPC router answers ARP for each subnet's .1
 ALERT_METER = 1              # rate-limits drop samples sent to the controller
 
@@ -83,3 +126,56 @@ DROP_REASONS = {
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}
 ALERTING_REASONS = ('spoofed-source', 'unregistered-source')
+
+
+def drop_cookie(reason):
+    return cookie(KIND_DROP, REASON_CODE[reason])
+
+
+# ---- what reads the declaration outside the controller ---------------------------------------
+
+def ovs_table_names(bridges):
+    """ovs-vsctl arguments that name every stage's table on `bridges` (one shared Flow_Table row
+    per stage), to append to an ovs-vsctl command."""
+    rows = ' '.join(f'-- --id=@t{s.table} create flow_table name={s.name}' for s in STAGES)
+    names = ' '.join(f'flow_tables:{s.table}=@t{s.table}' for s in STAGES)
+    return rows + ''.join(f' -- set bridge {br} {names}' for br in bridges)
+
+
+def markdown():
+    lines = ['| table | stage | journey step | what the flows do | drop reasons |', '|---|---|---|---|---|']
+    lines += [f'| {s.table} | {s.name} | {s.step} | {s.does} | {", ".join(s.reasons)} |' for s in STAGES]
+    return '\n'.join(lines) + '\n'
+
+
+BEGIN, END = '<!-- pipeline table: python -m controllers.pipeline --update-docs -->', '<!-- end of pipeline table -->'
+DOCS = ('docs/architecture.md', 'docs/firewall.md')
+_EMBEDDED = re.compile(re.escape(BEGIN) + r'\n.*?' + re.escape(END), re.S)
+
+
+def embed(text):
+    """`text` with the table between its markers replaced by the declaration's."""
+    if not _EMBEDDED.search(text):
+        raise ValueError('no pipeline table markers')
+    return _EMBEDDED.sub(lambda _: f'{BEGIN}\n{markdown()}{END}', text)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description='The pipeline declaration, for people and docs.')
+    ap.add_argument('--markdown', action='store_true', help='print the stages as a markdown table')
+    ap.add_argument('--update-docs', action='store_true', help=f'rewrite the table in {" and ".join(DOCS)}')
+    args = ap.parse_args(argv)
+    if args.update_docs:
+        root = pathlib.Path(__file__).resolve().parent.parent
+        for doc in DOCS:
+            path = root / doc
+            path.write_text(embed(path.read_text()))
+    elif args.markdown:
+        sys.stdout.write(markdown())
+    else:
+        for s in STAGES:
+            print(f'{s.table:4} {s.name:17} {s.step}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,7 +1,7 @@
-"""Reading and filtering a lab's VPC flow logs (written by controllers/flow_logs.py)."""
+"""Reading and filtering a lab's VPC flow logs (written by controllers/router/flow_log.py)."""
 import os
 
-from controllers.flow_logs import HEADER, parse
+from controllers.router.flow_log import HEADER, parse
 from testbed.fabric.controller import FLOW_LOG_FILE
 
 ACTIONS = ('ACCEPT', 'REJECT')

@@ -10,7 +10,7 @@ from mininet.link import Link
 from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
-from controllers.pipeline import TUNNEL_PORT
+from controllers.pipeline import TUNNEL_PORT, ovs_table_names
 from testbed.fabric import underlay
 from testbed.fabric.links import LinkConditioner
 from testbed.fabric.names import (
@@ -135,7 +135,8 @@ class Network:
             'options:remote_ip=flow options:key=flow options:local_ip={ip}'.format(
                 br=nm.hypervisor(h), tun=nm.tunnel(h), enc=topo.encapsulation,
                 port=TUNNEL_PORT, ip=h.underlay_ip)
-            for h in topo.hosts.values()))
+            for h in topo.hosts.values())
+           + ' ' + ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()))
         ul0_mac = open(f'/sys/class/net/{ul0}/address').read().strip()
         for h in topo.hosts.values():
             sh(f'ovs-appctl tnl/neigh/set {ul0} {h.underlay_ip} {nic_mac(h)}')

@@ -1,16 +1,16 @@
-"""The pure rule logic of controllers/firewall.py and controllers/flow_logs.py, and the flows
-controllers/firewall_flows.py writes (into a fake switch): no root, no OVS."""
+"""The pure rule logic of the firewall stages (controllers/router/rules.py, security_groups.py,
+network_acl.py, route_table.py) and the flow-log book (flow_log.py): no root, no OVS.  What their
+flows do to packets is in test_journeys.py."""
 import random
 from types import SimpleNamespace
 
 import pytest
-from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
-from controllers import firewall as F
 from controllers import pipeline as P
-from controllers.firewall_flows import FirewallFlows
-from controllers.flow_logs import HEADER, FlowKey, FlowLogBook, parse
-from controllers.flows import FlowWriter
+from controllers.router import network_acl, route_table, rules
+from controllers.router import security_groups as F
+from controllers.router.flow_log import HEADER, FlowKey, FlowLogBook, parse
+from controllers.router.rules import Match
 
 
 def covered(pairs):
@@ -20,7 +20,7 @@ def covered(pairs):
 @pytest.mark.parametrize('first,last', [(80, 80), (22, 23), (0, 65535), (1024, 65535), (0, 0), (5000, 5001)]
                          + [tuple(sorted(random.Random(n).sample(range(65536), 2))) for n in range(8)])
 def test_port_masks_cover_exactly_the_range(first, last):
-    pairs = F.port_masks(first, last)
+    pairs = rules.port_masks(first, last)
     assert covered(pairs) == set(range(first, last + 1))
     assert len(pairs) <= 32                      # a range needs at most 2 x 16 prefixes
 
@@ -42,12 +42,12 @@ GROUPS = {100: {'web': dict(inbound=[rule(6, [80, 80]), rule(6, [22, 22], 'sg:ad
 def test_an_eni_allows_the_union_of_its_groups_and_sg_means_the_members():
     entries = [entry('10.0.1.10', ['web', 'db']), entry('10.0.1.20', ['admin']), entry('10.0.1.21', ['admin'])]
     m = F.security_group_matches(GROUPS[100], ('web', 'db'), 100, F.members(entries))
-    assert set(m['inbound']) == {F.Match(6, '0.0.0.0/0', 80, 0xffff), F.Match(6, '10.0.1.20/32', 22, 0xffff),
-                                 F.Match(6, '10.0.1.21/32', 22, 0xffff), F.Match(6, '10.0.1.10/32', 5432, 0xffff)}
-    assert m['outbound'] == [F.Match(None, '0.0.0.0/0', None, None)]
+    assert set(m['inbound']) == {Match(6, '0.0.0.0/0', 80, 0xffff), Match(6, '10.0.1.20/32', 22, 0xffff),
+                                 Match(6, '10.0.1.21/32', 22, 0xffff), Match(6, '10.0.1.10/32', 5432, 0xffff)}
+    assert m['outbound'] == [Match(None, '0.0.0.0/0', None, None)]
     assert F.security_group_matches(GROUPS[100], ('admin',), 100, {})['inbound'] == []
     assert F.security_group_matches(GROUPS[100], ('web',), 100, {})['inbound'] == \
-        [F.Match(6, '0.0.0.0/0', 80, 0xffff)]      # a group without members matches nobody
+        [Match(6, '0.0.0.0/0', 80, 0xffff)]      # a group without members matches nobody
 
 
 def test_membership_changes_reach_only_the_enis_whose_rules_name_the_group():
@@ -67,7 +67,8 @@ def test_membership_changes_reach_only_the_enis_whose_rules_name_the_group():
 
 
 def test_acl_rules_are_evaluated_lowest_number_first():
-    entries = F.acl_entries([rule(6, [80, 80], '10.0.1.0/24', 200, 'deny'), rule(None, None, '0.0.0.0/0', 100)])
+    entries = network_acl.acl_entries([rule(6, [80, 80], '10.0.1.0/24', 200, 'deny'),
+                                       rule(None, None, '0.0.0.0/0', 100)])
     by_number = sorted(entries, key=lambda e: -e[0])
     assert [allow for _, _, allow in by_number] == [True, False]
 
@@ -76,10 +77,10 @@ def test_routes_longest_prefix_wins_and_unbuilt_targets_say_why():
     routes = [dict(destination='10.0.0.0/16', target='local'), dict(destination='0.0.0.0/0', target='igw'),
               dict(destination='10.9.0.0/16', target='nat:ngw-1'), dict(destination='10.8.0.0/16', target='blackhole'),
               dict(destination='10.1.0.0/16', target='pcx:blue-green')]
-    entries = F.route_entries(routes)
+    entries = route_table.route_entries(routes)
     assert [(r, p) for p, _, r in entries] == [(None, 116), ('target-not-built', 100), ('target-not-built', 116),
                                                ('blackhole', 116), (None, 116)]
-    assert {F.route_decision(t) for t in ('vgw', 'dx:x', 'vpce:s3')} == {'target-not-built'}
+    assert {route_table.route_decision(t) for t in ('vgw', 'dx:x', 'vpce:s3')} == {'target-not-built'}
 
 
 # ---- flow logs ------------------------------------------------------------------------------
@@ -102,56 +103,6 @@ def test_flow_log_counts_first_packets_and_learned_flow_deltas(tmp_path):
     assert book.flush() == []
     text = (tmp_path / 'log').read_text().splitlines()
     assert text[0] == HEADER and parse(text[1])['packets'] == 4 and parse(text[0]) is None
-
-
-# ---- the flows, in a fake switch ------------------------------------------------------------
-
-class FakeDatapath:
-    ofproto, ofproto_parser, id = ofproto_v1_3, ofproto_v1_3_parser, 1
-
-    def __init__(self):
-        self.sent = []
-
-    def set_xid(self, msg):
-        msg.xid = 1
-
-    def send_msg(self, msg):
-        msg.datapath = self
-        msg.serialize()                              # what the switch would get, or an error here
-        self.sent.append(msg)
-
-
-SUBNET = dict(index=1, vni=100, cidr='10.0.1.0/24', flow_logs=True,
-              acl=dict(inbound=[rule(6, [80, 80], '10.0.2.0/24', 100, 'deny'), rule(None, None, '0.0.0.0/0', 200)],
-                       outbound=[rule(None, None, '0.0.0.0/0', 100)]),
-              routes=[dict(destination='10.0.0.0/16', target='local'), dict(destination='0.0.0.0/0', target='igw')])
-
-
-def flows(dp):
-    return [m for m in dp.sent if isinstance(m, ofproto_v1_3_parser.OFPFlowMod)
-            and m.command == ofproto_v1_3.OFPFC_ADD]
-
-
-def test_firewall_flows_only_go_forward_and_replace_rules_without_a_gap():
-    dp = FakeDatapath()
-    ff = FirewallFlows(FlowWriter(dp), {'subnet-1': SUBNET})
-    ff.install_base()
-    e = SimpleNamespace(ident=5, key=(100, '10.0.1.10'))
-    ff.plug(e, SUBNET)
-    ff.set_groups(e, dict(inbound=[F.Match(6, '0.0.0.0/0', 80, 0xffff)], outbound=[]))
-    for fm in flows(dp):
-        for inst in fm.instructions:
-            if isinstance(inst, ofproto_v1_3_parser.OFPInstructionGotoTable):
-                assert inst.table_id > fm.table_id, fm
-    before = len(dp.sent)
-    ff.set_groups(e, dict(inbound=[F.Match(6, '0.0.0.0/0', 80, 0xffff), F.Match(17, '10.0.0.0/16', 53, 0xffff)],
-                          outbound=[]))
-    added = dp.sent[before:]
-    # only the new rule's flows: its ports, and its protocol's later fragments (which carry none)
-    assert len(added) == 2 and all(m.command == ofproto_v1_3.OFPFC_ADD for m in added)
-    before = len(dp.sent)
-    ff.set_groups(e, dict(inbound=[F.Match(17, '10.0.0.0/16', 53, 0xffff)], outbound=[]))
-    assert [m.command for m in dp.sent[before:]] == [ofproto_v1_3.OFPFC_DELETE_STRICT] * 2
 
 
 # ---- the rule syntax of vpclab security-group and the flow-log filters ---------------------

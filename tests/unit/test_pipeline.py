@@ -1,5 +1,4 @@
-"""Pipeline constants: cookies, drop reasons, and the table order."""
-import ast
+"""The pipeline declaration: stages, cookies, drop reasons, and the docs that embed it."""
 import pathlib
 
 import pytest
@@ -8,9 +7,7 @@ from controllers import pipeline as P
 
 KINDS = [P.KIND_BASE, P.KIND_LOCAL, P.KIND_CACHE, P.KIND_DROP, P.KIND_MISS, P.KIND_GATEWAY,
          P.KIND_SG, P.KIND_FIREWALL, P.KIND_FLOW_LOG]
-TABLES = ['CLASSIFY', 'ARP', 'EGRESS_SG', 'EGRESS_SG_RULES', 'EGRESS_NACL', 'ROUTE_TABLE', 'MAPPING',
-          'CHECK', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG', 'INGRESS_SG_RULES', 'DELIVER',
-          'FLOW_LOG']
+ROOT = pathlib.Path(P.__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize('kind', KINDS)
@@ -32,25 +29,39 @@ def test_drop_reasons_unique_and_fit_in_a_cookie():
     assert P.REASON_CODE == {n: c for c, n in P.DROP_REASONS.items()}
     assert all(0 < c < 2 ** P.KIND_SHIFT for c in P.DROP_REASONS)
     for _name, code in P.REASON_CODE.items():
-        assert P.cookie_ident(P.cookie(P.KIND_DROP, code)) == code
+        assert P.cookie_ident(P.drop_cookie(_name)) == code
     assert set(P.ALERTING_REASONS) <= set(P.REASON_CODE)
 
 
-def test_tables_numbered_in_journey_order():
-    numbers = [getattr(P, t) for t in TABLES]
+def test_stages_are_numbered_in_journey_order_and_every_reason_has_a_stage():
+    numbers = [s.table for s in P.STAGES]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
-    assert P.CLASSIFY == 0                # OpenFlow starts every packet in table 0
+    assert P.STAGES[0].table == 0 == P.CLASSIFY     # OpenFlow starts every packet in table 0
+    assert len({s.name for s in P.STAGES}) == len(P.STAGES)
+    assert {r for s in P.STAGES for r in s.reasons} == set(P.REASON_CODE)
+    assert all(getattr(P, s.name) == s.table for s in P.STAGES)     # the old int constants
 
 
-def test_every_goto_in_the_host_agent_moves_forward():
-    """Static check of controllers/host_agent.py: fw.add(P.X, ..., goto=P.Y) needs Y > X."""
-    src = pathlib.Path(P.__file__).with_name('host_agent.py').read_text()
-    gotos = []
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and getattr(node.func, 'attr', None) == 'add':
-            goto = next((k.value for k in node.keywords if k.arg == 'goto'), None)
-            if goto is not None and node.args:
-                gotos.append((node.args[0].attr, goto.attr))
-    assert gotos, 'no goto_table found: the check is not looking at the right code'
-    backward = [(a, b) for a, b in gotos if getattr(P, b) <= getattr(P, a)]
-    assert backward == []
+@pytest.mark.parametrize('which', ['CLASSIFY', 'classify', '0', 0, ' Classify '])
+def test_a_stage_by_name_or_number(which):
+    s = P.stage(which)
+    assert (s.table, s.name, s.reasons[0]) == (0, 'CLASSIFY', 'spoofed-source')
+    assert P.stage('check').step.startswith('7')
+
+
+@pytest.mark.parametrize('which', ['NOPE', 5, '-1', ''])
+def test_an_unknown_stage_says_which_exist(which):
+    with pytest.raises(KeyError, match='CLASSIFY'):
+        P.stage(which)
+
+
+@pytest.mark.parametrize('doc', P.DOCS)
+def test_docs_embed_the_declared_table(doc):
+    text = (ROOT / doc).read_text()
+    assert P.embed(text) == text, f'{doc} drifted: run python -m controllers.pipeline --update-docs'
+
+
+def test_ovs_table_names_name_every_stage_on_every_bridge():
+    args = P.ovs_table_names(['vl_a', 'vl_b'])
+    assert args.count('create flow_table') == len(P.STAGES)
+    assert args.count('-- set bridge') == 2 and 'flow_tables:60=@t60' in args and 'name=CHECK' in args

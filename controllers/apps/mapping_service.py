@@ -1,5 +1,5 @@
 """The mapping service app: the authoritative table, and the pushes that keep every
-hypervisor's cache right (DESIGN.md section 2)."""
+host cache right (each host's virtual router holds one)."""
 import logging
 
 from controllers import config
@@ -13,8 +13,8 @@ from controllers.events import (
     LookupReply,
     LookupRequest,
 )
-from controllers.firewall import SecurityGroupBook
 from controllers.mapping_table import MappingTable
+from controllers.router.security_groups import SecurityGroupBook
 
 
 class MappingService(BaseApp):
@@ -28,7 +28,7 @@ class MappingService(BaseApp):
         self.table = MappingTable({h['name']: h['underlay_ip'] for h in cfg['hosts']},
                                   cfg['peers'], cfg['mode'])
         self.alerts = AlertLog()
-        self.up = set()           # hosts whose hypervisor is connected
+        self.up = set()           # hosts whose virtual router is connected
         # the groups' rules; their members are the table's entries
         self.groups = SecurityGroupBook({v['vni']: v['security_groups'] for v in cfg['vpcs']})
         for inst in cfg['instances']:          # every instance of the file launches

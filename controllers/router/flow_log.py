@@ -1,26 +1,91 @@
-"""VPC flow logs: per-ENI records of what was accepted and rejected, in AWS's default format.
+"""FLOW_LOG, not a step of the journey: VPC flow logs, per-ENI records of what was accepted and
+rejected, in AWS's default format.
 
     version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
 
-Counts come from two places (controllers/firewall_flows.py): the learned counting flows of the
-FLOW_LOG table, polled as cumulative flow statistics, and the packet-ins of the first packets
-of a flow, which a learned flow cannot count.  `bytes` are IP bytes, as AWS counts them (an
-84-byte ping is 84).  Records are written once per aggregation interval of the ENI's VPC;
-`start` is the beginning of that window, `end` its close (AWS uses first and last packet).
+Decisions resubmit here (`log`).  Counts come from two places: the learned counting flows of this
+table, polled as cumulative flow statistics, and the packet-ins of the first packets of a flow,
+which a learned flow cannot count.  `bytes` are IP bytes, as AWS counts them (an 84-byte ping is
+84).  Records are written once per aggregation interval of the ENI's VPC; `start` is the beginning
+of that window, `end` its close (AWS uses first and last packet).
 """
 import threading
 from collections import namedtuple
 
 from controllers import pipeline as P
+from controllers.compat import ipv4, tcp, udp
+from controllers.router import ofp
+from controllers.router.rules import TCP, UDP
 
 VERSION = 2
 HEADER = ('version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes '
           'start end action log-status')
 ACTIONS = {P.LOG_ACCEPT: 'ACCEPT', P.LOG_REJECT: 'REJECT'}
 ETHERNET_HEADER = 14
+IDLE_S = 300                   # a learned counting flow leaves after this long without packets
+PACKET_IN_BYTES = 128          # first packets of a flow go to the controller this long
+LEARNED_PRIORITY = 100         # the learned counting flows (above the learning ones)
 
 # ident: the ENI's pipeline number; action: P.LOG_ACCEPT/P.LOG_REJECT
 FlowKey = namedtuple('FlowKey', 'ident action src dst sport dport protocol')
+
+
+# ---- flows -------------------------------------------------------------------------------------
+def log(action, eni_reg=None, eni=None):
+    """Actions that count this packet in the flow log of the ENI (given, or taken from a register)."""
+    who = ofp.move(eni_reg, P.REG_LOG_ENI, 32) if eni_reg else ofp.set_field(**{P.REG_LOG_ENI: eni})
+    return [who, ofp.set_field(**{P.REG_LOG_ACTION: action}), ofp.resubmit_table(P.FLOW_LOG)]
+
+
+def base():
+    """The first packet of each (ENI, action, 5-tuple) learns a counting flow here and is
+    counted by the controller (a learned flow counts only the packets after it)."""
+    p = ofp.parser
+
+    def field(name, bits):
+        return p.NXFlowSpecMatch(src=(name, 0), dst=(name, 0), n_bits=bits)
+    common = [field(P.REG_LOG_ENI, 32), field(P.REG_LOG_ACTION, 32),
+              p.NXFlowSpecMatch(src=ofp.IP, dst=('eth_type_nxm', 0), n_bits=16),
+              field('ipv4_src_nxm', 32), field('ipv4_dst_nxm', 32)]
+    out = []
+    for priority, proto, ports in ((3, TCP, ('tcp_src_nxm', 'tcp_dst_nxm')),
+                                   (2, UDP, ('udp_src_nxm', 'udp_dst_nxm')), (1, None, ())):
+        # OVS checks a learned match's prerequisites, so ports need the protocol as a constant
+        protocol = (p.NXFlowSpecMatch(src=proto, dst=('ip_proto_nxm', 0), n_bits=8) if proto
+                    else field('ip_proto_nxm', 8))
+        learn = p.NXActionLearn(
+            table_id=P.FLOW_LOG, priority=LEARNED_PRIORITY, idle_timeout=IDLE_S, hard_timeout=0,
+            cookie=P.cookie(P.KIND_FLOW_LOG), flags=ofp.ofp.OFPFF_SEND_FLOW_REM, fin_idle_timeout=0,
+            fin_hard_timeout=0, specs=common + [protocol] + [field(name, 16) for name in ports])
+        match = ofp.match(eth_type=ofp.IP, ip_proto=proto) if proto else ofp.match(eth_type=ofp.IP)
+        out.append(ofp.flow(P.FLOW_LOG, priority, match, [learn, ofp.to_controller(PACKET_IN_BYTES)],
+                            cookie=P.cookie(P.KIND_FLOW_LOG)))
+    return out
+
+
+# ---- what the controller counts ------------------------------------------------------------------
+def key_of(fields, ident, action):
+    """FlowKey from OpenFlow match fields (of a packet-in or a learned flow)."""
+    proto = fields.get('ip_proto')
+    sport = fields.get('tcp_src', fields.get('udp_src', 0))
+    dport = fields.get('tcp_dst', fields.get('udp_dst', 0))
+    return FlowKey(ident, action, fields['ipv4_src'], fields['ipv4_dst'], sport, dport, proto)
+
+
+def first_packet(match, pkt):
+    """The FlowKey of a packet that learned a counting flow (it is not counted by that flow)."""
+    ip = pkt.get_protocol(ipv4.ipv4)
+    ports = pkt.get_protocol(tcp.tcp) or pkt.get_protocol(udp.udp)
+    fields = dict(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto)
+    if ports:
+        fields.update(tcp_src=ports.src_port, tcp_dst=ports.dst_port)
+    return key_of(fields, match[P.REG_LOG_ENI], match[P.REG_LOG_ACTION])
+
+
+def learned(stat):
+    """The FlowKey of a learned counting flow's statistics (or its removal)."""
+    fields = dict(stat.match.items())
+    return key_of(fields, fields[P.REG_LOG_ENI], fields[P.REG_LOG_ACTION])
 
 
 class FlowLogBook:
@@ -103,11 +168,3 @@ def parse(line):
     for name in ('srcport', 'dstport', 'protocol', 'packets', 'bytes', 'start', 'end'):
         rec[name] = int(rec[name])
     return rec
-
-
-def key_of(fields, ident, action):
-    """FlowKey from OpenFlow match fields (of a packet-in or a learned flow)."""
-    proto = fields.get('ip_proto')
-    sport = fields.get('tcp_src', fields.get('udp_src', 0))
-    dport = fields.get('tcp_dst', fields.get('udp_dst', 0))
-    return FlowKey(ident, action, fields['ipv4_src'], fields['ipv4_dst'], sport, dport, proto)

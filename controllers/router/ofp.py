@@ -1,0 +1,103 @@
+"""OpenFlow 1.3 messages as pure objects (no datapath), as Faucet's valve builds them: the stage
+modules return these, and the os-ken app stamps its datapath on each and sends it."""
+from controllers import pipeline
+from controllers.compat import nicira_ext, ofproto_v1_3, ofproto_v1_3_parser
+
+ofp, parser = ofproto_v1_3, ofproto_v1_3_parser
+ALL = 0xffffffffffffffff
+IP, ARP_TYPE = 0x0800, 0x0806
+ZONE_BITS = nicira_ext.ofs_nbits(0, 15)
+NX_IN_PORT = 0xfff8            # resubmit's 16-bit port field: keep the packet's in_port
+
+
+def match(**fields):
+    return parser.OFPMatch(**fields)
+
+
+def flow(table, priority, match, actions=(), goto=None, metadata=None, cookie=0, meter=None):
+    """An add flow-mod.  goto_table only moves forward (OpenFlow refuses the rest), so a flow that
+    would jump back is a bug in the caller: it fails here, where it is built."""
+    if goto is not None and goto <= table:
+        raise ValueError(f'goto_table only moves forward: {pipeline.stage(table).name} (table {table}) '
+                         f'-> table {goto}')
+    inst = []
+    if meter is not None:
+        inst.append(parser.OFPInstructionMeter(meter))
+    if actions:
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, list(actions)))
+    if metadata is not None:
+        inst.append(parser.OFPInstructionWriteMetadata(metadata, ALL))
+    if goto is not None:
+        inst.append(parser.OFPInstructionGotoTable(goto))
+    return parser.OFPFlowMod(datapath=None, cookie=cookie, table_id=table, priority=priority,
+                             match=match, instructions=inst)
+
+
+def drop(table, priority, match, reason, actions=(), meter=None):
+    """A flow that ends the packet's journey; its cookie says why (counted per reason)."""
+    return flow(table, priority, match, actions, cookie=pipeline.drop_cookie(reason), meter=meter)
+
+
+def delete(cookie=0, cookie_mask=0, table=None, match=None):
+    return parser.OFPFlowMod(
+        datapath=None, command=ofp.OFPFC_DELETE, cookie=cookie, cookie_mask=cookie_mask,
+        table_id=ofp.OFPTT_ALL if table is None else table, out_port=ofp.OFPP_ANY,
+        out_group=ofp.OFPG_ANY, match=match or parser.OFPMatch())
+
+
+def delete_strict(table, priority, match):
+    return parser.OFPFlowMod(datapath=None, command=ofp.OFPFC_DELETE_STRICT, table_id=table,
+                             priority=priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=match)
+
+
+def delete_owner(kind, ident):
+    return delete(cookie=pipeline.cookie(kind, ident), cookie_mask=ALL)
+
+
+def packet_out(data, actions, in_port=None):
+    return parser.OFPPacketOut(datapath=None, buffer_id=ofp.OFP_NO_BUFFER,
+                               in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
+                               actions=list(actions), data=data)
+
+
+def resubmit(data, in_port, *actions):
+    """Send a packet the controller held back through the pipeline again (after the flows that
+    decide it are in place: the switch handles messages in order)."""
+    return packet_out(data, [*actions, output(ofp.OFPP_TABLE)], in_port=in_port)
+
+
+def meter(meter_id, pps, burst):
+    return parser.OFPMeterMod(None, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
+                              meter_id=meter_id, bands=[parser.OFPMeterBandDrop(rate=pps, burst_size=burst)])
+
+
+def switch_config(flags):
+    return parser.OFPSetConfig(None, flags, ofp.OFPCML_NO_BUFFER)
+
+
+# ---- actions -----------------------------------------------------------------------------------
+def output(port, max_len=None):
+    return parser.OFPActionOutput(port, ofp.OFPCML_NO_BUFFER if max_len is None else max_len)
+
+
+def to_controller(max_len=None):
+    return output(ofp.OFPP_CONTROLLER, max_len)
+
+
+def set_field(**field):
+    return parser.OFPActionSetField(**field)
+
+
+def move(src, dst, bits):
+    return parser.NXActionRegMove(src_field=src, dst_field=dst, n_bits=bits)
+
+
+def ct(zone_reg, table=None, commit=False):
+    """conntrack in the zone held by `zone_reg`; with `table`, the tracked packet continues there."""
+    return parser.NXActionCT(
+        flags=nicira_ext.NX_CT_F_COMMIT if commit else 0, zone_src=zone_reg, zone_ofs_nbits=ZONE_BITS,
+        alg=0, actions=[], recirc_table=nicira_ext.NX_CT_RECIRC_NONE if table is None else table)
+
+
+def resubmit_table(table):
+    return parser.NXActionResubmitTable(in_port=NX_IN_PORT, table_id=table)

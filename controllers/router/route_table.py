@@ -1,0 +1,40 @@
+"""ROUTE_TABLE: the sender subnet's route table, longest prefix first.  The local route and
+peerings go on to the mapping look-up; other targets are dropped with the reason."""
+import ipaddress
+
+from controllers import pipeline as P
+from controllers.router import ofp, rules
+
+ROUTE_PRIORITY_BASE = 100         # a route to /N gets 100 + N: the longest prefix wins
+UNBUILT_TARGETS = ('igw', 'nat', 'vgw', 'dx', 'vpce')   # gateways that a later feature builds
+
+
+def route_decision(target):
+    """None: on to the mapping lookup (the local route and peerings); else why it is dropped."""
+    kind = target.split(':')[0]
+    if target == 'local' or kind == 'pcx':
+        return None
+    if target == 'blackhole':
+        return 'blackhole'
+    if kind in UNBUILT_TARGETS:
+        return 'target-not-built'
+    raise ValueError(f'unknown route target {target!r}')
+
+
+def route_entries(routes):
+    """[(priority, destination CIDR, drop reason or None)]; no match at all is 'no-route'."""
+    return [(ROUTE_PRIORITY_BASE + ipaddress.IPv4Network(r['destination']).prefixlen,
+             r['destination'], route_decision(r['target'])) for r in routes]
+
+
+def base():
+    return [ofp.drop(P.ROUTE_TABLE, 0, ofp.match(), 'no-route')]
+
+
+def subnet(s):
+    out = []
+    for priority, cidr, reason in route_entries(s['routes']):
+        match = ofp.match(eth_type=ofp.IP, ipv4_dst=rules.net(cidr), **{P.REG_SUBNET: s['index']})
+        out.append(ofp.flow(P.ROUTE_TABLE, priority, match, goto=P.MAPPING, cookie=P.cookie(P.KIND_FIREWALL))
+                   if reason is None else ofp.drop(P.ROUTE_TABLE, priority, match, reason))
+    return out

@@ -1,0 +1,265 @@
+"""Whole journeys through the flows the virtual router produces, evaluated by a fake switch
+(tests/unit/fakeswitch.py): no root, no OVS.  Each says where a packet ends and why."""
+import ipaddress
+
+import pytest
+from fakeswitch import FakeSwitch, packet_of
+
+from controllers import pipeline as P
+from controllers.mapping_table import MappingTable
+from controllers.router import ofp
+from controllers.router.security_groups import SecurityGroupBook
+from controllers.router.virtual_router import VirtualRouter
+
+HOSTS = {'h1': '100.127.0.1', 'h2': '100.127.0.2', 'h3': '100.127.0.3'}
+BLUE, RED = 100, 101
+
+
+def rule(protocol=None, ports=None, peer='0.0.0.0/0', number=None, action='allow'):
+    return dict(protocol=protocol, ports=ports, peer=peer, number=number, action=action)
+
+
+LOCAL = dict(destination='10.0.0.0/16', target='local')
+SUBNETS = {
+    'subnet-a': dict(index=1, vni=BLUE, cidr='10.0.1.0/24', flow_logs=True, acl=None,
+                     routes=[LOCAL, dict(destination='0.0.0.0/0', target='igw'),
+                             dict(destination='10.0.9.0/24', target='blackhole')]),
+    'subnet-b': dict(index=2, vni=BLUE, cidr='10.0.2.0/24', flow_logs=True, routes=[LOCAL],
+                     acl=dict(inbound=[rule(6, [22, 22], '10.0.1.0/24', 100, 'deny'), rule(number=200)],
+                              outbound=[rule(number=100)])),
+    'subnet-r': dict(index=3, vni=RED, cidr='10.0.1.0/24', flow_logs=False, acl=None, routes=[LOCAL]),
+}
+GROUPS = {BLUE: {'web': dict(inbound=[rule(6, [80, 80]), rule(1, None, '10.0.0.0/16')], outbound=[rule()]),
+                 'db': dict(inbound=[rule(6, [5432, 5432], 'sg:web'), rule(6, [22, 22])], outbound=[rule()])},
+          RED: {'open': dict(inbound=[rule()], outbound=[rule()])}}
+# name: (vni, ip, host, subnet, group)
+INSTANCES = {'web-1': (BLUE, '10.0.1.10', 'h1', 'subnet-a', 'web'),
+             'web-2': (BLUE, '10.0.1.11', 'h3', 'subnet-a', 'web'),
+             'db-1': (BLUE, '10.0.2.20', 'h1', 'subnet-b', 'db'),
+             'red-1': (RED, '10.0.1.10', 'h2', 'subnet-r', 'open')}
+MAC = {name: f'0e:00:00:00:00:{n:02x}' for n, name in enumerate(INSTANCES, start=16)}
+INNER = ('eth_src', 'eth_dst', 'eth_type', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_src', 'tcp_dst', 'ip_frag')
+PORT = {name: n for n, name in enumerate(INSTANCES, start=1)}       # each host numbers its ports the same
+
+
+class World:
+    """The mapping service's table and one virtual router per host, each with its fake switch."""
+
+    def __init__(self, mode='proactive', enforce=True):
+        self.table = MappingTable(HOSTS, {BLUE: set(), RED: set()}, mode)
+        self.book = SecurityGroupBook(GROUPS)
+        for name, (vni, ip, host, subnet, group) in INSTANCES.items():
+            self.table.register(vni=vni, ip=ip, host=host, mac=MAC[name], eni=f'eni-{name}', instance=name,
+                                subnet=subnet, gateway_ip=ip.rsplit('.', 1)[0] + '.1', port_name=f'vl_i{PORT[name]}',
+                                security_groups=(group,))
+        self.routers, self.switches = {}, {}
+        for h, ip in HOSTS.items():
+            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, SUBNETS, enforce)
+            sw = self.switches[h] = FakeSwitch().apply(r.start())
+            for port in PORT.values():
+                sw.apply(r.port_added(f'vl_i{port}', port))
+        self.push()
+
+    def push(self):
+        """What the mapping service sends after a change (controllers/apps/mapping_service.py)."""
+        for h, r in self.routers.items():
+            plan = self.table.plan(h)
+            plan.security_groups = self.book.changes_for(h, self.table.entries())
+            self.switches[h].apply(r.apply(plan))
+
+    def send(self, name, ct='new', **fields):
+        """A packet from instance `name`'s port, by default from its own addresses."""
+        vni, ip, host, *_ = INSTANCES[name]
+        fields = {'in_port': PORT[name], 'eth_src': MAC[name], 'eth_type': 0x0800, 'ipv4_src': ip, **fields}
+        if 'arp_op' in fields:
+            fields = {**fields, 'eth_type': 0x0806, 'arp_spa': ip, 'arp_sha': MAC[name]}
+            fields.pop('ipv4_src')
+        return self.switches[host].send(ct, **fields)
+
+    def receive(self, journey, sender, **outer):
+        """What the host at the tunnel's far end does with the packet `sender` encapsulated;
+        `outer` overrides the outer header (tunnel_id, tun_ipv4_src)."""
+        port, inner = journey.outputs[0]
+        assert port == P.TUNNEL_PORT, journey.verdict
+        host = next(h for h, ip in HOSTS.items() if ip == journey.field('tun_ipv4_dst'))
+        fields = {k: v for k, v in inner.items() if k in INNER}
+        fields.update({'in_port': P.TUNNEL_PORT, 'tunnel_id': inner['tunnel_id'], 'tun_ipv4_src': HOSTS[sender],
+                       **outer})
+        return host, self.switches[host].send(**fields)
+
+    def lookup(self, host):
+        def ask(vni, ip, peered=True, subscribe=True):
+            return self.table.lookup(vni, ip, host=host if subscribe else None, peered=peered)
+        return ask
+
+    def packet_in(self, host, journey, n=0):
+        """Hand the journey's n-th packet-in to the host's router, as the router app does."""
+        table, cookie, fields = journey.packet_ins[n]
+        match = {k: v for k, v in fields.items() if k in ('in_port', 'metadata', 'tunnel_id', 'reg3', 'reg4')}
+        if fields['tun_ipv4_src']:
+            match['tun_ipv4_src'] = str(ipaddress.IPv4Address(fields['tun_ipv4_src']))
+        return self.routers[host].packet_in(table, cookie, match, packet_of(fields), self.lookup(host))
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+def tcp(port, **more):
+    return dict(ip_proto=6, tcp_dst=port, tcp_src=40000, **more)
+
+
+# ---- CLASSIFY: anti-spoofing --------------------------------------------------------------------
+
+def test_a_spoofed_source_is_dropped_where_it_enters_and_raises_an_alert(world):
+    j = world.send('web-1', ipv4_src='10.0.1.99', ipv4_dst='10.0.1.11', **tcp(80))
+    assert j.verdict == 'dropped: spoofed-source at CLASSIFY'
+    outcome = world.packet_in('h1', j)
+    (alert,) = outcome.alerts
+    assert alert.reason == 'spoofed-source' and alert.source == f'{MAC["web-1"]}/10.0.1.99'
+    assert alert.detail == (f'instance web-1 (eni-web-1, 10.0.1.10 {MAC["web-1"]}) sent from 10.0.1.99 '
+                            f'{MAC["web-1"]}, not its own address')
+
+
+def test_a_foreign_mac_and_other_protocols_are_told_apart(world):
+    assert world.send('web-1', eth_src='0e:00:00:00:00:99', ipv4_dst='10.0.1.11').verdict == \
+        'dropped: spoofed-source at CLASSIFY'
+    assert world.send('web-1', eth_type=0x86dd).verdict == 'dropped: unsupported-protocol at CLASSIFY'
+
+
+def test_after_unplugging_the_port_knows_nobody(world):
+    world.switches['h1'].apply(world.routers['h1'].port_removed(f'vl_i{PORT["web-1"]}'))
+    assert world.send('web-1', ipv4_dst='10.0.1.11', **tcp(80)).verdict == 'dropped: unknown-port at CLASSIFY'
+
+
+# ---- ARP -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('target,mac', [('10.0.1.1', P.ROUTER_MAC), ('10.0.1.11', MAC['web-2'])])
+def test_arp_is_answered_on_the_host_out_the_port_it_came_in(world, target, mac):
+    j = world.send('web-1', arp_op=1, arp_tpa=target)
+    assert j.verdict == f'out port {PORT["web-1"]}' and j.stages == ['CLASSIFY', 'ARP']
+    assert (j.field('arp_op'), j.field('arp_sha'), j.field('arp_spa')) == (2, mac, target)
+    assert (j.field('eth_src'), j.field('eth_dst'), j.field('arp_tpa')) == (mac, MAC['web-1'], '10.0.1.10')
+
+
+def test_arp_for_an_address_the_vpc_does_not_have(world):
+    assert world.send('web-1', arp_op=1, arp_tpa='10.0.1.77').verdict == 'dropped: arp-unknown-target at ARP'
+
+
+def test_reactive_arp_asks_the_mapping_service_and_the_switch_answers():
+    w = World('reactive')
+    j = w.send('web-1', arp_op=1, arp_tpa='10.0.1.11')
+    assert j.verdict == 'to the controller at ARP'
+    outcome = w.packet_in('h1', j)
+    w.switches['h1'].apply(outcome.messages)
+    (resubmitted,) = [m for m in outcome.messages if isinstance(m, ofp.parser.OFPPacketOut)]
+    again = w.switches['h1'].packet_out(resubmitted)
+    assert again.verdict == f'out port {PORT["web-1"]}' and again.field('arp_sha') == MAC['web-2']
+    assert w.routers['h1'].counters['cache_misses'] == 1
+
+
+# ---- security groups, network ACL, route table ---------------------------------------------------
+
+def test_a_security_group_allows_its_members_and_drops_the_rest(world):
+    ok = world.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432))
+    assert ok.verdict == f'out port {PORT["db-1"]}'
+    assert ok.stages == ['CLASSIFY', 'EGRESS_SG', 'EGRESS_SG_RULES', 'EGRESS_NACL', 'FLOW_LOG', 'ROUTE_TABLE',
+                         'MAPPING', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG', 'INGRESS_SG_RULES', 'DELIVER',
+                         'FLOW_LOG']
+    assert ok.commits == [world.table.entry_of('web-1').ident, world.table.entry_of('db-1').ident]
+    assert world.send('web-1', ipv4_dst='10.0.2.20', **tcp(80)).verdict == \
+        'dropped: security-group at INGRESS_SG_RULES'
+
+
+def test_conntrack_lets_replies_through_and_drops_invalid_packets(world):
+    assert world.send('web-1', ct='est', ipv4_dst='10.0.2.20', **tcp(80)).verdict == f'out port {PORT["db-1"]}'
+    assert world.send('web-1', ct='inv', ipv4_dst='10.0.2.20', **tcp(5432)).verdict == \
+        'dropped: invalid-packet at EGRESS_SG_RULES'
+
+
+def test_each_side_logs_its_decision(world):
+    j = world.send('web-1', ipv4_dst='10.0.2.20', **tcp(80))
+    keys = [k for n in range(len(j.packet_ins)) for k in world.packet_in('h1', j, n).flow_log]
+    assert [(k.ident, k.action, k.src, k.dst, k.dport) for k in keys] == [
+        (world.table.entry_of('web-1').ident, P.LOG_ACCEPT, '10.0.1.10', '10.0.2.20', 80),
+        (world.table.entry_of('db-1').ident, P.LOG_REJECT, '10.0.1.10', '10.0.2.20', 80)]
+
+
+def test_a_network_acl_denies_what_the_security_group_allows(world):
+    assert world.send('web-1', ipv4_dst='10.0.2.20', **tcp(22)).verdict == 'dropped: network-acl at INGRESS_NACL'
+
+
+@pytest.mark.parametrize('sender,dst,verdict', [
+    ('db-1', '192.168.5.5', 'dropped: no-route at ROUTE_TABLE'),
+    ('web-1', '10.0.9.5', 'dropped: blackhole at ROUTE_TABLE'),
+    ('web-1', '8.8.8.8', 'dropped: target-not-built at ROUTE_TABLE'),
+    ('web-1', '10.0.1.50', 'dropped: no-mapping at MAPPING'),
+])
+def test_the_route_table_and_the_mapping_say_why_nothing_goes_there(world, sender, dst, verdict):
+    assert world.send(sender, ipv4_dst=dst, **tcp(80)).verdict == verdict
+
+
+def test_changed_rules_replace_flows_without_a_gap(world):
+    to_web = dict(ipv4_dst='10.0.1.10')
+    later_fragment = dict(to_web, ip_proto=6, ip_frag=3)      # no ports: allowed by any tcp rule
+    j = world.send('db-1', **later_fragment)
+    assert j.verdict == f'out port {PORT["web-1"]}'
+    (allowing,) = [f for stage, f in j.trail if stage == 'INGRESS_SG_RULES']
+    assert world.send('db-1', **to_web, **tcp(8080)).verdict == 'dropped: security-group at INGRESS_SG_RULES'
+    world.book.set_rules(BLUE, 'web', [rule(6, [80, 80]), rule(6, [8080, 8080])], [rule()])
+    world.push()
+    assert world.send('db-1', **to_web, **tcp(8080)).verdict == f'out port {PORT["web-1"]}'
+    assert world.send('db-1', **to_web, **tcp(80)).verdict == f'out port {PORT["web-1"]}'
+    assert world.send('db-1', **to_web, ip_proto=1).verdict == 'dropped: security-group at INGRESS_SG_RULES'
+    assert allowing in world.switches['h1'].flows       # never removed and added again
+
+
+def test_without_enforced_groups_the_pipeline_skips_conntrack():
+    j = World(enforce=False).send('web-1', ipv4_dst='10.0.2.20', **tcp(80))
+    assert j.verdict == f'out port {PORT["db-1"]}' and 'EGRESS_SG_RULES' not in j.stages and not j.commits
+
+
+# ---- MAPPING, encapsulation, the receiving CHECK, delivery -----------------------------------------
+
+def test_cross_host_goes_through_the_tunnel_and_is_delivered_there(world):
+    j = world.send('web-1', ipv4_dst='10.0.1.11', **tcp(80))
+    assert j.verdict == 'tunnel to 100.127.0.3, VNI 100' and j.field('eth_dst') == MAC['web-2']
+    host, there = world.receive(j, 'h1')
+    assert host == 'h3' and there.verdict == f'out port {PORT["web-2"]}'
+    assert there.stages[:3] == ['CLASSIFY', 'CHECK', 'DESTINATION'] and there.stages[-2] == 'DELIVER'
+
+
+@pytest.mark.parametrize('outer,why', [
+    (dict(tunnel_id=RED), '10.0.1.10 (VNI 101) runs on h2 (100.127.0.2), but the packet came from 100.127.0.1'),
+    (dict(tun_ipv4_src='100.127.0.2'), '10.0.1.10 (VNI 100) runs on h1 (100.127.0.1), but the packet came from '
+                                       '100.127.0.2'),
+])
+def test_from_the_tunnel_with_a_wrong_vni_or_host_the_source_is_unregistered(world, outer, why):
+    j = world.send('web-1', ipv4_dst='10.0.1.11', **tcp(80))
+    _, there = world.receive(j, 'h1', **outer)
+    assert there.verdict == 'dropped: unregistered-source at CHECK'
+    (alert,) = world.packet_in('h3', there).alerts
+    assert alert.detail == 'encapsulated packet dropped: ' + why
+
+
+def test_a_migration_moves_the_tunnel_to_the_new_host(world):
+    world.table.migrate('web-2', 'h2')
+    world.push()
+    assert world.send('web-1', ipv4_dst='10.0.1.11', **tcp(80)).verdict == 'tunnel to 100.127.0.2, VNI 100'
+
+
+# ---- the flows themselves ----------------------------------------------------------------------------
+
+def test_every_drop_flow_is_at_a_stage_that_declares_its_reason(world):
+    drops = [(f.table, P.DROP_REASONS[P.cookie_ident(f.cookie)]) for sw in world.switches.values()
+             for f in sw.flows if P.cookie_kind(f.cookie) == P.KIND_DROP]
+    assert drops and all(reason in P.stage(table).reasons for table, reason in drops)
+    assert {r for _, r in drops} >= {'spoofed-source', 'network-acl', 'no-route', 'unregistered-source'}
+
+
+def test_a_flow_cannot_jump_back():
+    with pytest.raises(ValueError, match='MAPPING'):
+        ofp.flow(P.MAPPING, 1, ofp.match(), goto=P.ARP)
+    with pytest.raises(ValueError):
+        ofp.flow(P.CHECK, 1, ofp.match(), goto=P.CHECK)
