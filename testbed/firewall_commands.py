@@ -3,7 +3,7 @@
 import time
 
 from testbed import flowlogs, security_groups
-from testbed.api import MappingClient
+from testbed.management_client import MappingClient
 from testbed.errors import LabError
 from testbed.fabric.runstate import RunState
 from testbed.topology import load

@@ -17,7 +17,7 @@ from mininet.log import setLogLevel
 
 from testbed import flowlogs
 from testbed import security_groups as group_rules
-from testbed.api import MappingClient
+from testbed.management_client import MappingClient
 from testbed.capture import Capture
 from testbed.errors import LabError
 from testbed.fabric import conntrack, platform

@@ -6,7 +6,7 @@ from mininet.cli import CLI
 from mininet.log import setLogLevel
 
 from testbed import firewall_commands
-from testbed.api import ApiError
+from testbed.management_client import ApiError
 from testbed.errors import LabError
 from testbed.topology import TopologyError
 
