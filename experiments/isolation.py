@@ -87,7 +87,7 @@ def run(ctx):
                 case.send(lab, topo, p['count'])
             rows.append(dict(case=case.name, kind=case.kind, victim=case.victim,
                              sent=p['count'], delivered=len(seen.packets)))
-        metrics = lab.mapping.metrics()
+        metrics = lab.api.metrics()
         rows = [dict(r, drops_total=sum(metrics['drops'].values()),
                      alerts_total=metrics['alerts']) for r in rows]
     return rows

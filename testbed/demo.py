@@ -53,7 +53,7 @@ def narrate(topology_path, out=print, mode=None):
         spoof_before = journey.drops(lab, a.host, 'spoofed-source')
         journey.send_spoofed(lab, a, b, src_ip=_forged_ip(a, vpc), count=3)
         lab.wait_until(lambda: journey.drops(lab, a.host, 'spoofed-source') >= spoof_before + 3)
-        alerts = [x for x in lab.mapping.alerts() if x['reason'] == 'spoofed-source']
+        alerts = [x for x in lab.api.alerts() if x['reason'] == 'spoofed-source']
         out('\nSpoofing: A sent 3 packets from the forged source %s. The hypervisor on %s '
             'dropped %d (spoofed-source) and raised:' % (
                 _forged_ip(a, vpc), ha.name,
@@ -64,7 +64,7 @@ def narrate(topology_path, out=print, mode=None):
             out('\nIsolation: %s in VPC %s has the same IP %s (VNI %d) and received %d of A\'s '
                 'packets.' % (twin.name, twin.vpc, twin.ip, topo.vpcs[twin.vpc].vni,
                               len(twin_cap.packets)))
-        out('\nMetrics: {}'.format(lab.mapping.metrics()['mapping']))
+        out('\nMetrics: {}'.format(lab.api.metrics()['mapping']))
     out('Lab stopped; nothing is left behind.')
 
 

@@ -1,9 +1,7 @@
 """`vpclab flowlogs` and `vpclab security-group`, for the lab that is running on this machine
 (found through its run state), and the same views for the `vpclab up` shell."""
-import time
-
 from testbed import flowlogs, security_groups
-from testbed.management_client import MappingClient
+from testbed.management_client import ManagementClient
 from testbed.errors import LabError
 from testbed.fabric.runstate import RunState
 from testbed.topology import load
@@ -40,16 +38,8 @@ def show_group(group):
 
 def change_group(topology, api, vpc, group, direction, op, words, timeout=30.0):
     """Add or remove one rule on the running lab; returns the group once every host has it."""
-    current = api.security_group(vpc, group)
-    new = security_groups.edit(current, direction, op, words)
-    rules = security_groups.validate(topology, vpc, group, current=current, **{
-        d: new if d == direction else None for d in ('inbound', 'outbound')})
-    change = api.set_security_group(vpc, group, **rules)
-    deadline = time.monotonic() + timeout
-    while change is not None and not any(c['change'] == change for c in api.changes()['done']):
-        if time.monotonic() > deadline:
-            raise LabError(f'the rule change did not reach every host in {timeout:.0f} s')
-        time.sleep(0.05)
+    new = security_groups.edit(api.security_group(vpc, group), direction, op, words)
+    security_groups.replace(api, topology, vpc, group, timeout=timeout, **{direction: new})
     return api.security_group(vpc, group)
 
 
@@ -57,7 +47,7 @@ def change_group(topology, api, vpc, group, direction, op, words, timeout=30.0):
 
 def cmd_flowlogs(args):
     lab = running_lab() if args.file is None else {}
-    api = MappingClient(lab['api_port']) if lab else None
+    api = ManagementClient(lab['api_port']) if lab else None
     if args.eni and not args.eni.startswith('eni-') and api is None:
         raise LabError('an instance name needs the running lab; give the ENI id with --file')
     print(show_flow_logs(args.file or flowlogs.path_in(lab['run_dir']), api, args.eni, args.address,
@@ -67,7 +57,7 @@ def cmd_flowlogs(args):
 
 def cmd_security_group(args):
     lab = running_lab()
-    api = MappingClient(lab['api_port'])
+    api = ManagementClient(lab['api_port'])
     if args.change:
         if len(args.change) < 4:
             raise LabError('a change is: add|remove inbound|outbound PROTOCOL [PORTS] PEER')

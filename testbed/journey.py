@@ -124,4 +124,4 @@ def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac,
 
 
 def drops(lab, host, reason):
-    return lab.mapping.cache(host)['drops'].get(reason, 0)
+    return lab.api.cache(host)['drops'].get(reason, 0)

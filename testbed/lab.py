@@ -17,8 +17,7 @@ from mininet.log import setLogLevel
 
 from testbed import flowlogs
 from testbed import security_groups as group_rules
-from testbed.management_client import MappingClient
-from testbed.capture import Capture
+from testbed.management_client import ManagementClient
 from testbed.errors import LabError
 from testbed.fabric import conntrack, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
@@ -40,7 +39,7 @@ class Lab:
         self.state = None
         self.controller = None
         self.network = None
-        self.mapping = None
+        self.api = None
         self.run_dir = None
         self.timings = {}
         self._old_sigterm = None
@@ -69,7 +68,7 @@ class Lab:
             self.state.data.update(run_dir=self.run_dir, api_port=api_port,
                                    topology=self.topology.path)
             self.state.save()
-            self.mapping = MappingClient(api_port)
+            self.api = ManagementClient(api_port)
             self.progress('building %d physical hosts and %d instances'
                           % (len(self.topology.hosts), len(self.topology.instances())))
             setLogLevel('error')
@@ -121,7 +120,7 @@ class Lab:
         deadline = time.monotonic() + timeout
         status = None
         while time.monotonic() < deadline:
-            status = self.mapping.status()
+            status = self.api.status()
             if status['ready']:
                 return status
             if self.controller.proc.poll() is not None:
@@ -158,9 +157,6 @@ class Lab:
         """The underlay cable of a physical host, for captures."""
         return self.names.nic(self.topology.hosts[host])
 
-    def capture(self, interface, bpf='', node=None):
-        return Capture(interface, bpf, node)
-
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record
         once every cache that held the instance is right."""
@@ -177,37 +173,25 @@ class Lab:
             raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
-        change = self.mapping.migrate(instance, host)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = [c for c in self.mapping.changes()['done'] if c['change'] == change]
-            if done or change is None:
-                self.wait_ready(timeout)
-                record = done[0] if done else dict(change=None, seconds=0.0, hosts=[])
-                return dict(record, total_seconds=time.monotonic() - t0)
-            time.sleep(0.01)
-        raise LabError(f'migration of {instance} did not converge in {timeout:.0f} s')
-
+        record = self.api.wait_for_change(self.api.migrate(instance, host), timeout,
+                                          f'the migration of {instance}')
+        self.wait_ready(timeout)
+        return dict(record, total_seconds=time.monotonic() - t0)
 
     # ---- security groups and flow logs ------------------------------------------------------
     def security_group(self, vpc, group):
         """A group's rules now, as the API holds them."""
-        return self.mapping.security_group(vpc, group)
+        return self.api.security_group(vpc, group)
 
     def set_security_group(self, vpc, group, inbound=None, outbound=None, timeout=30.0):
         """Replace a group's rules on the running lab (rules as in the topology file; a
         direction left out keeps its rules).  Returns once every host has the change.
         Tracked connections keep flowing, as in AWS."""
-        rules = group_rules.validate(self.topology, vpc, group, inbound, outbound,
-                                       self.security_group(vpc, group))
-        change = self.mapping.set_security_group(vpc, group, **rules)
-        self.wait_for_change(change, timeout)
-        return change
+        return group_rules.replace(self.api, self.topology, vpc, group, inbound, outbound, timeout)
 
     def wait_for_change(self, change, timeout=30.0):
-        self.wait_until(lambda: change is None or any(
-            c['change'] == change for c in self.mapping.changes()['done']),
-            timeout, f'change {change} to reach every host')
+        """The change record once change `change` (a number the API returned) reached every host."""
+        return self.api.wait_for_change(change, timeout)
 
     @property
     def flow_log_path(self):

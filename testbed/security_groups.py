@@ -28,6 +28,16 @@ def validate(topo, vpc, group, inbound, outbound, current):
             for d in DIRECTIONS}
 
 
+def replace(api, topo, vpc, group, inbound=None, outbound=None, timeout=30.0):
+    """The one way a running lab's group changes: rules checked as in the topology file (a
+    direction given as None keeps its rules), pushed, and returned once every host has them.
+    Returns the change number (None: nothing changed)."""
+    rules = validate(topo, vpc, group, inbound, outbound, api.security_group(vpc, group))
+    change = api.set_security_group(vpc, group, **rules)
+    api.wait_for_change(change, timeout, f'the change of security group {group}')
+    return change
+
+
 def from_words(words, direction):
     """['tcp', '80', '0.0.0.0/0'] -> the file's rule mapping for `direction`."""
     if len(words) not in (2, 3):

@@ -42,7 +42,7 @@ class VpcShell(CLI):
             if change:
                 op, direction, *words = change
                 print(firewall_commands.show_group(firewall_commands.change_group(
-                    self.lab.topology, self.lab.mapping, vpc, group, direction, op, words)))
+                    self.lab.topology, self.lab.api, vpc, group, direction, op, words)))
             else:
                 print(firewall_commands.show_group(self.lab.security_group(vpc, group)))
         try:
@@ -56,7 +56,7 @@ class VpcShell(CLI):
             filters = dict(word.split('=', 1) for word in line.split())
             if 'port' in filters:
                 filters['port'] = int(filters['port'])
-            print(firewall_commands.show_flow_logs(self.lab.flow_log_path, self.lab.mapping, **filters))
+            print(firewall_commands.show_flow_logs(self.lab.flow_log_path, self.lab.api, **filters))
         try:
             self._run(show)
         except (ValueError, TypeError):
@@ -67,7 +67,7 @@ class VpcShell(CLI):
         def show():
             print('%-6s %-15s %-8s %-17s %-22s %-12s %s' % ('VNI', 'IP', 'HOST', 'MAC', 'ENI',
                                                             'INSTANCE', 'VERSION'))
-            for e in self.lab.mapping.mappings():
+            for e in self.lab.api.mappings():
                 print('%-6d %-15s %-8s %-17s %-22s %-12s %d' % (
                     e['vni'], e['ip'], e['host'], e['mac'], e['eni'], e['instance'],
                     e['version']))
@@ -76,7 +76,7 @@ class VpcShell(CLI):
     def do_cache(self, line):
         """cache HOST: what one physical host's cache holds, with its counters."""
         def show():
-            c = self.lab.mapping.cache(line.strip())
+            c = self.lab.api.cache(line.strip())
             print('host {} ({}): instances {}'.format(c['host'], c['underlay_ip'],
                                                    ', '.join(c['local']) or '-'))
             for e in c['cache']:
@@ -89,7 +89,7 @@ class VpcShell(CLI):
     def do_counters(self, line):
         """counters: mapping-service metrics and drops by reason, per host."""
         def show():
-            m = self.lab.mapping.metrics()
+            m = self.lab.api.metrics()
             print('mapping service: {}'.format(m['mapping']))
             print('drops (all hosts): {}'.format(m['drops']))
             for host, h in sorted(m['hosts'].items()):
@@ -102,7 +102,7 @@ class VpcShell(CLI):
     def do_alerts(self, line):
         """alerts: what the hypervisors reported for a human to look at."""
         def show():
-            for a in self.lab.mapping.alerts() or [{'detail': 'no alerts', 'host': '-',
+            for a in self.lab.api.alerts() or [{'detail': 'no alerts', 'host': '-',
                                                     'reason': '-', 'count': 0}]:
                 print('%-8s %-20s x%-4d %s' % (a['host'], a['reason'], a['count'],
                                                a['detail']))

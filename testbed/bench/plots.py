@@ -18,12 +18,6 @@ def cdf(ax, values, label):
         ax.step(values, [(i + 1) / n for i in range(n)], where='post', label='%s (n=%d)' % (label, n))
 
 
-def bars(ax, labels, values, errors=None):
-    ax.bar(range(len(labels)), values, yerr=errors, capsize=3)
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=20, ha='right')
-
-
 def save(fig, directory, name):
     """Writes NAME.png and NAME.svg; returns their paths."""
     fig.tight_layout()

@@ -73,7 +73,7 @@ def test_no_arp_crosses_the_underlay(lab):
     finally:
         arps = sum(len(c.stop()) for c in caps)
     assert arps == 0
-    assert lab.mapping.metrics()['ofp_errors'] == []
+    assert lab.api.metrics()['ofp_errors'] == []
 
 
 def test_unknown_destination_dropped_with_reason(lab):

@@ -64,7 +64,7 @@ def connects(lab, src, dst, port):
 
 def drops(lab, reason):
     """Drops for `reason` on all hosts together."""
-    return sum(lab.mapping.cache(h)['drops'].get(reason, 0) for h in lab.topology.hosts)
+    return sum(lab.api.cache(h)['drops'].get(reason, 0) for h in lab.topology.hosts)
 
 
 def craft(lab, src, kind, *args, dst=None, count=1):
@@ -269,5 +269,5 @@ def test_terminated_member_leaves_the_rules_that_name_its_group(lab):
         return subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge('r1-h1'),
                                'table=%d' % P.INGRESS_SG_RULES], capture_output=True, text=True).stdout
     assert edge in web_rules()
-    lab.wait_for_change(lab.mapping.terminate('edge-1'))
+    lab.wait_for_change(lab.api.terminate('edge-1'))
     assert edge not in web_rules()

@@ -25,4 +25,4 @@ def test_the_apps_run_under_ryu(monkeypatch):
         assert 'ryu' in open('/proc/%d/cmdline' % lab.controller.proc.pid).read()
         blue, green = lab.topology.instance('blue-1'), lab.topology.instance('green-1')
         assert journey.ping(lab.node(blue.name), green.ip, count=2)[0] == 2
-        assert lab.mapping.metrics()['ofp_errors'] == []
+        assert lab.api.metrics()['ofp_errors'] == []

@@ -20,7 +20,7 @@ def lab():
 
 
 def alerts_for(lab, reason):
-    return [a for a in lab.mapping.alerts() if a['reason'] == reason]
+    return [a for a in lab.api.alerts() if a['reason'] == reason]
 
 
 def test_forged_source_ip_and_mac_are_dropped_while_real_traffic_flows(lab):
