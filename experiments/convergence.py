@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.bench import plots, topogen
 from testbed.bench.metric import Metric
 

@@ -8,10 +8,10 @@ New capabilities (security groups, network ACLs) add their attempts to CASES.
 """
 from collections import namedtuple
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.bench import plots
 from testbed.bench.metric import Metric
-from testbed.capture import Capture
+from testbed.observe.capture import Capture
 
 DESCRIPTION = 'attack matrix: spoofing and cross-VPC attempts, packets that got through'
 PARAMETERS = dict(repeats=1, count=5, topology='topologies/default.yaml')
@@ -20,7 +20,7 @@ METRICS = {
     'attack_leak_fraction': Metric('lower', 0.0, 'attack packets delivered / sent (must stay 0)'),
     'control_delivery_fraction': Metric('higher', 0.0, 'control packets delivered / sent'),
 }
-CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'     # echo requests testbed.craft made
+CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'     # echo requests testbed.observe.craft made
 ECHO_FROM = 'icmp[0] == 8 and src host %s'
 
 # send(lab, topology, count) puts the attempt's packets on their way

@@ -12,7 +12,7 @@ from testbed.bench import plots, topogen
 from testbed.bench.metric import Metric
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.plain import standalone
-from testbed.journey import ping
+from testbed.observe.journey import ping
 
 DESCRIPTION = 'start-up/teardown time and memory vs instances, against plain Mininet + OVS'
 PARAMETERS = dict(repeats=1, sizes=[16, 50, 100, 200], racks=2, hosts_per_rack=2)

@@ -13,7 +13,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.bench import plots
 from testbed.bench.metric import Metric
 from testbed.lab import Lab

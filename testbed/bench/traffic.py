@@ -2,7 +2,7 @@
 import json
 import time
 
-from testbed.journey import ping
+from testbed.observe.journey import ping
 
 IPERF_PORT = 5201
 

@@ -6,7 +6,7 @@ import sys
 from conftest import ROOT, topology
 
 from controllers import pipeline as P
-from testbed.demo import narrate
+from testbed.commands.demo import narrate
 
 
 def test_demo_narrates_real_observations():
@@ -24,7 +24,7 @@ def test_up_runs_vpc_commands_in_the_mininet_cli():
     commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement',
                           'blue-1 ping -c1 10.0.1.13', 'migrate blue-4 r1-h2', 'placement',
                           'migrate nosuch r1-h1', 'flows r1-h1 %d' % P.CHECK, 'exit']) + '\n'
-    out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'up',
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', 'up',
                           topology('two-tenants.yaml')], cwd=ROOT, input=commands,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -3,8 +3,8 @@ VPCs stay apart; ARP is answered on the host and never crosses the underlay."""
 import pytest
 from conftest import topology
 
-from testbed import journey
-from testbed.capture import Capture
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 from testbed.lab import Lab
 
 

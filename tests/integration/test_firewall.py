@@ -14,8 +14,8 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
-from testbed.capture import Capture
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 from testbed.errors import LabError
 from testbed.lab import Lab
 
@@ -70,7 +70,7 @@ def drops(lab, reason):
 def craft(lab, src, kind, *args, dst=None, count=1):
     s = lab.topology.instance(src)
     d = lab.topology.instance(dst) if dst else None
-    cmd = '%s -m testbed.craft %s --iface eth0 --count %d --src-mac %s --src-ip %s --dst-mac %s --dst-ip %s %s' % (
+    cmd = '%s -m testbed.observe.craft %s --iface eth0 --count %d --src-mac %s --src-ip %s --dst-mac %s --dst-ip %s %s' % (
         sys.executable, kind, count, s.mac, s.ip, d.mac, d.ip, ' '.join(str(a) for a in args))
     return lab.node(src).cmd(cmd)
 
@@ -237,7 +237,7 @@ def test_flow_log_records_match_what_was_sent(lab):
 
 
 def vpclab(*args):
-    out = subprocess.run([sys.executable, '-m', 'testbed.cli', *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout

@@ -4,7 +4,7 @@ import random
 
 from conftest import topology
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.lab import Lab
 
 

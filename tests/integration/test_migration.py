@@ -6,7 +6,7 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
+from testbed.observe import journey
 from testbed.lab import Lab
 
 

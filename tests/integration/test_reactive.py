@@ -1,7 +1,7 @@
 """Reactive mode: a miss asks the mapping service, later packets use the cache."""
 from conftest import topology
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.lab import Lab
 
 

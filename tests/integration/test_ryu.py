@@ -12,7 +12,7 @@ import os
 import pytest
 from conftest import topology
 
-from testbed import journey
+from testbed.observe import journey
 from testbed.lab import Lab
 
 RYU = os.environ.get('VPCLAB_RYU_PYTHON')

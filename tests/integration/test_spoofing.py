@@ -6,11 +6,11 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
-from testbed.capture import Capture
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 from testbed.lab import Lab
 
-CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'   # echo requests testbed.craft made
+CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'   # echo requests testbed.observe.craft made
 
 
 @pytest.fixture(scope='module')

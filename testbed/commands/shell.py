@@ -5,7 +5,7 @@ import subprocess
 from mininet.cli import CLI
 from mininet.log import setLogLevel
 
-from testbed import firewall_commands
+from testbed.commands import firewall
 from testbed.management_client import ApiError
 from testbed.errors import LabError
 from testbed.topology import TopologyError
@@ -41,10 +41,10 @@ class VpcShell(CLI):
             vpc, group, *change = line.split()
             if change:
                 op, direction, *words = change
-                print(firewall_commands.show_group(firewall_commands.change_group(
+                print(firewall.show_group(firewall.change_group(
                     self.lab.topology, self.lab.api, vpc, group, direction, op, words)))
             else:
-                print(firewall_commands.show_group(self.lab.security_group(vpc, group)))
+                print(firewall.show_group(self.lab.security_group(vpc, group)))
         try:
             self._run(run)
         except ValueError:
@@ -56,7 +56,7 @@ class VpcShell(CLI):
             filters = dict(word.split('=', 1) for word in line.split())
             if 'port' in filters:
                 filters['port'] = int(filters['port'])
-            print(firewall_commands.show_flow_logs(self.lab.flow_log_path, self.lab.api, **filters))
+            print(firewall.show_flow_logs(self.lab.flow_log_path, self.lab.api, **filters))
         try:
             self._run(show)
         except (ValueError, TypeError):

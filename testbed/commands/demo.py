@@ -4,8 +4,8 @@ import ipaddress
 from contextlib import nullcontext
 
 from controllers import pipeline as P
-from testbed import journey
-from testbed.capture import Capture
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 from testbed.lab import Lab
 
 

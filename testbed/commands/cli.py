@@ -3,7 +3,7 @@ asked, 2 bad input."""
 import argparse
 import sys
 
-from testbed import firewall_commands
+from testbed.commands import firewall
 from testbed.bench.commands import USER_ERRORS, add_parsers
 from testbed.errors import LabError
 from testbed.fabric.platform import PlatformError
@@ -27,7 +27,7 @@ def cmd_validate(args):
 
 def cmd_up(args):
     from testbed.lab import Lab
-    from testbed.shell import VpcShell
+    from testbed.commands.shell import VpcShell
     with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
         print('*** {} is up in {:.1f} s; type "help" for the VPC commands, "exit" to stop'.format(lab.topology.name, lab.timings['ready_s']))
         VpcShell(lab)
@@ -35,7 +35,7 @@ def cmd_up(args):
 
 
 def cmd_demo(args):
-    from testbed.demo import narrate
+    from testbed.commands.demo import narrate
     narrate(args.topology, mode=args.mode)
     return 0
 
@@ -77,7 +77,7 @@ def parser():
     p.add_argument('--force', action='store_true', help='even if its process still runs')
     p.set_defaults(func=cmd_down)
     add_parsers(sub)
-    firewall_commands.add_parsers(sub)
+    firewall.add_parsers(sub)
     return ap
 
 
