@@ -17,13 +17,13 @@ from mininet.log import setLogLevel
 
 from testbed import flowlogs
 from testbed import security_groups as group_rules
-from testbed.management_client import ManagementClient
-from testbed.errors import LabError
+from testbed.errors import LabError, UsageError
 from testbed.fabric import conntrack, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.network import Network
 from testbed.fabric.runstate import RunState
+from testbed.management_client import ManagementClient
 from testbed.topology import Topology, load
 
 
@@ -142,7 +142,7 @@ class Lab:
         try:
             return self.network.net.get(name)
         except KeyError:
-            raise LabError(f'no instance named {name!r} in this lab') from None
+            raise UsageError(f'no instance named {name!r} in this lab') from None
 
     def instances(self):
         return self.topology.instances()
@@ -163,14 +163,14 @@ class Lab:
         try:
             inst = self.topology.instance(instance)
         except KeyError:
-            raise LabError(f'no instance named {instance!r} in this lab') from None
+            raise UsageError(f'no instance named {instance!r} in this lab') from None
         if host not in self.topology.hosts:
-            raise LabError(f'no physical host named {host!r}')
+            raise UsageError(f'no physical host named {host!r}')
         if host == self.host_of(instance):
-            raise LabError(f'{instance} already runs on {host}')
+            raise UsageError(f'{instance} already runs on {host}')
         az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
         if self.topology.hosts[host].az != az:
-            raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
+            raise UsageError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
         record = self.api.wait_for_change(self.api.migrate(instance, host), timeout,

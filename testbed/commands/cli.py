@@ -3,10 +3,12 @@ asked, 2 bad input."""
 import argparse
 import sys
 
-from testbed.commands import firewall
-from testbed.bench.commands import USER_ERRORS, add_parsers
-from testbed.errors import LabError
+from testbed.bench.commands import USER_ERRORS
+from testbed.bench.commands import add_parsers as add_bench_parsers
+from testbed.commands import lab_commands
+from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
+from testbed.management_client import ApiError
 from testbed.topology import TopologyError, load
 
 DEFAULT_TOPOLOGY = 'topologies/default.yaml'
@@ -15,21 +17,21 @@ DEFAULT_TOPOLOGY = 'topologies/default.yaml'
 def cmd_validate(args):
     for path in args.files:
         topo = load(path)
-        print('%s: ok: %d VPCs, %d instances on %d physical hosts (%d AZs, %d racks, '
-              '%d spines), %s mode, %s' % (
-                  path, len(topo.vpcs), len(topo.instances()), len(topo.hosts),
-                  len(topo.azs), len(topo.racks), topo.spines, topo.mode, topo.encapsulation))
+        print(f'{path}: ok: {len(topo.vpcs)} VPCs, {len(topo.instances())} instances on {len(topo.hosts)} '
+              f'physical hosts ({len(topo.azs)} AZs, {len(topo.racks)} racks, {topo.spines} spines), '
+              f'{topo.mode} mode, {topo.encapsulation}')
         if args.placement:
             for inst in topo.instances():
-                print('  %-20s %-8s %-15s -> %s' % (inst.name, inst.vpc, inst.ip, inst.host))
+                print(f'  {inst.name:<20} {inst.vpc:<8} {inst.ip:<15} -> {inst.host}')
     return 0
 
 
 def cmd_up(args):
-    from testbed.lab import Lab
     from testbed.commands.shell import VpcShell
+    from testbed.lab import Lab
     with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
-        print('*** {} is up in {:.1f} s; type "help" for the VPC commands, "exit" to stop'.format(lab.topology.name, lab.timings['ready_s']))
+        print(f'*** {lab.topology.name} is up in {lab.timings["ready_s"]:.1f} s; type "help" for the VPC '
+              'commands, "exit" to stop')
         VpcShell(lab)
     return 0
 
@@ -47,9 +49,10 @@ def cmd_down(args):
         print('nothing to clean up')
     for st in states:
         if st.lab_running() and not args.force:
-            print('lab {} is still running as PID {}: stop it (or use --force)'.format(st.data.get('prefix'), st.data.get('lab_pid')))
+            print(f'lab {st.data.get("prefix")} is still running as PID {st.data.get("lab_pid")}: stop it '
+                  '(or use --force)')
             return 1
-        print('cleaning up lab {} ({})'.format(st.data.get('prefix'), st.path))
+        print(f'cleaning up lab {st.data.get("prefix")} ({st.path})')
         st.clean()
     return 0
 
@@ -76,8 +79,8 @@ def parser():
     p = sub.add_parser('down', help='remove what a crashed lab left behind')
     p.add_argument('--force', action='store_true', help='even if its process still runs')
     p.set_defaults(func=cmd_down)
-    add_parsers(sub)
-    firewall.add_parsers(sub)
+    add_bench_parsers(sub)
+    lab_commands.add_parsers(sub)
     return ap
 
 
@@ -85,13 +88,13 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TopologyError, PlatformError) + USER_ERRORS as exc:
+    except (TopologyError, PlatformError, UsageError) + USER_ERRORS as exc:
         print(f'vpclab: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('\nvpclab: interrupted; the lab was torn down', file=sys.stderr)
         return 130
-    except LabError as exc:
+    except (LabError, ApiError) as exc:
         print(f'vpclab: {exc}', file=sys.stderr)
         return 1
 

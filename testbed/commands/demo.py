@@ -4,9 +4,9 @@ import ipaddress
 from contextlib import nullcontext
 
 from controllers import pipeline as P
+from testbed.lab import Lab
 from testbed.observe import journey
 from testbed.observe.capture import Capture
-from testbed.lab import Lab
 
 
 def narrate(topology_path, out=print, mode=None):

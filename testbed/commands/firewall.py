@@ -1,85 +1,122 @@
-"""`vpclab flowlogs` and `vpclab security-group`, for the lab that is running on this machine
-(found through its run state), and the same views for the `vpclab up` shell."""
+"""The `security-group` and `flowlogs` commands (in the CLI and the `vpclab up` shell alike), with
+the short rule syntax they take:
+
+    PROTOCOL [PORTS] PEER        e.g.  tcp 80 0.0.0.0/0   udp 5000-5001 10.0.0.0/16   all sg:web
+"""
+import os
+
 from testbed import flowlogs, security_groups
-from testbed.management_client import ManagementClient
-from testbed.errors import LabError
-from testbed.fabric.runstate import RunState
-from testbed.topology import load
+from testbed.errors import UsageError
+from testbed.security_groups import DIRECTIONS
+from testbed.topology import firewall_format
+
+PROTOCOL_NAMES = {v: k for k, v in firewall_format.PROTOCOLS.items()}
+CHANGE = 'add|remove inbound|outbound PROTOCOL [PORTS] PEER'
 
 
-def running_lab():
-    """The run state of the lab running on this machine."""
-    for state in RunState.existing():
-        if state.lab_running() and 'api_port' in state.data:
-            return state.data
-    raise LabError('no lab is running on this machine; start one with `sudo vpclab up FILE`')
+# ---- the short rule syntax -----------------------------------------------------------------------
+
+def from_words(words, direction):
+    """['tcp', '80', '0.0.0.0/0'] -> the file's rule mapping for `direction`."""
+    if len(words) not in (2, 3):
+        raise UsageError('a rule is PROTOCOL [PORTS] PEER, like: tcp 80 0.0.0.0/0')
+    rule = dict(protocol=words[0], **{DIRECTIONS[direction]: words[-1]})
+    if len(words) == 3:
+        rule['ports'] = words[1]
+    return rule
 
 
-def eni_of(api, name):
-    """An ENI id, also when given as the instance's name."""
-    if name is None or name.startswith('eni-'):
-        return name
-    found = [e['eni'] for e in api.mappings() if e['instance'] == name]
-    if not found:
-        raise LabError(f'no instance or ENI named {name!r} in the running lab')
-    return found[0]
+def to_file_form(rule, direction):
+    """An API rule dict -> the file's rule mapping (to edit a group's current rules)."""
+    out = dict(protocol=PROTOCOL_NAMES.get(rule['protocol'], str(rule['protocol'])),
+               **{DIRECTIONS[direction]: rule['peer']})
+    if rule['ports']:
+        first, last = rule['ports']
+        out['ports'] = str(first) if first == last else f'{first}-{last}'
+    return out
 
 
-def show_flow_logs(path, api, eni=None, address=None, port=None, action=None):
-    records = flowlogs.select(flowlogs.read(path), eni=eni_of(api, eni), address=address, port=port,
-                              action=action)
-    return '\n'.join(flowlogs.lines(records))
+def describe(rule):
+    form = to_file_form(rule, 'inbound')
+    return ' '.join(str(x) for x in (form['protocol'], form.get('ports', 'all-ports'), form['from']))
+
+
+def edit(group, direction, op, words):
+    """The rules of `direction` of `group` (the API's view) after adding or removing `words`."""
+    if direction not in DIRECTIONS or op not in ('add', 'remove'):
+        raise UsageError(f'a change is: {CHANGE}')
+    rules = [to_file_form(r, direction) for r in group[direction]]
+    rule = from_words(words, direction)
+    if op == 'add':
+        return rules + [rule]
+    if rule not in rules:
+        raise UsageError(f'the group has no {direction} rule {" ".join(words)}')
+    return [r for r in rules if r != rule]
 
 
 def show_group(group):
-    return '\n'.join('%-8s %s' % (direction, security_groups.describe(rule))
-                     for direction in ('inbound', 'outbound') for rule in group[direction]) or '(no rules)'
+    return '\n'.join(f'{direction:<8} {describe(rule)}' for direction in DIRECTIONS
+                     for rule in group[direction]) or '(no rules)'
 
 
 def change_group(topology, api, vpc, group, direction, op, words, timeout=30.0):
     """Add or remove one rule on the running lab; returns the group once every host has it."""
-    new = security_groups.edit(api.security_group(vpc, group), direction, op, words)
+    security_groups.check_group(topology, vpc, group)
+    new = edit(api.security_group(vpc, group), direction, op, words)
     security_groups.replace(api, topology, vpc, group, timeout=timeout, **{direction: new})
     return api.security_group(vpc, group)
 
 
-# ---- vpclab subcommands ------------------------------------------------------------------------
+# ---- security-group VPC GROUP [CHANGE] -------------------------------------------------------------
 
-def cmd_flowlogs(args):
-    lab = running_lab() if args.file is None else {}
-    api = ManagementClient(lab['api_port']) if lab else None
-    if args.eni and not args.eni.startswith('eni-') and api is None:
-        raise LabError('an instance name needs the running lab; give the ENI id with --file')
-    print(show_flow_logs(args.file or flowlogs.path_in(lab['run_dir']), api, args.eni, args.address,
-                         args.port, args.action))
-    return 0
+def security_group_arguments(p):
+    p.add_argument('vpc')
+    p.add_argument('group')
+    p.add_argument('change', nargs='*', metavar=CHANGE,
+                   help='e.g. add inbound tcp 8080 10.0.0.0/16; tracked connections keep flowing')
 
 
-def cmd_security_group(args):
-    lab = running_lab()
-    api = ManagementClient(lab['api_port'])
+def security_group(lab, args):
     if args.change:
         if len(args.change) < 4:
-            raise LabError('a change is: add|remove inbound|outbound PROTOCOL [PORTS] PEER')
+            raise UsageError(f'a change is: {CHANGE}')
         op, direction, *words = args.change
-        group = change_group(load(lab['topology']), api, args.vpc, args.group, direction, op, words)
-    else:
-        group = api.security_group(args.vpc, args.group)
-    print(show_group(group))
-    return 0
+        return show_group(change_group(lab.topology, lab.api, args.vpc, args.group, direction, op, words))
+    security_groups.check_group(lab.topology, args.vpc, args.group)
+    return show_group(lab.api.security_group(args.vpc, args.group))
 
 
-def add_parsers(sub):
-    p = sub.add_parser('flowlogs', help='VPC flow-log records of the running lab (AWS format v2)')
+# ---- flowlogs [--eni ...] [--file FILE] ----------------------------------------------------------------
+
+def flowlogs_arguments(p):
     p.add_argument('--eni', help='an ENI id (eni-...) or an instance name')
     p.add_argument('--address', help='source or destination IP')
     p.add_argument('--port', type=int, help='source or destination port')
     p.add_argument('--action', type=str.upper, choices=flowlogs.ACTIONS)
     p.add_argument('--file', help='a flow-log file instead of the running lab\'s')
-    p.set_defaults(func=cmd_flowlogs)
-    p = sub.add_parser('security-group', help='show or change a security group of the running lab')
-    p.add_argument('vpc')
-    p.add_argument('group')
-    p.add_argument('change', nargs='*', metavar='add|remove inbound|outbound PROTOCOL [PORTS] PEER',
-                   help='e.g. add inbound tcp 8080 10.0.0.0/16; tracked connections keep flowing')
-    p.set_defaults(func=cmd_security_group)
+
+
+def eni_of(lab, name):
+    """An ENI id, also when given as an instance's name (which needs the lab's topology)."""
+    if name is None or name.startswith('eni-'):
+        return name
+    try:
+        return lab.topology.instance(name).eni
+    except KeyError:
+        raise UsageError(f'no instance or ENI named {name!r} in the running lab') from None
+
+
+def flow_logs(lab, args):
+    eni = eni_of(lab, args.eni)
+    if args.file is None:
+        path = lab.flow_log_path
+        records = flowlogs.read(path) if os.path.exists(path) else []     # nothing logged yet
+    else:
+        try:
+            records = flowlogs.read(args.file, strict=True)
+        except OSError as exc:
+            raise UsageError(f'{args.file}: {exc.strerror or exc}') from None
+        except ValueError as exc:
+            raise UsageError(f'{args.file}: {exc}') from None
+    return '\n'.join(flowlogs.lines(flowlogs.select(records, eni=eni, address=args.address, port=args.port,
+                                                    action=args.action)))

@@ -4,9 +4,9 @@ Each function does one step for real and returns what was observed."""
 import subprocess
 import sys
 
+from testbed.fabric.names import nic_mac
 from testbed.observe.capture import Capture, tunnel_summary
 from testbed.observe.flows import dump_flows
-from testbed.fabric.names import nic_mac
 
 TUNNEL_BPF = 'udp port 6081 or udp port 4789 or arp'
 

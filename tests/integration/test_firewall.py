@@ -14,10 +14,11 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed.observe import journey
-from testbed.observe.capture import Capture
 from testbed.errors import LabError
 from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
+from testbed.observe.flows import dump_flows
 
 MARK = b'vpclab-crafted'
 UDP_SEND = ("import socket,sys; s=socket.socket(2,2); s.bind(('',int(sys.argv[1])))\n"
@@ -236,11 +237,11 @@ def test_flow_log_records_match_what_was_sent(lab):
         (client.ip, web.ip, 6000, 17, '2')
 
 
-def vpclab(*args):
+def vpclab(*args, returncode=0):
     out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    assert out.returncode == returncode, out.stderr
+    return out.stdout if returncode == 0 else out.stderr
 
 
 def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
@@ -262,12 +263,23 @@ def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
         server.wait()
 
 
+def test_the_shell_s_views_are_vpclab_commands_that_check_names_first(lab):
+    assert 'counters: ' in vpclab('cache', 'r1-h1') and 'web-1' in vpclab('placement')
+    assert 'tun_src=' in vpclab('flows', 'r1-h3', str(P.CHECK))
+    for args, says in ((('cache', 'r1 h1'), "no physical host named 'r1 h1'"),
+                       (('flows', 'r1-h1', 'x'), "'x' is not a table number"),
+                       (('security-group', 'blue', 'nosuch'), "has no security group 'nosuch'"),
+                       (('flowlogs', '--file', '/nonexistent'), '/nonexistent: No such file or directory'),
+                       (('migrate', 'web-1', 'r1-h2'), 'invalid choice')):
+        err = vpclab(*args, returncode=2)
+        assert says in err and err.count('\n') == 1, err
+
+
 def test_terminated_member_leaves_the_rules_that_name_its_group(lab):
     edge = 'nw_src={}'.format(ip(lab, 'edge-1'))                   # a member of admin, named by web's sg:admin
 
     def web_rules():
-        return subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge('r1-h1'),
-                               'table=%d' % P.INGRESS_SG_RULES], capture_output=True, text=True).stdout
+        return dump_flows(lab.bridge('r1-h1'), P.INGRESS_SG_RULES)
     assert edge in web_rules()
     lab.wait_for_change(lab.api.terminate('edge-1'))
     assert edge not in web_rules()
