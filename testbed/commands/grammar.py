@@ -37,12 +37,11 @@ def usage(parser):
 class Command:
     """name: the word the user types; arguments(parser) declares what follows it; run(lab, args)
     does it and returns the text to print (lab: a testbed.lab.Lab, or the lab running on this
-    machine seen from another terminal); shell_only: not offered by the CLI."""
+    machine seen from another terminal)."""
     name: str
     help: str
     arguments: Callable
     run: Callable
-    shell_only: bool = False
 
     @cached_property
     def parser(self):

@@ -49,7 +49,8 @@ class RunningLab:
         return conntrack.fragment_drops()
 
     def migrate(self, instance, host):
-        raise UsageError('migrate moves the instance\'s namespace: run it in the lab\'s own `vpclab up` shell')
+        raise UsageError('migrate moves the instance\'s namespace, which only the lab\'s own process can: '
+                         'run it in the `vpclab up` shell')
 
 
 def check_host(topo, name):
@@ -158,8 +159,8 @@ COMMANDS = {c.name: c for c in (
     Command('alerts', 'what the hypervisors reported for a human to look at', no_arguments, alerts),
     Command('placement', 'where each instance runs now', no_arguments, placement),
     Command('flows', 'the OpenFlow pipeline of a physical host\'s bridge', flows_arguments, flows),
-    Command('migrate', 'move a running instance to another physical host', migrate_arguments, migrate,
-            shell_only=True),
+    Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
+            migrate_arguments, migrate),
 )}
 ALIASES = {'sg': 'security-group'}
 
@@ -167,5 +168,4 @@ ALIASES = {'sg': 'security-group'}
 def add_parsers(subparsers):
     """The commands the CLI offers, run on the lab running on this machine."""
     for command in COMMANDS.values():
-        if not command.shell_only:
-            command.add_to(subparsers, lambda cmd, args: print(cmd.run(RunningLab(), args)) or 0)
+        command.add_to(subparsers, lambda cmd, args: print(cmd.run(RunningLab(), args)) or 0)

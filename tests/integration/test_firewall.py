@@ -270,7 +270,7 @@ def test_the_shell_s_views_are_vpclab_commands_that_check_names_first(lab):
                        (('flows', 'r1-h1', 'x'), "'x' is not a table number"),
                        (('security-group', 'blue', 'nosuch'), "has no security group 'nosuch'"),
                        (('flowlogs', '--file', '/nonexistent'), '/nonexistent: No such file or directory'),
-                       (('migrate', 'web-1', 'r1-h2'), 'invalid choice')):
+                       (('migrate', 'web-1', 'r1-h2'), 'run it in the `vpclab up` shell')):
         err = vpclab(*args, returncode=2)
         assert says in err and err.count('\n') == 1, err
 

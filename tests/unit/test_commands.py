@@ -62,11 +62,11 @@ def test_help_in_the_shell_prints_and_does_not_exit(capsys):
 def test_cli_and_shell_share_each_command_s_arguments():
     ap = cli.parser()
     for name, command in COMMANDS.items():
-        if command.shell_only:
-            continue
         cli_args = ap.parse_args([name, 'blue', 'web'] if name == 'security-group' else
-                                 [name, 'r1-h1'] if name in ('cache', 'flows') else [name])
-        shell_args = command.parse(' '.join(cli_args.__dict__.get(k) or '' for k in ('vpc', 'group', 'host')))
+                                 [name, 'r1-h1'] if name in ('cache', 'flows') else
+                                 [name, 'web-1', 'r1-h1'] if name == 'migrate' else [name])
+        shell_args = command.parse(' '.join(vars(cli_args).get(k) or '' for k in ('vpc', 'group', 'instance',
+                                                                                  'host')))
         assert {k: v for k, v in vars(cli_args).items() if k not in ('command', 'func')} == vars(shell_args)
 
 
