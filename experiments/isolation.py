@@ -8,9 +8,9 @@ New capabilities (security groups, network ACLs) add their attempts to CASES.
 """
 from collections import namedtuple
 
-from testbed.observe import journey
 from testbed.bench import plots
 from testbed.bench.metric import Metric
+from testbed.observe import journey
 from testbed.observe.capture import Capture
 
 DESCRIPTION = 'attack matrix: spoofing and cross-VPC attempts, packets that got through'
@@ -104,11 +104,10 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
-    lines = ['%-40s %-8s %-8s %5s %9s' % ('attempt', 'kind', 'victim', 'sent', 'delivered')]
+    lines = [f'{"attempt":<40} {"kind":<8} {"victim":<8} {"sent":>5} {"delivered":>9}']
     for r in rows:
-        lines.append('%-40s %-8s %-8s %5d %9d%s' % (
-            r['case'], r['kind'], r['victim'], r['sent'], r['delivered'],
-            '  <-- GOT THROUGH' if r['kind'] == 'attack' and r['delivered'] else ''))
+        through = '  <-- GOT THROUGH' if r['kind'] == 'attack' and r['delivered'] else ''
+        lines.append(f'{r["case"]:<40} {r["kind"]:<8} {r["victim"]:<8} {r["sent"]:5d} {r["delivered"]:9d}{through}')
     return lines
 
 

@@ -69,8 +69,8 @@ class Lab:
                                    topology=self.topology.path)
             self.state.save()
             self.api = ManagementClient(api_port)
-            self.progress('building %d physical hosts and %d instances'
-                          % (len(self.topology.hosts), len(self.topology.instances())))
+            self.progress(f'building {len(self.topology.hosts)} physical hosts and '
+                          f'{len(self.topology.instances())} instances')
             setLogLevel('error')
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add)
@@ -88,7 +88,8 @@ class Lab:
         # one lab at a time: every lab puts its underlay addresses on this machine
         for old in RunState.existing():
             if old.lab_running():
-                raise LabError('another lab is running (PID {}, prefix {!r}); stop it first'.format(old.data.get('lab_pid'), old.data.get('prefix')))
+                raise LabError(f'another lab is running (PID {old.data.get("lab_pid")}, prefix '
+                               f'{old.data.get("prefix")!r}); stop it first')
             raise LabError(f'a crashed lab left things behind ({old.path}); run `sudo vpclab down`')
         self.state = RunState.new(self.names.prefix)
         self.state.claim()
@@ -170,7 +171,8 @@ class Lab:
             raise UsageError(f'{instance} already runs on {host}')
         az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
         if self.topology.hosts[host].az != az:
-            raise UsageError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
+            raise UsageError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} '
+                             '(an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
         record = self.api.wait_for_change(self.api.migrate(instance, host), timeout,

@@ -15,7 +15,7 @@ def cdf(ax, values, label):
     values = sorted(values)
     if values:
         n = len(values)
-        ax.step(values, [(i + 1) / n for i in range(n)], where='post', label='%s (n=%d)' % (label, n))
+        ax.step(values, [(i + 1) / n for i in range(n)], where='post', label=f'{label} (n={n})')
 
 
 def save(fig, directory, name):

@@ -100,7 +100,7 @@ def main(argv=None):
     frame = dict(ip=inner, tunnel=encapsulated, tcp=tcp_segment, fragments=fragments,
                  **{'icmp-error': icmp_error})[args.kind](args)
     sendp(frame, iface=args.iface, count=args.count, inter=0.05, verbose=False)
-    print('sent %d' % args.count)
+    print(f'sent {args.count}')
 
 
 if __name__ == '__main__':

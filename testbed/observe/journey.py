@@ -48,7 +48,7 @@ def ping_totals(out):
 
 
 def ping(node, ip, count=3, interval=0.2, wait=1):
-    out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
+    out = node.cmd(f'ping -n -c {count} -i {interval} -W {wait} {ip}')
     received = ping_totals(out)[1]
     rtts = [float(w.split('=')[1]) for w in out.split() if w.startswith('time=')]
     return received, rtts, out
@@ -73,9 +73,8 @@ def arp_entry(node, ip):
 
 def send_spoofed(lab, a, dst, src_ip=None, src_mac=None, count=3):
     node = lab.node(a.name)
-    return node.cmd('%s -m testbed.observe.craft ip --iface eth0 --count %d --src-mac %s --dst-mac %s '
-                    '--src-ip %s --dst-ip %s' % (sys.executable, count, src_mac or a.mac,
-                                                 dst.mac, src_ip or a.ip, dst.ip))
+    return node.cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count {count} '
+                    f'--src-mac {src_mac or a.mac} --dst-mac {dst.mac} --src-ip {src_ip or a.ip} --dst-ip {dst.ip}')
 
 
 def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac, count=3):

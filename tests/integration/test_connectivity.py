@@ -3,9 +3,9 @@ VPCs stay apart; ARP is answered on the host and never crosses the underlay."""
 import pytest
 from conftest import topology
 
+from testbed.lab import Lab
 from testbed.observe import journey
 from testbed.observe.capture import Capture
-from testbed.lab import Lab
 
 
 @pytest.fixture(scope='module')

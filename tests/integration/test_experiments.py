@@ -12,8 +12,8 @@ from testbed.bench import results, runner, topogen
 from testbed.fabric import links
 from testbed.fabric.plain import PlainNetwork
 from testbed.fabric.runstate import alive
-from testbed.observe.journey import ping
 from testbed.lab import Lab
+from testbed.observe.journey import ping
 
 DELAY_MS = 3.0
 

@@ -50,7 +50,7 @@ def lab():
 def listen(lab, name, cmd, port):
     node = lab.node(name)
     proc = node.popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lab.wait_until(lambda: ':%d ' % port in node.cmd('ss -ltn'), what='%s to listen on %d' % (name, port))
+    lab.wait_until(lambda: f':{port} ' in node.cmd('ss -ltn'), what=f'{name} to listen on {port}')
     return proc
 
 
@@ -59,7 +59,7 @@ def ip(lab, name):
 
 
 def connects(lab, src, dst, port):
-    out = lab.node(src).cmd('nc -z -w 1 %s %d; echo rc=$?' % (ip(lab, dst), port))
+    out = lab.node(src).cmd(f'nc -z -w 1 {ip(lab, dst)} {port}; echo rc=$?')
     return 'rc=0' in out
 
 
@@ -71,8 +71,8 @@ def drops(lab, reason):
 def craft(lab, src, kind, *args, dst=None, count=1):
     s = lab.topology.instance(src)
     d = lab.topology.instance(dst) if dst else None
-    cmd = '%s -m testbed.observe.craft %s --iface eth0 --count %d --src-mac %s --src-ip %s --dst-mac %s --dst-ip %s %s' % (
-        sys.executable, kind, count, s.mac, s.ip, d.mac, d.ip, ' '.join(str(a) for a in args))
+    cmd = (f'{sys.executable} -m testbed.observe.craft {kind} --iface eth0 --count {count} --src-mac {s.mac} '
+           f'--src-ip {s.ip} --dst-mac {d.mac} --dst-ip {d.ip} {" ".join(str(a) for a in args)}')
     return lab.node(src).cmd(cmd)
 
 

@@ -4,8 +4,8 @@ import random
 
 from conftest import topology
 
-from testbed.observe import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 
 def test_large_topology():

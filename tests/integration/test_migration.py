@@ -6,8 +6,8 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed.observe import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 
 @pytest.mark.parametrize('mode', ['proactive', 'reactive'])

@@ -1,8 +1,8 @@
 """Reactive mode: a miss asks the mapping service, later packets use the cache."""
 from conftest import topology
 
-from testbed.observe import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 
 def test_first_packet_asks_later_packets_hit_the_cache():

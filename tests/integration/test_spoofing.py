@@ -6,9 +6,9 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
+from testbed.lab import Lab
 from testbed.observe import journey
 from testbed.observe.capture import Capture
-from testbed.lab import Lab
 
 CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'   # echo requests testbed.observe.craft made
 
@@ -61,7 +61,7 @@ def test_forged_encapsulated_packets_are_dropped_and_alerted(lab):
                    what=f'9 unregistered-source drops on {web2.host}')
     details = [x['detail'] for x in alerts_for(lab, 'unregistered-source')]
     assert any('runs on r1-h1' in d and '100.127.0.2' in d for d in details), details
-    assert any('VNI %d' % topo.vpcs['red'].vni in d for d in details), details
+    assert any(f'VNI {topo.vpcs["red"].vni}' in d for d in details), details
     assert any('10.0.1.77' in d for d in details), details
 
 
