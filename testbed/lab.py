@@ -5,17 +5,18 @@
 
 Start-up order: validate the file, check the machine, record the run state, start the
 controller, build the network, wait until every hypervisor is programmed.  Anything
-that fails on the way, an exception or Ctrl-C, tears down what was built.
+that fails on the way, an exception or Ctrl-C, tears down what was built.  Nothing of a
+run stays on the machine (its run directory goes too) but what `keep=DIR` asks to keep.
 """
 import atexit
+import os
 import signal
-import tempfile
 import threading
 import time
 
 from mininet.log import setLogLevel
 
-from testbed import flowlogs
+from testbed import flowlogs, run_dir
 from testbed import security_groups as group_rules
 from testbed.errors import LabError, UsageError
 from testbed.fabric import conntrack, platform
@@ -29,8 +30,10 @@ from testbed.topology import Topology, load
 
 class Lab:
     def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
-                 security_groups=True):
-        """security_groups=False builds the same pipeline without conntrack (benchmarks)."""
+                 security_groups=True, keep=None):
+        """security_groups=False builds the same pipeline without conntrack (benchmarks);
+        keep: a directory to write the run's flow logs and controller log to when it stops."""
+        self.keep = keep
         topo = topology if isinstance(topology, Topology) else load(topology)
         self.enforce_groups = security_groups
         self.topology = topo.with_mode(mode) if mode else topo
@@ -57,7 +60,7 @@ class Lab:
         self._claim()
         try:
             t0 = time.monotonic()
-            self.run_dir = tempfile.mkdtemp(prefix=f'vpclab-{self.topology.name}-')
+            self.run_dir = run_dir.new(self.topology.name)
             self.progress('starting the controller (mapping service + hypervisors)')
             api_port = free_port()
             self.controller = ControllerProcess(
@@ -107,6 +110,7 @@ class Lab:
             if self.controller is not None:
                 self.controller.stop()
                 self.controller = None
+            self._close_run_dir()
             if self.state is not None:
                 self.state.clean(log=lambda msg: None)   # anything Mininet missed
                 self.state = None
@@ -116,6 +120,16 @@ class Lab:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
                 self._old_sigterm = None
         self.timings['stop_s'] = time.monotonic() - t0
+
+    def _close_run_dir(self):
+        if self.run_dir is None or not os.path.isdir(self.run_dir):
+            return
+        try:
+            if self.keep:
+                self.progress(f'results kept in {self.keep}')
+                run_dir.keep(self.run_dir, self.keep)
+        finally:
+            run_dir.remove(self.run_dir)
 
     def wait_ready(self, timeout=60.0):
         deadline = time.monotonic() + timeout

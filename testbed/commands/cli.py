@@ -29,7 +29,7 @@ def cmd_validate(args):
 def cmd_up(args):
     from testbed.commands.shell import VpcShell
     from testbed.lab import Lab
-    with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
+    with Lab(args.topology, mode=args.mode, keep=args.keep, progress=lambda m: print('*** ' + m)) as lab:
         print(f'*** {lab.topology.name} is up in {lab.timings["ready_s"]:.1f} s; type "help" for the VPC '
               'commands, "exit" to stop')
         VpcShell(lab)
@@ -38,11 +38,12 @@ def cmd_up(args):
 
 def cmd_demo(args):
     from testbed.commands.demo import narrate
-    narrate(args.topology, mode=args.mode)
+    narrate(args.topology, mode=args.mode, keep=args.keep)
     return 0
 
 
 def cmd_down(args):
+    from testbed import run_dir
     from testbed.fabric.runstate import RunState
     states = RunState.existing()
     if not states:
@@ -54,6 +55,7 @@ def cmd_down(args):
             return 1
         print(f'cleaning up lab {st.data.get("prefix")} ({st.path})')
         st.clean()
+        run_dir.remove(st.data.get('run_dir'))
     return 0
 
 
@@ -75,6 +77,8 @@ def parser():
             p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE')
         p.add_argument('--mode', choices=['proactive', 'reactive'],
                        help='override the file\'s mapping-cache mode')
+        p.add_argument('--keep', metavar='DIR', help='write the run\'s flow logs and controller log to DIR '
+                       '(else nothing of the run stays)')
         p.set_defaults(func=func)
     p = sub.add_parser('down', help='remove what a crashed lab left behind')
     p.add_argument('--force', action='store_true', help='even if its process still runs')

@@ -9,8 +9,8 @@ from testbed.observe import journey
 from testbed.observe.capture import Capture
 
 
-def narrate(topology_path, out=print, mode=None):
-    with Lab(topology_path, mode=mode, progress=lambda m: out('   ... ' + m)) as lab:
+def narrate(topology_path, out=print, mode=None, keep=None):
+    with Lab(topology_path, mode=mode, keep=keep, progress=lambda m: out('   ... ' + m)) as lab:
         topo = lab.topology
         out(f'vpclab demo: {topo.name} ({topo.mode} mode, {topo.encapsulation}): {len(topo.vpcs)} VPCs, '
             f'{len(topo.instances())} instances on {len(topo.hosts)} physical hosts, '
