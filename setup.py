@@ -9,5 +9,5 @@ setup(
     python_requires='>=3.9',
     install_requires=['os-ken>=4.0', 'PyYAML>=6', 'scapy>=2.5', 'matplotlib>=3.6'],
     extras_require={'test': ['pytest>=7']},
-    entry_points={'console_scripts': ['vpclab = testbed.cli:main']},
+    entry_points={'console_scripts': ['vpclab = testbed.commands.cli:main']},
 )

@@ -11,9 +11,9 @@ import statistics
 import subprocess
 import time
 
-from testbed import journey
 from testbed.bench import plots, topogen
 from testbed.bench.metric import Metric
+from testbed.observe import journey
 
 DESCRIPTION = 'migrate under traffic: loss and time until every cache is right, vs hosts holding it'
 PARAMETERS = dict(repeats=2, holders=[0, 1, 2, 4], migrations=3, interval_ms=10,
@@ -32,7 +32,7 @@ def topology(p):
     most = max(p['holders'])
     per_rack = (2 + most + 1) // 2
     hosts = topogen.host_names(2, per_rack)
-    vpcs = {'k%d' % k: [hosts[0]] + hosts[2:2 + k] for k in p['holders']}
+    vpcs = {f'k{k}': [hosts[0]] + hosts[2:2 + k] for k in p['holders']}
     return topogen.generate('convergence', 2, per_rack, vpcs, mode=p['mode']), hosts[:2]
 
 
@@ -59,11 +59,11 @@ def run(ctx):
     rows = []
     with ctx.lab(topo) as lab:
         for k in p['holders']:
-            target = 'k%d-1' % k
-            peer = 'k%d-2' % k if k else None
+            target = f'k{k}-1'
+            peer = f'k{k}-2' if k else None
             for n in range(p['migrations']):
                 dest = second if lab.host_of(target) == first else first
-                ctx.progress('k=%d: migration %d of %d to %s' % (k, n + 1, p['migrations'], dest))
+                ctx.progress(f'k={k}: migration {n + 1} of {p["migrations"]} to {dest}')
                 record, sent, received = migrate_under_ping(lab, target, peer, dest,
                                                             p['interval_ms'])
                 rows.append(dict(holders=k, migration=n, to=dest,
@@ -92,9 +92,9 @@ def summarize(rows, params):
 def describe(rows, params):
     lines = ['holders  caches changed  convergence (ms, median)  lost packets (median)']
     for k in params['holders']:
-        lines.append('%7d  %14s  %24.1f  %21s' % (
-            k, _median(rows, 'hosts_changed', k), _median(rows, 'convergence_s', k) * 1000,
-            _median(rows, 'lost', k) if k else '-'))
+        lost = _median(rows, 'lost', k) if k else '-'
+        lines.append(f'{k:7d}  {_median(rows, "hosts_changed", k)!s:>14}  '
+                     f'{_median(rows, "convergence_s", k) * 1000:24.1f}  {lost!s:>21}')
     return lines
 
 

@@ -8,10 +8,10 @@ New capabilities (security groups, network ACLs) add their attempts to CASES.
 """
 from collections import namedtuple
 
-from testbed import journey
 from testbed.bench import plots
 from testbed.bench.metric import Metric
-from testbed.capture import Capture
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 
 DESCRIPTION = 'attack matrix: spoofing and cross-VPC attempts, packets that got through'
 PARAMETERS = dict(repeats=1, count=5, topology='topologies/default.yaml')
@@ -20,7 +20,7 @@ METRICS = {
     'attack_leak_fraction': Metric('lower', 0.0, 'attack packets delivered / sent (must stay 0)'),
     'control_delivery_fraction': Metric('higher', 0.0, 'control packets delivered / sent'),
 }
-CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'     # echo requests testbed.craft made
+CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'     # echo requests testbed.observe.craft made
 ECHO_FROM = 'icmp[0] == 8 and src host %s'
 
 # send(lab, topology, count) puts the attempt's packets on their way
@@ -87,7 +87,7 @@ def run(ctx):
                 case.send(lab, topo, p['count'])
             rows.append(dict(case=case.name, kind=case.kind, victim=case.victim,
                              sent=p['count'], delivered=len(seen.packets)))
-        metrics = lab.mapping.metrics()
+        metrics = lab.api.metrics()
         rows = [dict(r, drops_total=sum(metrics['drops'].values()),
                      alerts_total=metrics['alerts']) for r in rows]
     return rows
@@ -104,11 +104,10 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
-    lines = ['%-40s %-8s %-8s %5s %9s' % ('attempt', 'kind', 'victim', 'sent', 'delivered')]
+    lines = [f'{"attempt":<40} {"kind":<8} {"victim":<8} {"sent":>5} {"delivered":>9}']
     for r in rows:
-        lines.append('%-40s %-8s %-8s %5d %9d%s' % (
-            r['case'], r['kind'], r['victim'], r['sent'], r['delivered'],
-            '  <-- GOT THROUGH' if r['kind'] == 'attack' and r['delivered'] else ''))
+        through = '  <-- GOT THROUGH' if r['kind'] == 'attack' and r['delivered'] else ''
+        lines.append(f'{r["case"]:<40} {r["kind"]:<8} {r["victim"]:<8} {r["sent"]:5d} {r["delivered"]:9d}{through}')
     return lines
 
 

@@ -12,7 +12,7 @@ from testbed.bench import plots, topogen
 from testbed.bench.metric import Metric
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.plain import standalone
-from testbed.journey import ping
+from testbed.observe.journey import ping
 
 DESCRIPTION = 'start-up/teardown time and memory vs instances, against plain Mininet + OVS'
 PARAMETERS = dict(repeats=1, sizes=[16, 50, 100, 200], racks=2, hosts_per_rack=2)
@@ -35,7 +35,7 @@ def used_mb():
 def vpclab_once(ctx, size):
     p = ctx.params
     hosts = topogen.host_names(p['racks'], p['hosts_per_rack'])
-    topo = topogen.generate('scale-%d' % size, p['racks'], p['hosts_per_rack'],
+    topo = topogen.generate(f'scale-{size}', p['racks'], p['hosts_per_rack'],
                             {'blue': [hosts[i % len(hosts)] for i in range(size)]})
     before = used_mb()
     with ctx.lab(topo) as lab:
@@ -60,9 +60,9 @@ def plain_once(size):
 def run(ctx):
     rows = []
     for size in ctx.params['sizes']:
-        ctx.progress('%d instances: vpclab' % size)
+        ctx.progress(f'{size} instances: vpclab')
         rows.append(dict(size=size, network='vpclab', **vpclab_once(ctx, size)))
-        ctx.progress('%d instances: plain Mininet + OVS' % size)
+        ctx.progress(f'{size} instances: plain Mininet + OVS')
         rows.append(dict(size=size, network='plain', **plain_once(size)))
     return rows
 
@@ -93,9 +93,9 @@ def summarize(rows, params):
 def describe(rows, params):
     lines = ['instances  network  up (s)  down (s)  memory (MB)  ping']
     for r in rows:
-        lines.append('%9d  %-7s  %6.2f  %8.2f  %11.0f  %s' % (
-            r['size'], r['network'], r['up_s'], r['down_s'], r['memory_mb'],
-            'ok' if r['ping_ok'] else 'FAILED'))
+        ping = 'ok' if r['ping_ok'] else 'FAILED'
+        lines.append(f'{r["size"]:9d}  {r["network"]:<7}  {r["up_s"]:6.2f}  {r["down_s"]:8.2f}  '
+                     f'{r["memory_mb"]:11.0f}  {ping}')
     for network in ('vpclab', 'plain'):
         lines.append('{}: {:.1f} ms start-up, {:.1f} ms teardown, {:.2f} MB per added instance'.format(
             network, per_instance(rows, 'up_s', network, params['sizes']) * 1000,

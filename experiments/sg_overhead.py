@@ -13,10 +13,10 @@ import sys
 import time
 from types import SimpleNamespace
 
-from testbed import journey
 from testbed.bench import plots
 from testbed.bench.metric import Metric
 from testbed.lab import Lab
+from testbed.observe import journey
 from testbed.topology import loads
 
 DESCRIPTION = 'throughput, RTT and new connections/s with security groups on and off'
@@ -58,7 +58,7 @@ def measure(lab, seconds):
     procs = [server.popen(['iperf3', '-s', '-p', '5201']), server.popen([sys.executable, '-c', ACCEPTOR])]
     try:
         for port in (5201, 7000):
-            lab.wait_until(lambda: ':%d ' % port in server.cmd('ss -ltn'), what='port %d to listen' % port)
+            lab.wait_until(lambda port=port: f':{port} ' in server.cmd('ss -ltn'), what=f'port {port} to listen')
         iperf = json.loads(client.cmd(f'iperf3 -c {ip} -p 5201 -t {seconds:g} -J'))
         conns = int(client.cmd('{} -c "{}" {} {:g}'.format(sys.executable, CONNECTOR.replace('"', '\\"'), ip,
                                                      seconds)).split()[-1])
@@ -91,7 +91,7 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
-    return ['%-18s on %8.3f  off %8.3f' % (k, _median(rows, 'on', k), _median(rows, 'off', k))
+    return [f'{k:<18} on {_median(rows, "on", k):8.3f}  off {_median(rows, "off", k):8.3f}'
             for k in FIGURES]
 
 

@@ -11,9 +11,26 @@ def path_in(run_dir):
     return os.path.join(run_dir, FLOW_LOG_FILE)
 
 
-def read(path):
-    with open(path) as f:
-        return [r for r in map(parse, f) if r]
+def read(path, strict=False):
+    """The records of a flow-log file.  strict: a line that is neither the header nor a record is
+    a ValueError naming the line (for files a user names); else such lines are passed over.
+    OSError if the file cannot be read."""
+    fields = HEADER.split()
+    records = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, start=1):
+            if not line.split() or line.split() == fields:
+                continue
+            try:
+                record = parse(line)
+            except ValueError:
+                record = None
+            if record is not None:
+                records.append(record)
+            elif strict:
+                raise ValueError(f'line {number} is not a flow-log record (AWS version 2: {len(fields)} fields, '
+                                 f'{" ".join(fields[:3])} ...)')
+    return records
 
 
 def select(records, eni=None, address=None, port=None, action=None):

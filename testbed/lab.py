@@ -5,33 +5,35 @@
 
 Start-up order: validate the file, check the machine, record the run state, start the
 controller, build the network, wait until every hypervisor is programmed.  Anything
-that fails on the way, an exception or Ctrl-C, tears down what was built.
+that fails on the way, an exception or Ctrl-C, tears down what was built.  Nothing of a
+run stays on the machine (its run directory goes too) but what `keep=DIR` asks to keep.
 """
 import atexit
+import os
 import signal
-import tempfile
 import threading
 import time
 
 from mininet.log import setLogLevel
 
-from testbed import flowlogs
+from testbed import flowlogs, run_dir
 from testbed import security_groups as group_rules
-from testbed.api import MappingClient
-from testbed.capture import Capture
-from testbed.errors import LabError
+from testbed.errors import LabError, UsageError
 from testbed.fabric import conntrack, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.network import Network
 from testbed.fabric.runstate import RunState
+from testbed.management_client import ManagementClient
 from testbed.topology import Topology, load
 
 
 class Lab:
     def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
-                 security_groups=True):
-        """security_groups=False builds the same pipeline without conntrack (benchmarks)."""
+                 security_groups=True, keep=None):
+        """security_groups=False builds the same pipeline without conntrack (benchmarks);
+        keep: a directory to write the run's flow logs and controller log to when it stops."""
+        self.keep = keep
         topo = topology if isinstance(topology, Topology) else load(topology)
         self.enforce_groups = security_groups
         self.topology = topo.with_mode(mode) if mode else topo
@@ -40,7 +42,7 @@ class Lab:
         self.state = None
         self.controller = None
         self.network = None
-        self.mapping = None
+        self.api = None
         self.run_dir = None
         self.timings = {}
         self._old_sigterm = None
@@ -58,7 +60,7 @@ class Lab:
         self._claim()
         try:
             t0 = time.monotonic()
-            self.run_dir = tempfile.mkdtemp(prefix=f'vpclab-{self.topology.name}-')
+            self.run_dir = run_dir.new(self.topology.name)
             self.progress('starting the controller (mapping service + hypervisors)')
             api_port = free_port()
             self.controller = ControllerProcess(
@@ -69,9 +71,9 @@ class Lab:
             self.state.data.update(run_dir=self.run_dir, api_port=api_port,
                                    topology=self.topology.path)
             self.state.save()
-            self.mapping = MappingClient(api_port)
-            self.progress('building %d physical hosts and %d instances'
-                          % (len(self.topology.hosts), len(self.topology.instances())))
+            self.api = ManagementClient(api_port)
+            self.progress(f'building {len(self.topology.hosts)} physical hosts and '
+                          f'{len(self.topology.instances())} instances')
             setLogLevel('error')
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add)
@@ -89,7 +91,8 @@ class Lab:
         # one lab at a time: every lab puts its underlay addresses on this machine
         for old in RunState.existing():
             if old.lab_running():
-                raise LabError('another lab is running (PID {}, prefix {!r}); stop it first'.format(old.data.get('lab_pid'), old.data.get('prefix')))
+                raise LabError(f'another lab is running (PID {old.data.get("lab_pid")}, prefix '
+                               f'{old.data.get("prefix")!r}); stop it first')
             raise LabError(f'a crashed lab left things behind ({old.path}); run `sudo vpclab down`')
         self.state = RunState.new(self.names.prefix)
         self.state.claim()
@@ -107,6 +110,7 @@ class Lab:
             if self.controller is not None:
                 self.controller.stop()
                 self.controller = None
+            self._close_run_dir()
             if self.state is not None:
                 self.state.clean(log=lambda msg: None)   # anything Mininet missed
                 self.state = None
@@ -117,11 +121,21 @@ class Lab:
                 self._old_sigterm = None
         self.timings['stop_s'] = time.monotonic() - t0
 
+    def _close_run_dir(self):
+        if self.run_dir is None or not os.path.isdir(self.run_dir):
+            return
+        try:
+            if self.keep:
+                self.progress(f'results kept in {self.keep}')
+                run_dir.keep(self.run_dir, self.keep)
+        finally:
+            run_dir.remove(self.run_dir)
+
     def wait_ready(self, timeout=60.0):
         deadline = time.monotonic() + timeout
         status = None
         while time.monotonic() < deadline:
-            status = self.mapping.status()
+            status = self.api.status()
             if status['ready']:
                 return status
             if self.controller.proc.poll() is not None:
@@ -143,7 +157,7 @@ class Lab:
         try:
             return self.network.net.get(name)
         except KeyError:
-            raise LabError(f'no instance named {name!r} in this lab') from None
+            raise UsageError(f'no instance named {name!r} in this lab') from None
 
     def instances(self):
         return self.topology.instances()
@@ -158,56 +172,42 @@ class Lab:
         """The underlay cable of a physical host, for captures."""
         return self.names.nic(self.topology.hosts[host])
 
-    def capture(self, interface, bpf='', node=None):
-        return Capture(interface, bpf, node)
-
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record
         once every cache that held the instance is right."""
         try:
             inst = self.topology.instance(instance)
         except KeyError:
-            raise LabError(f'no instance named {instance!r} in this lab') from None
+            raise UsageError(f'no instance named {instance!r} in this lab') from None
         if host not in self.topology.hosts:
-            raise LabError(f'no physical host named {host!r}')
+            raise UsageError(f'no physical host named {host!r}')
         if host == self.host_of(instance):
-            raise LabError(f'{instance} already runs on {host}')
+            raise UsageError(f'{instance} already runs on {host}')
         az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
         if self.topology.hosts[host].az != az:
-            raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
+            raise UsageError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} '
+                             '(an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
-        change = self.mapping.migrate(instance, host)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = [c for c in self.mapping.changes()['done'] if c['change'] == change]
-            if done or change is None:
-                self.wait_ready(timeout)
-                record = done[0] if done else dict(change=None, seconds=0.0, hosts=[])
-                return dict(record, total_seconds=time.monotonic() - t0)
-            time.sleep(0.01)
-        raise LabError(f'migration of {instance} did not converge in {timeout:.0f} s')
-
+        record = self.api.wait_for_change(self.api.migrate(instance, host), timeout,
+                                          f'the migration of {instance}')
+        self.wait_ready(timeout)
+        return dict(record, total_seconds=time.monotonic() - t0)
 
     # ---- security groups and flow logs ------------------------------------------------------
     def security_group(self, vpc, group):
         """A group's rules now, as the API holds them."""
-        return self.mapping.security_group(vpc, group)
+        return self.api.security_group(vpc, group)
 
     def set_security_group(self, vpc, group, inbound=None, outbound=None, timeout=30.0):
         """Replace a group's rules on the running lab (rules as in the topology file; a
         direction left out keeps its rules).  Returns once every host has the change.
         Tracked connections keep flowing, as in AWS."""
-        rules = group_rules.validate(self.topology, vpc, group, inbound, outbound,
-                                       self.security_group(vpc, group))
-        change = self.mapping.set_security_group(vpc, group, **rules)
-        self.wait_for_change(change, timeout)
-        return change
+        return group_rules.replace(self.api, self.topology, vpc, group, inbound, outbound, timeout)
 
     def wait_for_change(self, change, timeout=30.0):
-        self.wait_until(lambda: change is None or any(
-            c['change'] == change for c in self.mapping.changes()['done']),
-            timeout, f'change {change} to reach every host')
+        """The change record once change `change` (a number the API returned) reached every host."""
+        return self.api.wait_for_change(change, timeout)
 
     @property
     def flow_log_path(self):

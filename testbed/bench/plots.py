@@ -15,13 +15,7 @@ def cdf(ax, values, label):
     values = sorted(values)
     if values:
         n = len(values)
-        ax.step(values, [(i + 1) / n for i in range(n)], where='post', label='%s (n=%d)' % (label, n))
-
-
-def bars(ax, labels, values, errors=None):
-    ax.bar(range(len(labels)), values, yerr=errors, capsize=3)
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=20, ha='right')
+        ax.step(values, [(i + 1) / n for i in range(n)], where='post', label=f'{label} (n={n})')
 
 
 def save(fig, directory, name):

@@ -2,7 +2,7 @@
 import json
 import time
 
-from testbed.journey import ping
+from testbed.observe.journey import ping
 
 IPERF_PORT = 5201
 
@@ -12,12 +12,11 @@ def iperf(client, server, server_ip, seconds=3, udp=False, udp_rate='2G', length
     and ends after one test (-1), so nothing is left running."""
     srv = server.popen(['iperf3', '-s', '-1', '-p', str(IPERF_PORT)])
     try:
-        cmd = 'iperf3 -J --connect-timeout 3000 -c %s -p %d -t %g' % (
-            server_ip, IPERF_PORT, seconds)
+        cmd = f'iperf3 -J --connect-timeout 3000 -c {server_ip} -p {IPERF_PORT} -t {seconds:g}'
         if udp:
             cmd += f' -u -b {udp_rate}'
         if length:
-            cmd += ' -l %d' % length
+            cmd += f' -l {length:d}'
         for _ in range(50):            # until the server listens
             out = client.cmd(cmd)
             if '"error"' not in out or 'Connection refused' not in out:
@@ -50,7 +49,7 @@ def rtts(node, ip, count, interval=0.02):
 def rtt_by_seq(node, ip, count, interval=0.05, wait=2):
     """{icmp_seq: RTT in ms} of the answered packets of one ping run (seq 1 is the
     first packet this instance ever sent to `ip`, if it never did before)."""
-    out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
+    out = node.cmd(f'ping -n -c {count:d} -i {interval} -W {wait:d} {ip}')
     found = {}
     for line in out.splitlines():
         fields = dict(w.split('=', 1) for w in line.split() if '=' in w)

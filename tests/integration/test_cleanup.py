@@ -18,7 +18,7 @@ sys.stdin.read()
 
 
 def vpclab(*args):
-    return subprocess.run([sys.executable, '-m', 'testbed.cli', *args], cwd=ROOT,
+    return subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], cwd=ROOT,
                           capture_output=True, text=True)
 
 

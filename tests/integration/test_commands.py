@@ -6,7 +6,7 @@ import sys
 from conftest import ROOT, topology
 
 from controllers import pipeline as P
-from testbed.demo import narrate
+from testbed.commands.demo import narrate
 
 
 def test_demo_narrates_real_observations():
@@ -23,8 +23,13 @@ def test_demo_narrates_real_observations():
 def test_up_runs_vpc_commands_in_the_mininet_cli():
     commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement',
                           'blue-1 ping -c1 10.0.1.13', 'migrate blue-4 r1-h2', 'placement',
-                          'migrate nosuch r1-h1', 'flows r1-h1 %d' % P.CHECK, 'exit']) + '\n'
-    out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'up',
+                          'migrate nosuch r1-h1', f'flows r1-h1 {P.CHECK}',
+                          # typos and bad arguments: one line of error each, and the lab goes on
+                          'cache r1 h1', 'cache nosuch', 'migrate blue-4', 'flows r1-h1 nosuch',
+                          'sg blue nosuch', 'security-group blue default add sideways tcp 1 0.0.0.0/0',
+                          'flowlogs --port eighty', 'flowlogs --file /nonexistent', 'cache "r1-h1',
+                          'security-group blue default', 'exit']) + '\n'
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', 'up',
                           topology('two-tenants.yaml')], cwd=ROOT, input=commands,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -32,5 +37,11 @@ def test_up_runs_vpc_commands_in_the_mininet_cli():
     assert '1 received' in text                              # the node command ran
     assert 'blue-4 now runs on r1-h2' in text
     assert "no instance named 'nosuch'" in text
-    assert 'table=%d' % P.CHECK in text and 'tun_src=' in text
+    assert f'table={P.CHECK}' in text and 'tun_src=' in text
     assert text.count('blue-4               blue     10.0.1.13       r1-h2') == 1
+    errors = [line for line in out.stdout.splitlines() if 'error: ' in line]
+    assert len(errors) == 10, errors
+    assert "cache: unrecognized arguments: h1" in errors[1] and "no physical host named 'nosuch'" in errors[2]
+    assert 'the following arguments are required: HOST' in errors[3]
+    assert "has no security group 'nosuch'" in errors[5] and '/nonexistent: No such file' in errors[8]
+    assert 'Traceback' not in text and 'inbound ' in text      # the last command still ran

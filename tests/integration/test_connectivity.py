@@ -3,9 +3,9 @@ VPCs stay apart; ARP is answered on the host and never crosses the underlay."""
 import pytest
 from conftest import topology
 
-from testbed import journey
-from testbed.capture import Capture
 from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 
 
 @pytest.fixture(scope='module')
@@ -73,7 +73,7 @@ def test_no_arp_crosses_the_underlay(lab):
     finally:
         arps = sum(len(c.stop()) for c in caps)
     assert arps == 0
-    assert lab.mapping.metrics()['ofp_errors'] == []
+    assert lab.api.metrics()['ofp_errors'] == []
 
 
 def test_unknown_destination_dropped_with_reason(lab):

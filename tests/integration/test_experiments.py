@@ -12,8 +12,8 @@ from testbed.bench import results, runner, topogen
 from testbed.fabric import links
 from testbed.fabric.plain import PlainNetwork
 from testbed.fabric.runstate import alive
-from testbed.journey import ping
 from testbed.lab import Lab
+from testbed.observe.journey import ping
 
 DELAY_MS = 3.0
 
@@ -87,7 +87,7 @@ def test_down_removes_delay_lines_and_the_plain_path_a_killed_run_left():
     proc.wait()
     assert 'vl_plain' in leftovers()['bridges']
     assert links.netem_available() or any(alive(p, links.DELAYLINE_MODULE) for p in delay_lines)
-    out = subprocess.run([sys.executable, '-m', 'testbed.cli', 'down'], cwd=ROOT,
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', 'down'], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert not any(leftovers().values()), leftovers()

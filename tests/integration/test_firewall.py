@@ -14,10 +14,11 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
-from testbed.capture import Capture
 from testbed.errors import LabError
 from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
+from testbed.observe.flows import dump_flows
 
 MARK = b'vpclab-crafted'
 UDP_SEND = ("import socket,sys; s=socket.socket(2,2); s.bind(('',int(sys.argv[1])))\n"
@@ -49,7 +50,7 @@ def lab():
 def listen(lab, name, cmd, port):
     node = lab.node(name)
     proc = node.popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lab.wait_until(lambda: ':%d ' % port in node.cmd('ss -ltn'), what='%s to listen on %d' % (name, port))
+    lab.wait_until(lambda: f':{port} ' in node.cmd('ss -ltn'), what=f'{name} to listen on {port}')
     return proc
 
 
@@ -58,20 +59,20 @@ def ip(lab, name):
 
 
 def connects(lab, src, dst, port):
-    out = lab.node(src).cmd('nc -z -w 1 %s %d; echo rc=$?' % (ip(lab, dst), port))
+    out = lab.node(src).cmd(f'nc -z -w 1 {ip(lab, dst)} {port}; echo rc=$?')
     return 'rc=0' in out
 
 
 def drops(lab, reason):
     """Drops for `reason` on all hosts together."""
-    return sum(lab.mapping.cache(h)['drops'].get(reason, 0) for h in lab.topology.hosts)
+    return sum(lab.api.cache(h)['drops'].get(reason, 0) for h in lab.topology.hosts)
 
 
 def craft(lab, src, kind, *args, dst=None, count=1):
     s = lab.topology.instance(src)
     d = lab.topology.instance(dst) if dst else None
-    cmd = '%s -m testbed.craft %s --iface eth0 --count %d --src-mac %s --src-ip %s --dst-mac %s --dst-ip %s %s' % (
-        sys.executable, kind, count, s.mac, s.ip, d.mac, d.ip, ' '.join(str(a) for a in args))
+    cmd = (f'{sys.executable} -m testbed.observe.craft {kind} --iface eth0 --count {count} --src-mac {s.mac} '
+           f'--src-ip {s.ip} --dst-mac {d.mac} --dst-ip {d.ip} {" ".join(str(a) for a in args)}')
     return lab.node(src).cmd(cmd)
 
 
@@ -236,11 +237,11 @@ def test_flow_log_records_match_what_was_sent(lab):
         (client.ip, web.ip, 6000, 17, '2')
 
 
-def vpclab(*args):
-    out = subprocess.run([sys.executable, '-m', 'testbed.cli', *args], capture_output=True, text=True,
+def vpclab(*args, returncode=0):
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    assert out.returncode == returncode, out.stderr
+    return out.stdout if returncode == 0 else out.stderr
 
 
 def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
@@ -262,12 +263,23 @@ def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
         server.wait()
 
 
+def test_the_shell_s_views_are_vpclab_commands_that_check_names_first(lab):
+    assert 'counters: ' in vpclab('cache', 'r1-h1') and 'web-1' in vpclab('placement')
+    assert 'tun_src=' in vpclab('flows', 'r1-h3', str(P.CHECK))
+    for args, says in ((('cache', 'r1 h1'), "no physical host named 'r1 h1'"),
+                       (('flows', 'r1-h1', 'x'), "'x' is not a table number"),
+                       (('security-group', 'blue', 'nosuch'), "has no security group 'nosuch'"),
+                       (('flowlogs', '--file', '/nonexistent'), '/nonexistent: No such file or directory'),
+                       (('migrate', 'web-1', 'r1-h2'), 'run it in the `vpclab up` shell')):
+        err = vpclab(*args, returncode=2)
+        assert says in err and err.count('\n') == 1, err
+
+
 def test_terminated_member_leaves_the_rules_that_name_its_group(lab):
     edge = 'nw_src={}'.format(ip(lab, 'edge-1'))                   # a member of admin, named by web's sg:admin
 
     def web_rules():
-        return subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge('r1-h1'),
-                               'table=%d' % P.INGRESS_SG_RULES], capture_output=True, text=True).stdout
+        return dump_flows(lab.bridge('r1-h1'), P.INGRESS_SG_RULES)
     assert edge in web_rules()
-    lab.wait_for_change(lab.mapping.terminate('edge-1'))
+    lab.wait_for_change(lab.api.terminate('edge-1'))
     assert edge not in web_rules()

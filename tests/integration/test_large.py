@@ -4,15 +4,15 @@ import random
 
 from conftest import topology
 
-from testbed import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 
 def test_large_topology():
     with Lab(topology('large.yaml')) as lab:
         topo = lab.topology
         assert len(topo.hosts) >= 8 and len(topo.instances()) >= 64
-        assert lab.mapping.status()['ready']
+        assert lab.api.status()['ready']
         rnd = random.Random(7)
         insts = topo.instances()
         pairs = 0
@@ -26,4 +26,4 @@ def test_large_topology():
                        for i in insts)
             assert received == (1 if reachable or twin else 0), (a.name, b.name)
             pairs += 1
-        assert lab.mapping.metrics()['ofp_errors'] == []
+        assert lab.api.metrics()['ofp_errors'] == []

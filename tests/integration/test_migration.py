@@ -6,8 +6,8 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 
 @pytest.mark.parametrize('mode', ['proactive', 'reactive'])
@@ -25,13 +25,13 @@ def test_migration_keeps_traffic_flowing(mode):
         received = journey.ping_totals(out)[1]
         assert received >= 80, out          # bounded loss: at most 20 of 100
         assert lab.host_of(b.name) == 'r1-h2'
-        entry = next(e for e in lab.mapping.mappings() if e['instance'] == b.name)
+        entry = next(e for e in lab.api.mappings() if e['instance'] == b.name)
         assert entry['host'] == 'r1-h2' and entry['version'] == 2
         for host in topo.hosts:
-            cached = [e for e in lab.mapping.cache(host)['cache'] if e['instance'] == b.name]
+            cached = [e for e in lab.api.cache(host)['cache'] if e['instance'] == b.name]
             assert all(e['host'] == 'r1-h2' and e['version'] == 2 for e in cached), host
         assert record['seconds'] < 5
         # traffic still flows in both directions, also to the other tenant's twin IP
         assert journey.ping(lab.node(b.name), a.ip, count=2)[0] == 2
         assert journey.ping(lab.node('red-1'), topo.instance('red-4').ip, count=2)[0] == 2
-        assert lab.mapping.metrics()['mapping']['invalidations'] >= 1
+        assert lab.api.metrics()['mapping']['invalidations'] >= 1

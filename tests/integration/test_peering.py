@@ -3,9 +3,9 @@ sender (VXLAN topology, so both encapsulations are exercised)."""
 import pytest
 from conftest import topology
 
-from testbed import journey
-from testbed.capture import Capture
 from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 
 
 @pytest.fixture(scope='module')

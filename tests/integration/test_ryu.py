@@ -12,8 +12,8 @@ import os
 import pytest
 from conftest import topology
 
-from testbed import journey
 from testbed.lab import Lab
+from testbed.observe import journey
 
 RYU = os.environ.get('VPCLAB_RYU_PYTHON')
 
@@ -22,7 +22,7 @@ RYU = os.environ.get('VPCLAB_RYU_PYTHON')
 def test_the_apps_run_under_ryu(monkeypatch):
     monkeypatch.setenv('VPCLAB_CONTROLLER_PYTHON', RYU)
     with Lab(topology('peering.yaml')) as lab:
-        assert 'ryu' in open('/proc/%d/cmdline' % lab.controller.proc.pid).read()
+        assert 'ryu' in open(f'/proc/{lab.controller.proc.pid}/cmdline').read()
         blue, green = lab.topology.instance('blue-1'), lab.topology.instance('green-1')
         assert journey.ping(lab.node(blue.name), green.ip, count=2)[0] == 2
-        assert lab.mapping.metrics()['ofp_errors'] == []
+        assert lab.api.metrics()['ofp_errors'] == []

@@ -6,11 +6,11 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from testbed import journey
-from testbed.capture import Capture
 from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
 
-CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'   # echo requests testbed.craft made
+CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'   # echo requests testbed.observe.craft made
 
 
 @pytest.fixture(scope='module')
@@ -20,7 +20,7 @@ def lab():
 
 
 def alerts_for(lab, reason):
-    return [a for a in lab.mapping.alerts() if a['reason'] == reason]
+    return [a for a in lab.api.alerts() if a['reason'] == reason]
 
 
 def test_forged_source_ip_and_mac_are_dropped_while_real_traffic_flows(lab):
@@ -61,7 +61,7 @@ def test_forged_encapsulated_packets_are_dropped_and_alerted(lab):
                    what=f'9 unregistered-source drops on {web2.host}')
     details = [x['detail'] for x in alerts_for(lab, 'unregistered-source')]
     assert any('runs on r1-h1' in d and '100.127.0.2' in d for d in details), details
-    assert any('VNI %d' % topo.vpcs['red'].vni in d for d in details), details
+    assert any(f'VNI {topo.vpcs["red"].vni}' in d for d in details), details
     assert any('10.0.1.77' in d for d in details), details
 
 

@@ -108,7 +108,7 @@ def test_flow_log_counts_first_packets_and_learned_flow_deltas(tmp_path):
 # ---- the rule syntax of vpclab security-group and the flow-log filters ---------------------
 
 def test_short_rule_syntax_edits_a_group_as_the_api_holds_it():
-    from testbed import security_groups as S
+    from testbed.commands import firewall as S
     from testbed.errors import LabError
     group = dict(inbound=[rule(6, [80, 80]), rule(17, [5000, 5001], '10.0.0.0/16')], outbound=[rule()])
     added = S.edit(group, 'inbound', 'add', ['icmp', 'sg:web'])

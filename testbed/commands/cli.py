@@ -3,10 +3,12 @@ asked, 2 bad input."""
 import argparse
 import sys
 
-from testbed import firewall_commands
-from testbed.bench.commands import USER_ERRORS, add_parsers
-from testbed.errors import LabError
+from testbed.bench.commands import USER_ERRORS
+from testbed.bench.commands import add_parsers as add_bench_parsers
+from testbed.commands import lab_commands
+from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
+from testbed.management_client import ApiError
 from testbed.topology import TopologyError, load
 
 DEFAULT_TOPOLOGY = 'topologies/default.yaml'
@@ -15,42 +17,45 @@ DEFAULT_TOPOLOGY = 'topologies/default.yaml'
 def cmd_validate(args):
     for path in args.files:
         topo = load(path)
-        print('%s: ok: %d VPCs, %d instances on %d physical hosts (%d AZs, %d racks, '
-              '%d spines), %s mode, %s' % (
-                  path, len(topo.vpcs), len(topo.instances()), len(topo.hosts),
-                  len(topo.azs), len(topo.racks), topo.spines, topo.mode, topo.encapsulation))
+        print(f'{path}: ok: {len(topo.vpcs)} VPCs, {len(topo.instances())} instances on {len(topo.hosts)} '
+              f'physical hosts ({len(topo.azs)} AZs, {len(topo.racks)} racks, {topo.spines} spines), '
+              f'{topo.mode} mode, {topo.encapsulation}')
         if args.placement:
             for inst in topo.instances():
-                print('  %-20s %-8s %-15s -> %s' % (inst.name, inst.vpc, inst.ip, inst.host))
+                print(f'  {inst.name:<20} {inst.vpc:<8} {inst.ip:<15} -> {inst.host}')
     return 0
 
 
 def cmd_up(args):
+    from testbed.commands.shell import VpcShell
     from testbed.lab import Lab
-    from testbed.shell import VpcShell
-    with Lab(args.topology, mode=args.mode, progress=lambda m: print('*** ' + m)) as lab:
-        print('*** {} is up in {:.1f} s; type "help" for the VPC commands, "exit" to stop'.format(lab.topology.name, lab.timings['ready_s']))
+    with Lab(args.topology, mode=args.mode, keep=args.keep, progress=lambda m: print('*** ' + m)) as lab:
+        print(f'*** {lab.topology.name} is up in {lab.timings["ready_s"]:.1f} s; type "help" for the VPC '
+              'commands, "exit" to stop')
         VpcShell(lab)
     return 0
 
 
 def cmd_demo(args):
-    from testbed.demo import narrate
-    narrate(args.topology, mode=args.mode)
+    from testbed.commands.demo import narrate
+    narrate(args.topology, mode=args.mode, keep=args.keep)
     return 0
 
 
 def cmd_down(args):
+    from testbed import run_dir
     from testbed.fabric.runstate import RunState
     states = RunState.existing()
     if not states:
         print('nothing to clean up')
     for st in states:
         if st.lab_running() and not args.force:
-            print('lab {} is still running as PID {}: stop it (or use --force)'.format(st.data.get('prefix'), st.data.get('lab_pid')))
+            print(f'lab {st.data.get("prefix")} is still running as PID {st.data.get("lab_pid")}: stop it '
+                  '(or use --force)')
             return 1
-        print('cleaning up lab {} ({})'.format(st.data.get('prefix'), st.path))
+        print(f'cleaning up lab {st.data.get("prefix")} ({st.path})')
         st.clean()
+        run_dir.remove(st.data.get('run_dir'))
     return 0
 
 
@@ -72,12 +77,14 @@ def parser():
             p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE')
         p.add_argument('--mode', choices=['proactive', 'reactive'],
                        help='override the file\'s mapping-cache mode')
+        p.add_argument('--keep', metavar='DIR', help='write the run\'s flow logs and controller log to DIR '
+                       '(else nothing of the run stays)')
         p.set_defaults(func=func)
     p = sub.add_parser('down', help='remove what a crashed lab left behind')
     p.add_argument('--force', action='store_true', help='even if its process still runs')
     p.set_defaults(func=cmd_down)
-    add_parsers(sub)
-    firewall_commands.add_parsers(sub)
+    add_bench_parsers(sub)
+    lab_commands.add_parsers(sub)
     return ap
 
 
@@ -85,13 +92,13 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TopologyError, PlatformError) + USER_ERRORS as exc:
+    except (TopologyError, PlatformError, UsageError) + USER_ERRORS as exc:
         print(f'vpclab: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('\nvpclab: interrupted; the lab was torn down', file=sys.stderr)
         return 130
-    except LabError as exc:
+    except (LabError, ApiError) as exc:
         print(f'vpclab: {exc}', file=sys.stderr)
         return 1
 

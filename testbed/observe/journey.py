@@ -4,8 +4,9 @@ Each function does one step for real and returns what was observed."""
 import subprocess
 import sys
 
-from testbed.capture import Capture
 from testbed.fabric.names import nic_mac
+from testbed.observe.capture import Capture, tunnel_summary
+from testbed.observe.flows import dump_flows
 
 TUNNEL_BPF = 'udp port 6081 or udp port 4789 or arp'
 
@@ -30,44 +31,12 @@ def pick_pair(topo, cross_rack=True):
 def flow_packets(lab, host, table, match_text):
     """n_packets of the flows in `table` of `host`'s bridge whose text contains all of
     `match_text` (ovs-ofctl's own words, e.g. 'arp_tpa=10.0.1.11')."""
-    text = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-flows', lab.bridge(host),
-                           'table=%d' % table], capture_output=True, text=True).stdout
+    text = dump_flows(lab.bridge(host), table)
     total = 0
     for line in text.splitlines():
         if all(m in line for m in match_text):
             total += int(line.split('n_packets=')[1].split(',')[0])
     return total
-
-
-def load_scapy_layers():
-    """scapy decodes a pcap only with the layers it should know loaded; returns rdpcap."""
-    import scapy.contrib.geneve  # noqa: F401  (binds UDP 6081)
-    import scapy.layers.inet  # noqa: F401
-    import scapy.layers.l2  # noqa: F401  (Ethernet, ARP)
-    import scapy.layers.vxlan  # noqa: F401  (binds UDP 4789)
-    from scapy.utils import rdpcap
-    return rdpcap
-
-
-def geneve_or_vxlan(pkt):
-    from scapy.contrib.geneve import GENEVE
-    from scapy.layers.vxlan import VXLAN
-    for layer in (GENEVE, VXLAN):
-        if pkt.haslayer(layer):
-            return pkt[layer]
-    return None
-
-
-def tunnel_summary(pkt):
-    """(outer src, outer dst, VNI, inner src, inner dst) of an encapsulated packet."""
-    from scapy.layers.inet import IP
-    tun = geneve_or_vxlan(pkt)
-    if tun is None:
-        return None
-    inner = tun.payload
-    return (pkt[IP].src, pkt[IP].dst, tun.vni,
-            inner[IP].src if inner.haslayer(IP) else None,
-            inner[IP].dst if inner.haslayer(IP) else None)
 
 
 def ping_totals(out):
@@ -79,7 +48,7 @@ def ping_totals(out):
 
 
 def ping(node, ip, count=3, interval=0.2, wait=1):
-    out = node.cmd('ping -n -c %d -i %s -W %d %s' % (count, interval, wait, ip))
+    out = node.cmd(f'ping -n -c {count} -i {interval} -W {wait} {ip}')
     received = ping_totals(out)[1]
     rtts = [float(w.split('=')[1]) for w in out.split() if w.startswith('time=')]
     return received, rtts, out
@@ -104,9 +73,8 @@ def arp_entry(node, ip):
 
 def send_spoofed(lab, a, dst, src_ip=None, src_mac=None, count=3):
     node = lab.node(a.name)
-    return node.cmd('%s -m testbed.craft ip --iface eth0 --count %d --src-mac %s --dst-mac %s '
-                    '--src-ip %s --dst-ip %s' % (sys.executable, count, src_mac or a.mac,
-                                                 dst.mac, src_ip or a.ip, dst.ip))
+    return node.cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count {count} '
+                    f'--src-mac {src_mac or a.mac} --dst-mac {dst.mac} --src-ip {src_ip or a.ip} --dst-ip {dst.ip}')
 
 
 def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac, count=3):
@@ -115,7 +83,7 @@ def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac,
     topo = lab.topology
     y, x = topo.hosts[victim.host], topo.hosts[outer_src_host]
     cable = lab.names.tor_port(y)
-    cmd = [sys.executable, '-m', 'testbed.craft', 'tunnel', '--iface', cable,
+    cmd = [sys.executable, '-m', 'testbed.observe.craft', 'tunnel', '--iface', cable,
            '--count', str(count), '--outer-src', x.underlay_ip, '--outer-dst', y.underlay_ip,
            '--outer-dst-mac', nic_mac(y), '--vni', str(vni),
            '--encapsulation', topo.encapsulation, '--src-mac', inner_src_mac,
@@ -124,4 +92,4 @@ def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac,
 
 
 def drops(lab, host, reason):
-    return lab.mapping.cache(host)['drops'].get(reason, 0)
+    return lab.api.cache(host)['drops'].get(reason, 0)

@@ -31,6 +31,7 @@ class Capture:
         if 'listening on' not in line:
             self.proc.kill()
             self.proc.wait()
+            os.unlink(self.path)
             raise RuntimeError(f'tcpdump on {self.interface} did not start: {line}')
         return self
 
@@ -46,8 +47,38 @@ class Capture:
         self.proc.wait()
         self.proc.stderr.close()
         self.proc = None
-        from testbed.journey import load_scapy_layers
         rdpcap = load_scapy_layers()
         self.packets = list(rdpcap(self.path)) if os.path.getsize(self.path) else []
         os.unlink(self.path)
         return self.packets
+
+
+def load_scapy_layers():
+    """scapy decodes a pcap only with the layers it should know loaded; returns rdpcap."""
+    import scapy.contrib.geneve  # noqa: F401  (binds UDP 6081)
+    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.l2  # noqa: F401  (Ethernet, ARP)
+    import scapy.layers.vxlan  # noqa: F401  (binds UDP 4789)
+    from scapy.utils import rdpcap
+    return rdpcap
+
+
+def geneve_or_vxlan(pkt):
+    from scapy.contrib.geneve import GENEVE
+    from scapy.layers.vxlan import VXLAN
+    for layer in (GENEVE, VXLAN):
+        if pkt.haslayer(layer):
+            return pkt[layer]
+    return None
+
+
+def tunnel_summary(pkt):
+    """(outer src, outer dst, VNI, inner src, inner dst) of an encapsulated packet."""
+    from scapy.layers.inet import IP
+    tun = geneve_or_vxlan(pkt)
+    if tun is None:
+        return None
+    inner = tun.payload
+    return (pkt[IP].src, pkt[IP].dst, tun.vni,
+            inner[IP].src if inner.haslayer(IP) else None,
+            inner[IP].dst if inner.haslayer(IP) else None)

@@ -1,6 +1,9 @@
-"""Client of the controller's management API (controllers/management_api.py)."""
+"""Client of the controller's management API (controllers/management_api.py): the mapping
+service's table, the host caches, metrics, alerts, changes, migrations and security groups."""
 import json
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -8,9 +11,9 @@ class ApiError(RuntimeError):
     pass
 
 
-class MappingClient:
+class ManagementClient:
     def __init__(self, port, timeout=10.0):
-        self.base = 'http://127.0.0.1:%d' % port
+        self.base = f'http://127.0.0.1:{int(port)}'
         self.timeout = timeout
 
     def _call(self, path, body=None):
@@ -31,11 +34,8 @@ class MappingClient:
     def mappings(self):
         return self._call('/mappings')
 
-    def lookup(self, vni, ip):
-        return self._call('/lookup?vni=%d&ip=%s' % (vni, ip))
-
     def cache(self, host):
-        return self._call('/cache/' + host)
+        return self._call(f'/cache/{_part(host)}')
 
     def metrics(self):
         return self._call('/metrics')
@@ -46,8 +46,18 @@ class MappingClient:
     def changes(self):
         return self._call('/changes')
 
-    def audit(self):
-        return self._call('/audit')
+    def wait_for_change(self, change, timeout=30.0, what=None):
+        """The record of change `change` once every host has it ({'change': None, ...} at once
+        for None: nothing changed)."""
+        deadline = time.monotonic() + timeout
+        while change is not None:
+            done = [c for c in self.changes()['done'] if c['change'] == change]
+            if done:
+                return done[0]
+            if time.monotonic() > deadline:
+                raise ApiError(f'{what or f"change {change}"} did not reach every host in {timeout:.0f} s')
+            time.sleep(0.01)       # migrations are timed by this loop
+        return dict(change=None, seconds=0.0, hosts=[])
 
     def migrate(self, instance, host):
         return self._call('/migrate', dict(instance=instance, host=host))['change']
@@ -56,8 +66,13 @@ class MappingClient:
         return self._call('/terminate', dict(instance=instance))['change']
 
     def security_group(self, vpc, group):
-        return self._call(f'/security-groups/{vpc}/{group}')
+        return self._call(f'/security-groups/{_part(vpc)}/{_part(group)}')
 
     def set_security_group(self, vpc, group, inbound, outbound):
         return self._call('/security-groups', dict(vpc=vpc, group=group, inbound=inbound,
                                                    outbound=outbound))['change']
+
+
+def _part(name):
+    """One path segment: a name with a space or a slash must not make another URL."""
+    return urllib.parse.quote(str(name), safe='')

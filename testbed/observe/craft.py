@@ -1,14 +1,14 @@
 """Crafted packets for demos, tests and labs (scapy), run inside an instance or on an
 underlay cable:
 
-    python -m testbed.craft ip     --iface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B
-    python -m testbed.craft tunnel --iface vl_tor1p2 --outer-src X --outer-dst Y
+    python -m testbed.observe.craft ip     --iface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B
+    python -m testbed.observe.craft tunnel --iface vl_tor1p2 --outer-src X --outer-dst Y
                                    --outer-dst-mac M --vni N --src-mac ... --dst-ip B
 and, to test flow tracking (seed 002), with the same address options as `ip`:
-    python -m testbed.craft tcp        ... --sport P --dport Q --seq S --ack A   (one segment)
-    python -m testbed.craft fragments  ... --dport Q [--overlap]   (a UDP datagram in fragments;
+    python -m testbed.observe.craft tcp        ... --sport P --dport Q --seq S --ack A   (one segment)
+    python -m testbed.observe.craft fragments  ... --dport Q [--overlap]   (a UDP datagram in fragments;
                                            --overlap makes the second one overwrite the first)
-    python -m testbed.craft icmp-error ... --about-src A --about-dst B --about-sport P --about-dport Q
+    python -m testbed.observe.craft icmp-error ... --about-src A --about-dst B --about-sport P --about-dport Q
                                            (port unreachable about a UDP datagram A:P -> B:Q)
 """
 import argparse
@@ -100,7 +100,7 @@ def main(argv=None):
     frame = dict(ip=inner, tunnel=encapsulated, tcp=tcp_segment, fragments=fragments,
                  **{'icmp-error': icmp_error})[args.kind](args)
     sendp(frame, iface=args.iface, count=args.count, inter=0.05, verbose=False)
-    print('sent %d' % args.count)
+    print(f'sent {args.count}')
 
 
 if __name__ == '__main__':

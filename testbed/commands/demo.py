@@ -1,0 +1,73 @@
+"""`vpclab demo`: one packet's journey through the VPC, step by step, with what was
+really observed on this machine (seed 000, steps 1-8)."""
+import ipaddress
+from contextlib import nullcontext
+
+from controllers import pipeline as P
+from testbed.lab import Lab
+from testbed.observe import journey
+from testbed.observe.capture import Capture
+
+
+def narrate(topology_path, out=print, mode=None, keep=None):
+    with Lab(topology_path, mode=mode, keep=keep, progress=lambda m: out('   ... ' + m)) as lab:
+        topo = lab.topology
+        out(f'vpclab demo: {topo.name} ({topo.mode} mode, {topo.encapsulation}): {len(topo.vpcs)} VPCs, '
+            f'{len(topo.instances())} instances on {len(topo.hosts)} physical hosts, '
+            f'up in {lab.timings["ready_s"]:.1f} s')
+        a, b = journey.pick_pair(topo)
+        vpc = topo.vpcs[a.vpc]
+        ha, hb = topo.hosts[a.host], topo.hosts[b.host]
+        for label, inst, host in (('\nInstance A', a, ha), ('Instance B', b, hb)):
+            out(f'{label} = {inst.name} ({inst.ip}, {inst.mac}) on physical host {host.name} '
+                f'(underlay {host.underlay_ip}, rack {host.rack})')
+        out(f'Both in VPC {vpc.name} ({vpc.id}, VNI {vpc.vni})\n')
+
+        node_a = lab.node(a.name)
+        node_a.cmd('ip neigh flush dev eth0')
+        arp_before = journey.flow_packets(lab, a.host, P.ARP, [f'arp_tpa={b.ip}'])
+        check_before = journey.flow_packets(lab, b.host, P.CHECK,
+                                            [f'tun_src={ha.underlay_ip}', f'nw_src={a.ip}'])
+        twin = next((i for i in topo.instances() if i.ip == b.ip and i.vpc != b.vpc), None)
+        with Capture('eth0', 'icmp', node=lab.node(twin.name)) if twin else nullcontext() \
+                as twin_cap:
+            seen = journey.observe_ping(lab, a, b, count=3)
+        arp_after = journey.flow_packets(lab, a.host, P.ARP, [f'arp_tpa={b.ip}'])
+        check_after = journey.flow_packets(lab, b.host, P.CHECK,
+                                           [f'tun_src={ha.underlay_ip}', f'nw_src={a.ip}'])
+        mac = journey.arp_entry(node_a, b.ip)
+        out(f'1-3. A asked "who has {b.ip}?"; the hypervisor on {ha.name} answered it from its cache '
+            f'({arp_after - arp_before} ARP request(s) answered on the host).')
+        out(f'     A now believes {b.ip} is at {mac} (B\'s real MAC: {b.mac}). ARP frames seen on the '
+            f'underlay: {seen["arp_on_wire"]}.')
+        wire = [s for s in seen['sent_on_wire'] if s and s[3] == a.ip]
+        out(f'4-6. A sent 3 ping(s). The hypervisor looked up B (VPC {vpc.vni}, {b.ip}) -> host {hb.name} and '
+            'encapsulated:')
+        for s in wire[:1]:
+            out(f'     captured on {lab.nic(a.host)}: outer {s[0]} -> {s[1]}, {topo.encapsulation} VNI {s[2]}, '
+                f'inner {s[3]} -> {s[4]}')
+        out(f'7.   On {hb.name} the receiving check matched (VNI {vpc.vni}, {a.ip}, {a.mac} from {ha.underlay_ip}) '
+            f'for {check_after - check_before} packet(s).')
+        out(f'8.   Decapsulated and delivered: {seen["received"]} of 3 replies, RTT '
+            f'{", ".join(f"{r:.2f}" for r in seen["rtts"])} ms.')
+
+        spoof_before = journey.drops(lab, a.host, 'spoofed-source')
+        journey.send_spoofed(lab, a, b, src_ip=_forged_ip(a, vpc), count=3)
+        lab.wait_until(lambda: journey.drops(lab, a.host, 'spoofed-source') >= spoof_before + 3)
+        alerts = [x for x in lab.api.alerts() if x['reason'] == 'spoofed-source']
+        dropped = journey.drops(lab, a.host, 'spoofed-source') - spoof_before
+        out(f'\nSpoofing: A sent 3 packets from the forged source {_forged_ip(a, vpc)}. The hypervisor on '
+            f'{ha.name} dropped {dropped} (spoofed-source) and raised:')
+        for x in alerts[-1:]:
+            out(f'     ALERT on {x["host"]}: {x["detail"]}')
+        if twin:
+            out(f'\nIsolation: {twin.name} in VPC {twin.vpc} has the same IP {twin.ip} '
+                f'(VNI {topo.vpcs[twin.vpc].vni}) and received {len(twin_cap.packets)} of A\'s packets.')
+        out(f'\nMetrics: {lab.api.metrics()["mapping"]}')
+    out('Lab stopped; nothing is left behind.')
+
+
+def _forged_ip(a, vpc):
+    """An address of A's subnet that is not A's."""
+    net = ipaddress.ip_network(vpc.subnets[a.subnet].cidr)
+    return next(str(ip) for ip in net.hosts() if str(ip) != a.ip and int(ip) - int(net[0]) > 3)

@@ -1,0 +1,171 @@
+"""The commands on a running lab, offered by `vpclab COMMAND` (from another terminal) and by the
+`vpclab up` shell with one grammar (testbed/commands/grammar.py).  Names of hosts, instances, VPCs
+and groups are checked against the lab before anything is asked of it."""
+from functools import cached_property
+
+from testbed import flowlogs
+from testbed.commands import firewall
+from testbed.commands.grammar import Command
+from testbed.errors import LabError, UsageError
+from testbed.fabric import conntrack
+from testbed.fabric.names import Names
+from testbed.fabric.runstate import RunState
+from testbed.management_client import ManagementClient
+from testbed.observe.flows import dump_flows, table_number
+from testbed.topology import TopologyError, load
+
+
+class RunningLab:
+    """The lab running on this machine seen from another terminal, through its run state: the part
+    of testbed.lab.Lab the commands use (api, topology, flow_log_path, bridge, datapath_drops)."""
+
+    @cached_property
+    def state(self):
+        for state in RunState.existing():
+            if state.lab_running() and 'api_port' in state.data:
+                return state
+        raise LabError('no lab is running on this machine; start one with `sudo vpclab up FILE`')
+
+    @cached_property
+    def api(self):
+        return ManagementClient(self.state.data['api_port'])
+
+    @cached_property
+    def topology(self):
+        path = self.state.data.get('topology')
+        try:
+            return load(path)
+        except (TopologyError, OSError, TypeError) as exc:
+            raise LabError(f'the running lab\'s topology {path!r} cannot be read now ({exc})') from None
+
+    @property
+    def flow_log_path(self):
+        return flowlogs.path_in(self.state.data['run_dir'])
+
+    def bridge(self, host):
+        return Names(self.state.data['prefix']).hypervisor(self.topology.hosts[host])
+
+    def datapath_drops(self):
+        return conntrack.fragment_drops()
+
+    def migrate(self, instance, host):
+        raise UsageError('migrate moves the instance\'s namespace, which only the lab\'s own process can: '
+                         'run it in the `vpclab up` shell')
+
+
+def check_host(topo, name):
+    if name not in topo.hosts:
+        raise UsageError(f'no physical host named {name!r} in this lab; hosts are: {_some(topo.hosts)}')
+    return name
+
+
+def check_instance(topo, name):
+    try:
+        topo.instance(name)
+    except KeyError:
+        raise UsageError(f'no instance named {name!r} in this lab; instances are: '
+                         f'{_some(i.name for i in topo.instances())}') from None
+    return name
+
+
+def _some(names, most=8):
+    names = list(names)
+    return ', '.join(names[:most]) + (f' ... ({len(names)} in all)' if len(names) > most else '')
+
+
+# ---- the views ---------------------------------------------------------------------------------------
+
+def no_arguments(p):
+    pass
+
+
+def host_argument(p):
+    p.add_argument('host', metavar='HOST', help='a physical host, e.g. r1-h1')
+
+
+def mappings(lab, args):
+    rows = [f'{"VNI":<6} {"IP":<15} {"HOST":<8} {"MAC":<17} {"ENI":<22} {"INSTANCE":<12} VERSION']
+    rows += [f'{e["vni"]:<6d} {e["ip"]:<15} {e["host"]:<8} {e["mac"]:<17} {e["eni"]:<22} {e["instance"]:<12} '
+             f'{e["version"]:d}' for e in lab.api.mappings()]
+    return '\n'.join(rows)
+
+
+def cache(lab, args):
+    check_host(lab.topology, args.host)
+    c = lab.api.cache(args.host)
+    rows = [f'host {c["host"]} ({c["underlay_ip"]}): instances {", ".join(c["local"]) or "-"}']
+    rows += [f'  VNI {e["vni"]:<5d} {e["ip"]:<15} -> {e["host"]:<8} {e["mac"]} v{e["version"]:d}'
+             for e in c['cache']]
+    return '\n'.join(rows + [f'  counters: {c["counters"]}', f'  drops: {c["drops"]}'])
+
+
+def counters(lab, args):
+    m = lab.api.metrics()
+    rows = [f'mapping service: {m["mapping"]}', f'drops (all hosts): {m["drops"]}']
+    rows += [f'  {host:<8} cache {h["cache_entries"]:3d}  {h["counters"]}  drops {h["drops"]}'
+             for host, h in sorted(m['hosts'].items())]
+    rows += [f'in the shared datapath\'s conntrack: {lab.datapath_drops()}',
+             f'alerts: {m["alerts"]:d}, OpenFlow errors: {len(m["ofp_errors"]):d}']
+    return '\n'.join(rows)
+
+
+def alerts(lab, args):
+    found = lab.api.alerts() or [dict(host='-', reason='-', count=0, detail='no alerts')]
+    return '\n'.join(f'{a["host"]:<8} {a["reason"]:<20} x{a["count"]:<4d} {a["detail"]}' for a in found)
+
+
+def placement(lab, args):
+    where = {e['instance']: e['host'] for e in lab.api.mappings()}
+    return '\n'.join(f'{i.name:<20} {i.vpc:<8} {i.ip:<15} {where.get(i.name, "(not running)")}'
+                     for i in lab.topology.instances())
+
+
+def flows_arguments(p):
+    host_argument(p)
+    p.add_argument('table', nargs='?', metavar='TABLE', help='one table of the pipeline (its number)')
+
+
+def flows(lab, args):
+    check_host(lab.topology, args.host)
+    if args.table is not None:
+        try:
+            table_number(args.table)
+        except ValueError as exc:
+            raise UsageError(f'flows: {exc}') from None
+    return dump_flows(lab.bridge(args.host), args.table)
+
+
+def migrate_arguments(p):
+    p.add_argument('instance', metavar='INSTANCE')
+    host_argument(p)
+
+
+def migrate(lab, args):
+    check_instance(lab.topology, args.instance)
+    check_host(lab.topology, args.host)
+    rec = lab.migrate(args.instance, args.host)
+    return (f'{args.instance} now runs on {args.host}; {len(rec["hosts"])} host caches updated in '
+            f'{rec["seconds"] * 1e3:.1f} ms ({rec["total_seconds"] * 1e3:.0f} ms in all)')
+
+
+COMMANDS = {c.name: c for c in (
+    Command('security-group', 'show or change a security group of the running lab',
+            firewall.security_group_arguments, firewall.security_group),
+    Command('flowlogs', 'VPC flow-log records of the running lab (AWS format v2)',
+            firewall.flowlogs_arguments, firewall.flow_logs),
+    Command('mappings', 'the mapping service\'s table (VNI, IP) -> host, MAC, ENI', no_arguments, mappings),
+    Command('cache', 'what one physical host\'s cache holds, with its counters', host_argument, cache),
+    Command('counters', 'mapping-service metrics and drops by reason, per host', no_arguments, counters),
+    Command('alerts', 'what the hypervisors reported for a human to look at', no_arguments, alerts),
+    Command('placement', 'where each instance runs now', no_arguments, placement),
+    Command('flows', 'the OpenFlow pipeline of a physical host\'s bridge', flows_arguments, flows),
+    Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
+            migrate_arguments, migrate),
+)}
+ALIASES = {'sg': 'security-group'}
+
+
+def add_parsers(subparsers):
+    """The commands the CLI offers, run on the lab running on this machine."""
+    for command in COMMANDS.values():
+        command.add_to(subparsers, lambda cmd, args: print(cmd.run(RunningLab(), args)) or 0)
