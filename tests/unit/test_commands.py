@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from controllers.flow_logs import HEADER
+from controllers.router.flow_log import HEADER
 from testbed.commands import cli
 from testbed.commands.grammar import HelpShown
 from testbed.commands.lab_commands import COMMANDS
