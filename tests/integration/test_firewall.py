@@ -1,4 +1,4 @@
-"""Security groups (stateful, conntrack), flow tracking (seed 002), network ACLs, route tables,
+"""Security groups (stateful, conntrack), flow tracking (docs/journey.md), network ACLs, route tables,
 flow logs: real traffic through topologies/firewall.yaml.
 
     web-1 [web]  admin-1 [admin]   on r1-h1      blue-a, default ACL
