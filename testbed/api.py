@@ -9,14 +9,21 @@ class ApiError(RuntimeError):
 
 
 class MappingClient:
-    def __init__(self, port, timeout=10.0):
-        self.base = 'http://127.0.0.1:%d' % port
-        self.timeout = timeout
+    def __init__(self, port, timeout=10.0, token=None):
+        """token: the lab's API token (RunState.api_token()); None finds it through the run
+        state of the lab on `port` (root only)."""
+        self.base = f'http://127.0.0.1:{port}'
+        self.port, self.timeout, self.token = port, timeout, token
 
     def _call(self, path, body=None):
+        if self.token is None:
+            from testbed.fabric.runstate import RunState
+            state = RunState.for_api_port(self.port)
+            self.token = (state and state.api_token()) or ''
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data,
-                                     headers={'Content-Type': 'application/json'})
+                                     headers={'Content-Type': 'application/json',
+                                              'X-Vpclab-Token': self.token})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 return json.load(r)
@@ -32,7 +39,7 @@ class MappingClient:
         return self._call('/mappings')
 
     def lookup(self, vni, ip):
-        return self._call('/lookup?vni=%d&ip=%s' % (vni, ip))
+        return self._call(f'/lookup?vni={vni}&ip={ip}')
 
     def cache(self, host):
         return self._call('/cache/' + host)

@@ -63,15 +63,15 @@ class Lab:
             api_port = free_port()
             self.controller = ControllerProcess(
                 self.run_dir, controller_config(self.topology, self.names, api_port, self.run_dir,
-                                                self.enforce_groups))
+                                                self.enforce_groups, self.state.new_api_token()))
             self.controller.start(self.state.add_process)
             # what `vpclab flowlogs` and `vpclab security-group` need to find this lab
             self.state.data.update(run_dir=self.run_dir, api_port=api_port,
                                    topology=self.topology.path)
             self.state.save()
-            self.mapping = MappingClient(api_port)
-            self.progress('building %d physical hosts and %d instances'
-                          % (len(self.topology.hosts), len(self.topology.instances())))
+            self.mapping = MappingClient(api_port, token=self.state.api_token())
+            self.progress(f'building {len(self.topology.hosts)} physical hosts and '
+                          f'{len(self.topology.instances())} instances')
             setLogLevel('error')
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add)
@@ -89,7 +89,8 @@ class Lab:
         # one lab at a time: every lab puts its underlay addresses on this machine
         for old in RunState.existing():
             if old.lab_running():
-                raise LabError('another lab is running (PID {}, prefix {!r}); stop it first'.format(old.data.get('lab_pid'), old.data.get('prefix')))
+                raise LabError(f'another lab is running (PID {old.data.get("lab_pid")}, '
+                               f'prefix {old.data.get("prefix")!r}); stop it first')
             raise LabError(f'a crashed lab left things behind ({old.path}); run `sudo vpclab down`')
         self.state = RunState.new(self.names.prefix)
         self.state.claim()
@@ -174,7 +175,8 @@ class Lab:
             raise LabError(f'{instance} already runs on {host}')
         az = self.topology.vpcs[inst.vpc].subnets[inst.subnet].az
         if self.topology.hosts[host].az != az:
-            raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} (an instance cannot leave its subnet\'s AZ)')
+            raise LabError(f'{instance} is in {az}; {host} is in {self.topology.hosts[host].az} '
+                           f'(an instance cannot leave its subnet\'s AZ)')
         t0 = time.monotonic()
         self.network.move(instance, host)
         change = self.mapping.migrate(instance, host)

@@ -98,3 +98,21 @@ def test_nothing_an_instance_sends_reaches_the_host_stack(lab):
             tcp.accept()
         with pytest.raises(BlockingIOError):
             udp.recvfrom(100)
+
+
+def test_the_live_api_refuses_a_post_without_the_token(lab):
+    """What a web page or another local user could send (issue 14 item 5)."""
+    import urllib.error
+    import urllib.request
+    base = f'http://127.0.0.1:{lab.state.data["api_port"]}'
+    body = json.dumps(dict(instance='web-1')).encode()
+    for headers, status in (({'Content-Type': 'application/x-www-form-urlencoded'}, 403),
+                            ({'Content-Type': 'application/json', 'X-Vpclab-Token': 'guess'}, 403),
+                            ({'Content-Type': 'text/plain', 'X-Vpclab-Token': lab.state.api_token()}, 415)):
+        req = urllib.request.Request(base + '/terminate', data=body, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=5)
+        assert exc.value.code == status and 'error' in json.load(exc.value)
+    assert any(e['instance'] == 'web-1' for e in lab.mapping.mappings())      # still there
+    token = lab.state.token_path
+    assert os.stat(token).st_mode & 0o777 == 0o600
