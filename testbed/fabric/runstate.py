@@ -40,6 +40,17 @@ def alive(pid, must_contain):
     return bool(must_contain) and line is not None and must_contain in line
 
 
+def settled_cmdline(pid, must_contain, timeout=2.0):
+    """The command line of a process just started: right after exec the kernel shows an
+    empty one for a moment (Popen returns once exec has begun), so wait for `must_contain`."""
+    deadline = time.monotonic() + timeout
+    line = cmdline(pid)
+    while line is not None and must_contain not in line and time.monotonic() < deadline:
+        time.sleep(0.005)
+        line = cmdline(pid)
+    return line
+
+
 def warn(msg):
     print(f'vpclab: {msg}', file=sys.stderr)
 
@@ -152,7 +163,7 @@ class RunState:
 
     def add(self, key, *items):
         if key == 'processes':         # [pid, must_contain] -> with the whole command line now
-            items = [[pid, must, cmdline(pid)] for pid, must, *_ in items]
+            items = [[pid, must, settled_cmdline(pid, must)] for pid, must, *_ in items]
         have = self.data.setdefault(key, [])
         have.extend(i for i in items if i not in have)
         self.save()

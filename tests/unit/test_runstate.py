@@ -310,3 +310,18 @@ def test_clean_removes_the_guard_of_its_prefix_only(tmp_path, fake_ovs, monkeypa
     s = new_state(tmp_path, guards=['iptables'])
     s.clean(log=lambda *_: None)
     assert calls == ['zq_']
+
+
+def test_a_process_recorded_right_after_popen_has_its_final_command_line(tmp_path):
+    """Right after exec the kernel shows an empty command line for a moment (measured: 32 of
+    200 reads right after Popen); a record of that would never match again."""
+    s = new_state(tmp_path)
+    for i in range(20):
+        marker = f'vpclab-unit-{i}-{uuid.uuid4().hex}'
+        proc = subprocess.Popen(['/bin/sh', '-c', 'sleep 5', marker])
+        try:
+            s.add_process(proc.pid, marker)
+            assert marker in s.data['processes'][-1][2]
+        finally:
+            proc.kill()
+            proc.wait()
