@@ -301,7 +301,8 @@ def test_unsupported_format():
 def test_unknown_top_level_key_suggests_the_closest():
     text = edit("mtu: 9001", "mtu: 9001\npeerings: []")
     expect(text, "peerings", None, "unknown key 'peerings'; did you mean 'peering'? allowed keys are: format, "
-                                   "name, region, mode, encapsulation, mtu, fabric, accounts, vpcs, peering")
+                                   "name, region, mode, encapsulation, mtu, fabric, accounts, vpcs, peering, "
+                                   "outside, edge, ... (15 in all)")
 
 
 def test_unknown_nested_key_suggests_the_closest():
