@@ -44,12 +44,9 @@ class SiteHost:
     ip: str
 
 
-@dataclass(frozen=True)
-class Site:
-    """An on-premises data centre, reached from VPCs by VPN connections and Direct Connect."""
-    name: str
+class CidrBlock:
+    """What a subnet and a site share: a `cidr`, whose network address + 1 is its router."""
     cidr: str
-    hosts: Mapping[str, SiteHost] = empty_mapping()
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -57,8 +54,16 @@ class Site:
 
     @property
     def gateway_ip(self) -> str:
-        """The site's router: its hosts' default gateway."""
         return str(self.network.network_address + 1)
+
+
+@dataclass(frozen=True)
+class Site(CidrBlock):
+    """An on-premises data centre, reached from VPCs by VPN connections and Direct Connect; its router
+    (gateway_ip) is its hosts' default gateway."""
+    name: str
+    cidr: str
+    hosts: Mapping[str, SiteHost] = empty_mapping()
 
     @property
     def vpn_router(self) -> str:

@@ -31,7 +31,7 @@ from .edge_model import (
 from .ids import Ids
 from .limits import ELASTIC_IP_POOL, HEALTH_THRESHOLDS, MAX_HEALTH_INTERVAL, MAX_INSTANCE_NAME, MAX_VLAN
 from .model import MAIN_ROUTE_TABLE, VPC, Route, Topology
-from .values import Names, Pool, hint, name
+from .values import Names, Pool, choices, hint, name
 from .yaml_nodes import Node
 
 GATEWAY_KEYS = ("internet_gateway", "dhcp", "elastic_ips", "nat_gateways", "vpn_connections", "direct_connect",
@@ -177,9 +177,10 @@ class GatewayReader:
                                  "route_tables applies only to gateway endpoints (service: s3); an interface "
                                  "endpoint takes a subnet, and is reached by its address there")
             if service == S3_SERVICE:
-                tables = _unique(spec["route_tables"], (*vpc.route_tables, MAIN_ROUTE_TABLE),
-                                 f"a route table of vpc {vpc.name}", "route table") if "route_tables" in spec else ()
-                self.routes += [(vpc.name, ep, t, n) for t, n in zip(tables, spec["route_tables"].sequence())]
+                listed = spec.get("route_tables")
+                tables = choices(listed, (*vpc.route_tables, MAIN_ROUTE_TABLE), f"a route table of vpc {vpc.name}",
+                                 "route table") if listed else ()
+                self.routes += [(vpc.name, ep, t, n) for t, n in zip(tables, listed.sequence() if listed else ())]
                 endpoints[ep] = Endpoint(ep, eid, vpc.name, service, route_tables=tables)
                 continue
             if "subnet" not in spec:
@@ -198,7 +199,7 @@ class GatewayReader:
         for lb, key, body in self._named(node, "load balancer"):
             spec = body.mapping(("subnets", "scheme", "listeners", "health_check"),
                                 {"subnets": f"subnets: [{_first(vpc.subnets)}]"})
-            subnets = _unique(spec["subnets"], vpc.subnets, f"a subnet of vpc {vpc.name}", "subnet")
+            subnets = choices(spec["subnets"], vpc.subnets, f"a subnet of vpc {vpc.name}", "subnet")
             if not subnets:
                 spec["subnets"].fail("the list is empty; a load balancer has a node in each of its subnets, so "
                                      "name at least one")
@@ -258,7 +259,7 @@ class GatewayReader:
                 spec["load_balancer"].fail(f"load balancer {lb} already serves endpoint service {used[lb][0]} "
                                            f"(line {used[lb][1]}); a load balancer serves one endpoint service")
             used[lb] = (svc, spec["load_balancer"].line)
-            allowed = (_unique(spec["allowed_accounts"], self.accounts, "an account of this file", "account")
+            allowed = (choices(spec["allowed_accounts"], self.accounts, "an account of this file", "account")
                        if "allowed_accounts" in spec else ())
             services[svc] = EndpointService(svc, self.ids.id("vpce-svc", f"{vpc.name}/{svc}"), vpc.name,
                                             vpc.account, lb, allowed)
@@ -328,17 +329,6 @@ def _flag(spec: dict, key: str) -> bool:
 
 def _first(mapping, default: str = "my-subnet") -> str:
     return next(iter(mapping), default)
-
-
-def _unique(node: Node, options, noun: str, what: str) -> tuple[str, ...]:
-    """A list of names from options, each once."""
-    names: list[str] = []
-    for item in node.sequence():
-        value = item.choice(options, noun)
-        if value in names:
-            item.fail(f"{what} {value} is listed twice; list each {what} once")
-        names.append(value)
-    return tuple(names)
 
 
 def _own_instance(node: Node, vpc: VPC, instance_vpcs: dict, what: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .edge_model import (
+    CidrBlock,
     DirectConnect,
     Dns,
     Edge,
@@ -79,20 +80,12 @@ class Rack:
 
 
 @dataclass(frozen=True)
-class Subnet:
+class Subnet(CidrBlock):
     name: str
     id: str
     vpc: str
     cidr: str
     az: str
-
-    @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(self.cidr)
-
-    @property
-    def gateway_ip(self) -> str:
-        return str(self.network.network_address + 1)
 
     @property
     def reserved(self) -> dict[ipaddress.IPv4Address, str]:

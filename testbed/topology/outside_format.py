@@ -38,7 +38,7 @@ from .limits import (
     S3_PREFIXES,
     SITE_PREFIXES,
 )
-from .values import Names, Pool, block, cidr, dns_name, hint, ipv4
+from .values import Names, Pool, block, choices, cidr, dns_name, hint, ipv4
 from .yaml_nodes import Node
 
 _NOT_INTERNET = [(ipaddress.IPv4Network(b), why) for b, why in NOT_INTERNET.items()]
@@ -51,7 +51,7 @@ def services(node: Node | None, names: Names) -> Services:
     s3 = spec["s3"].mapping(("cidr",)) if "s3" in spec else {}
     if "cidr" not in s3:
         return Services()
-    net = cidr(s3["cidr"], "S3 service network", S3_PREFIXES)
+    net = cidr(s3["cidr"], "service network", S3_PREFIXES, "the lab allows")
     if not net.subnet_of(ipaddress.IPv4Network(S3_BLOCK)):
         s3["cidr"].fail(f"{net} is outside {S3_BLOCK}, the block kept for the lab's services; pick a block "
                         f"inside it, like {S3_DEFAULT_CIDR}")
@@ -121,7 +121,7 @@ def _sites(node: Node | None, names: Names, s3: Services) -> dict[str, Site]:
     sites: dict[str, Site] = {}
     for name, key, body in node.named(MAX_SITE_NAME) if node else ():
         spec = body.mapping(("cidr", "hosts"), {"cidr": "cidr: 192.168.0.0/16"})
-        net = cidr(spec["cidr"], "site", SITE_PREFIXES)
+        net = cidr(spec["cidr"], "site", SITE_PREFIXES, "the lab allows")
         block(spec["cidr"], net, "site", RESERVED_BLOCKS,
               ((ipaddress.IPv4Network(s3.s3_cidr), "the S3 service network (services.s3.cidr)"),))
         site = Site(name, str(net))
@@ -163,7 +163,7 @@ def dns(node: Node | None, vpcs: dict, instances: dict) -> Dns:
     spec = node.mapping(("private_zones",)) if node else {}
     zones: dict[str, PrivateZone] = {}
     for zone, key, body in spec["private_zones"].entries() if "private_zones" in spec else ():
-        dns_name(key, zone, 2, MAX_DNS_NAME)
+        dns_name(key.at(body.path), zone, 2, MAX_DNS_NAME)
         zone_spec = body.mapping(("vpcs", "records"), {"vpcs": f"vpcs: [{next(iter(vpcs), 'blue')}]"})
         associated = _vpc_list(zone_spec["vpcs"], vpcs)
         records = {}
@@ -179,16 +179,9 @@ def dns(node: Node | None, vpcs: dict, instances: dict) -> Dns:
 
 
 def _vpc_list(node: Node, vpcs: dict) -> tuple[str, ...]:
-    items = node.sequence()
-    if not items:
+    if not node.sequence():
         node.fail("the list is empty; a private zone answers only in the VPCs it names, so name at least one")
-    names: list[str] = []
-    for item in items:
-        vpc = item.choice(vpcs, "a VPC of this file")
-        if vpc in names:
-            item.fail(f"vpc {vpc} is listed twice; list each VPC once")
-        names.append(vpc)
-    return tuple(names)
+    return choices(node, vpcs, "a VPC of this file", "vpc")
 
 
 def _record(node: Node, record: str, fqdn: str, instances: dict) -> DnsRecord:

@@ -29,7 +29,18 @@ def hint(value: str, options: list, lead: str = "use one of") -> str:
     return (f"did you mean {close[0]!r}? " if close else "") + f"{lead}: {listed}"
 
 
-def cidr(node, what: str, prefixes: tuple[int, int]) -> ipaddress.IPv4Network:
+def choices(node, options, noun: str, what: str) -> tuple[str, ...]:
+    """A list of names from options, each once."""
+    names: list[str] = []
+    for item in node.sequence():
+        value = item.choice(options, noun)
+        if value in names:
+            item.fail(f"{what} {value} is listed twice; list each {what} once")
+        names.append(value)
+    return tuple(names)
+
+
+def cidr(node, what: str, prefixes: tuple[int, int], allows: str = "AWS allows") -> ipaddress.IPv4Network:
     text = node.text()
     try:
         if "/" not in text:  # ipaddress would take a bare address as a /32
@@ -43,7 +54,7 @@ def cidr(node, what: str, prefixes: tuple[int, int]) -> ipaddress.IPv4Network:
         node.fail(f"{text}: host bits set; did you mean {loose}")
     low, high = prefixes
     if not low <= loose.prefixlen <= high:
-        node.fail(f"/{loose.prefixlen} is outside what AWS allows for a {what}; "
+        node.fail(f"/{loose.prefixlen} is outside what {allows} for a {what}; "
                   f"use a prefix from /{low} to /{high}")
     return loose
 
