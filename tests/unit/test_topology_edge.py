@@ -4,9 +4,10 @@ import re
 from pathlib import Path
 
 import pytest
-from test_topology import EXAMPLE, FILE, fuzz, line_of
+from test_topology import EXAMPLE, FILE, error, expect, fuzz, line_of
+from test_topology import edit as topology_edit
 
-from testbed.topology import TopologyError, load, loads
+from testbed.topology import load, loads
 from testbed.topology.edge_model import (
     DnsRecord,
     Edge,
@@ -18,26 +19,14 @@ from testbed.topology.edge_model import (
     Listener,
 )
 from testbed.topology.model import Route
+from testbed.topology.summary import resource_lines
 
 EDGE_FILE = Path(__file__).resolve().parents[2] / "topologies" / "edge.yaml"
 EDGE = EDGE_FILE.read_text()
 
 
-def edit(old, new, text=EDGE, count=1):
-    assert old in text, old
-    return text.replace(old, new, count)
-
-
-def error(text):
-    with pytest.raises(TopologyError) as info:
-        loads(text, FILE)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
-
-
-def expect(text, snippet, key, message, nth=1):
-    assert error(text) == f"{FILE}:{line_of(text, snippet, nth)}: {key}: {message}"
+def edit(old, new, text=EDGE):
+    return topology_edit(old, new, text)
 
 
 # --- what is accepted ----------------------------------------------------------------------------------
@@ -604,3 +593,14 @@ def test_an_instance_may_be_named_internet_when_internet_hosts_are_given():
 def test_fuzz_only_topology_errors_escape():
     outcomes = fuzz(20240917, 200, EDGE)
     assert outcomes["loaded"] > 10 and outcomes["refused"] > 400
+
+
+def test_resource_lines_for_validate_placement():
+    lines = resource_lines(load(EDGE_FILE))
+    assert lines[:3] == ["internet host example-web 198.51.100.10 (www.example.com)",
+                         "site corp 192.168.0.0/16: corp-1 192.168.1.10",
+                         "edge 1 node(s); hyperplane 4 node(s), shard size 2; s3 198.18.0.0/24 at 198.18.0.10"]
+    assert "blue: NAT gateway nat-a in blue-pub at 10.0.0.4, public 203.0.113.2" in lines
+    assert "blue: load balancer web-nlb (internal) at 10.0.1.6: :80->8080 web-1+web-2" in lines
+    assert "blue: gateway endpoint s3-ep -> s3 (routes private)" in lines
+    assert resource_lines(loads(EXAMPLE))[0] == "internet host internet 198.51.100.10"
