@@ -222,3 +222,45 @@ def fix_icmp_checksum(buf, off, length):
     of a quoted header: it covers the whole message, so an incremental update saves little)."""
     buf[off + 2:off + 4] = b'\0\0'
     _store16(buf, off + 2, checksum(bytes(buf[off:off + length])))
+
+
+def fragment(pkt, mtu):
+    """The IPv4 packet `pkt` as fragments of at most `mtu` bytes (RFC 791), for a packet without DF
+    that is too large for the next link.  Options stay in the first fragment only (a
+    simplification: RFC 791 copies those with the copy flag; the lab's packets carry none)."""
+    hdr = parse_ipv4(pkt)
+    payload = bytes(pkt[hdr.ihl:hdr.total_length])
+    step = (mtu - 20) // 8 * 8
+    base_offset, more = hdr.flags_frag & 0x1fff, hdr.flags_frag & IP_MF
+    out = []
+    for start in range(0, len(payload), step):
+        chunk = payload[start:start + step]
+        last = start + step >= len(payload)
+        ff = base_offset + start // 8 | (more if last else IP_MF)
+        head = bytearray(pkt[:hdr.ihl] if start == 0 else pkt[:20])
+        head[0] = 0x40 | len(head) // 4
+        struct.pack_into('!HHHH', head, 2, len(head) + len(chunk), hdr.ident, ff, hdr.ttl << 8 | hdr.proto)
+        struct.pack_into('!H', head, 10, 0)
+        struct.pack_into('!H', head, 10, checksum(head))
+        out.append(bytes(head) + chunk)
+    return out
+
+
+# --- ARP (the edge answers for the addresses it owns on its outside links) -----------------
+
+_ARP = struct.Struct('!HHBBH6s4s6s4s')
+
+
+def arp_request_target(frame, offset=ETH_HLEN):
+    """(sender MAC, sender IP, target IP) of an Ethernet/IPv4 ARP request, else None."""
+    if len(frame) < offset + 28:
+        return None
+    htype, ptype, hlen, plen, op, sha, spa, _, tpa = _ARP.unpack_from(frame, offset)
+    if (htype, ptype, hlen, plen, op) != (1, ETH_P_IP, 6, 4, 1):
+        return None
+    return sha, spa, tpa
+
+
+def arp_reply(my_mac, my_ip, to_mac, to_ip):
+    """The Ethernet frame answering `to_ip`'s request: `my_ip` is at `my_mac`."""
+    return build_eth(to_mac, my_mac, ETH_P_ARP, _ARP.pack(1, ETH_P_IP, 6, 4, 2, my_mac, my_ip, to_mac, to_ip))

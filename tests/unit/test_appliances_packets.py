@@ -130,3 +130,25 @@ def test_decapsulate_skips_geneve_options_and_refuses_other_packets():
     assert tunnels.decapsulate(bytes(Ether() / IP() / TCP())) is None
     assert tunnels.decapsulate(bytes(Ether(type=0x0806) / bytes(28))) is None
     assert tunnels.parse_tunnel(bytes(4), 6081) is None
+
+
+@pytest.mark.parametrize('size,mtu', [(3000, 1500), (1481, 1500), (100, 68)])
+def test_fragments_reassemble_to_the_original(size, mtu):
+    from scapy.layers.inet import defragment
+    pkt = bytes(IP(src='10.0.1.10', dst='198.51.100.10', id=42) / UDP(sport=1, dport=2) / bytes(size))
+    frags = p.fragment(pkt, mtu)
+    assert all(len(f) <= mtu for f in frags) and len(frags) > 1
+    assert all(f == fresh(f, [IP]) for f in frags)
+    whole = defragment([IP(f) for f in frags])
+    assert bytes(whole[0]) == fresh(pkt)
+
+
+def test_arp_request_and_reply():
+    from scapy.layers.l2 import ARP
+    req = bytes(Ether(src='02:00:00:00:00:0a', dst='ff:ff:ff:ff:ff:ff')
+                / ARP(op=1, hwsrc='02:00:00:00:00:0a', psrc='198.51.100.1', pdst='203.0.113.5'))
+    assert p.arp_request_target(req) == (MAC_A, p.ip4('198.51.100.1'), C)
+    assert p.arp_request_target(bytes(Ether() / ARP(op=2))) is None and p.arp_request_target(b'short') is None
+    reply = Ether(p.arp_reply(MAC_B, C, MAC_A, p.ip4('198.51.100.1')))
+    assert (reply.dst, reply[ARP].op, reply[ARP].hwsrc, reply[ARP].psrc, reply[ARP].pdst) == (
+        '02:00:00:00:00:0a', 2, '02:00:00:00:00:0b', '203.0.113.5', '198.51.100.1')
