@@ -25,6 +25,8 @@ ICV_LEN = 16
 IV_LEN = 8
 KEY_LEN = 32                # AES-256; the SA's keying material is the key and then the salt
 HEADER_LEN = 8 + IV_LEN     # SPI, sequence number, IV
+# what ESP adds to an inner packet whose length + 2 is a multiple of 4: outer IPv4, header, ICV, trailer
+ESP_OVERHEAD = 20 + HEADER_LEN + ICV_LEN + 2
 REPLAY_WINDOW = 64
 TSHARK_ALGORITHM = 'AES-GCM with 16 octet ICV [RFC4106]'
 
