@@ -1,9 +1,7 @@
 """The packet loop: ring slots and the handler's plumbing without root; the real TPACKET_V2 ring on
 veths in a namespace of our own (vlt_*, deleted afterwards) with root.  No lab, so no lab lock."""
-import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from testbed.appliances import packet_loop as pl
+from testbed.appliances import processes
 from testbed.appliances.packets import ETH_P_IP, build_eth, mac, push_vlan
 from testbed.appliances.scratch_netns import ScratchNetns
 
@@ -151,21 +150,16 @@ def test_the_command_stops_on_sigterm_with_its_counters_as_one_json_line():
         proc = ns.popen(sys.executable, '-m', 'testbed.appliances.packet_loop', a0, a1, '--frames', '8', cwd=REPO,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            assert proc.stdout.readline().strip() == 'ready'
+            processes.wait_ready(proc)
             with ns.entered():
                 sender = raw(b0)
             for _ in range(3):
                 sender.send(FRAME)
             sender.close()
             time.sleep(0.3)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            counters = processes.stop(proc)
         assert proc.returncode == 0
-        counters = json.loads(err.strip().splitlines()[-1])
         assert counters['received'] == 3 and counters['sent'] == 3 and counters['kernel-drop'] == 0
 
 

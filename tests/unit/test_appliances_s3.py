@@ -1,7 +1,6 @@
 """The S3 host's object store over loopback (127.0.0.1 only)."""
 import hashlib
 import http.client
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.appliances import s3
+from testbed.appliances import processes, s3
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,20 +74,27 @@ def test_the_command_serves_until_sigterm(tmp_path):
                              '--endpoint', '127.0.0.1=vpce-cli', '--store', str(tmp_path / 's')], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline().split()
-        assert line[0] == 'ready'
-        port = int(line[1].rsplit(':', 1)[1])
+        port = int(processes.wait_ready(proc)[1].rsplit(':', 1)[1])
         conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
         conn.request('PUT', '/b/k', body=b'data')
         r = conn.getresponse()
         r.read()
         conn.close()
         assert r.getheader('x-vpclab-endpoint') == 'vpce-cli'
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0 and json.loads(err.strip().splitlines()[-1]) == {'PUT 200': 1}
+        counters = processes.stop(proc)
+    assert proc.returncode == 0 and counters == {'PUT 200': 1}
     assert (tmp_path / 's' / 'b%2Fk').read_bytes() == b'data'
+
+
+def test_processes_helpers_report_a_bad_start_and_a_silent_stop():
+    proc = subprocess.Popen([sys.executable, '-c', 'import time; print("nope", flush=True); time.sleep(30)'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with pytest.raises(RuntimeError, match='did not start'):
+        processes.wait_ready(proc)
+    assert processes.stop(proc) == {} and proc.returncode == -signal.SIGTERM
+    proc = subprocess.Popen([sys.executable, '-c', 'import sys; print("ready"); sys.stderr.write("oops")'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    processes.wait_ready(proc)
+    proc.wait()
+    assert processes.stop(proc) == {'error': 'oops'}
