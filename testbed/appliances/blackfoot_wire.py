@@ -81,12 +81,10 @@ class EdgeHandler:
         return bytes(frame[eth.offset:eth.offset + ip.total_length])
 
     def _answer_arp(self, link, frame, offset):
-        asked = p.arp_request_target(frame, offset)
-        if asked is None or asked[2] == asked[1]:       # not a request, or gratuitous
+        reply = p.proxy_arp_reply(frame, offset, link.mac)
+        if reply is None:
             return []
-        sender_mac, sender_ip, target_ip = asked
         self.counters['arp-replies'] += 1
-        reply = p.arp_reply(link.mac, target_ip, sender_mac, sender_ip)
         return [(link.ifname, reply if link.vlan is None else p.push_vlan(reply, link.vlan))]
 
     def frames(self, actions):

@@ -264,3 +264,13 @@ def arp_request_target(frame, offset=ETH_HLEN):
 def arp_reply(my_mac, my_ip, to_mac, to_ip):
     """The Ethernet frame answering `to_ip`'s request: `my_ip` is at `my_mac`."""
     return build_eth(to_mac, my_mac, ETH_P_ARP, _ARP.pack(1, ETH_P_IP, 6, 4, 2, my_mac, my_ip, to_mac, to_ip))
+
+
+def proxy_arp_reply(frame, offset, my_mac):
+    """The reply of a router that answers for every address (proxy ARP) to the ARP request in
+    `frame`, or None (not a request, or a gratuitous one announcing the sender's own address)."""
+    asked = arp_request_target(frame, offset)
+    if asked is None or asked[2] == asked[1]:
+        return None
+    sender_mac, sender_ip, target_ip = asked
+    return arp_reply(my_mac, target_ip, sender_mac, sender_ip)
