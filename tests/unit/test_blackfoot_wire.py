@@ -1,4 +1,8 @@
 """Blackfoot's handler: underlay and outside frames in, frames out (scapy builds and reads them)."""
+import os
+import shutil
+import time
+
 import pytest
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import IP, UDP
@@ -7,7 +11,9 @@ from test_blackfoot import BLUE, HOST1, MAC1, udp
 from test_blackfoot import world as world  # noqa: F401  (the fixture)
 
 from testbed.appliances import blackfoot_wire as bw
+from testbed.appliances import packet_loop as pl
 from testbed.appliances.packets import ip4, mac
+from testbed.appliances.scratch_netns import ScratchNetns
 
 EDGE_UL, TOR = mac('02:ed:00:00:00:01'), mac('02:70:00:00:00:01')
 INET_EDGE, INET_PEER = mac('02:ed:00:00:01:01'), mac('02:1e:00:00:00:01')
@@ -74,3 +80,31 @@ def test_what_cannot_be_handled_is_counted(handler, world):  # noqa: F811
         'drop:not-tunnel': 1, 'drop:not-ipv4': 1, 'drop:unknown-link': 1, 'drop:link-not-built': 1,
         'drop:no-elastic-ip': 1}
     assert handler.counters is world.counters
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which('ip') is None, reason='needs root and iproute2')
+def test_the_handler_on_a_real_packet_loop(world):  # noqa: F811
+    with ScratchNetns(pairs=2, tag=f'{os.getpid()}w') as ns:
+        (ul, ul_peer), (inet, inet_peer) = ns.pairs
+        links = [bw.OutsideLink('internet', inet, INET_EDGE, INET_PEER)]
+        handler = bw.EdgeHandler(world, bw.Underlay(ul, ip4('100.127.0.100'), EDGE_UL, TOR), links)
+        with ns.entered():
+            loop = pl.PacketLoop.open([ul, inet], handler, frame_count=8)
+            host, internet = pl.Port(ul_peer, frame_count=8), pl.Port(inet_peer, frame_count=8)
+        try:
+            host.sock.send(from_host(udp('10.0.1.10', '198.51.100.10')))
+            internet.sock.send(bytes(Ether(src='02:1e:00:00:00:01', dst='02:ed:00:00:01:01')
+                                     / IP(udp('198.51.100.10', '203.0.113.5'))))
+            deadline, got = time.monotonic() + 5, {}
+            while len(got) < 2 and time.monotonic() < deadline:
+                loop.step()
+                for port in (host, internet):
+                    for frame, _, _ in port.receive(4):
+                        got[port.name] = frame
+                time.sleep(0.01)
+        finally:
+            loop.close()
+            host.close()
+            internet.close()
+    assert Ether(got[inet_peer])[IP].src == '203.0.113.5'
+    assert Ether(got[ul_peer])[GENEVE].payload[IP].dst == '10.0.1.10'
