@@ -14,6 +14,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "setup needs root (apt-get, Open vSwitch): run it with sudo" >&2
   exit 2
 fi
+APT_PACKAGES="$APT_PACKAGES tshark"; echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
 
 missing=""
 for p in $APT_PACKAGES; do
