@@ -19,7 +19,7 @@ from mininet.log import setLogLevel
 from testbed import flowlogs, run_dir
 from testbed import security_groups as group_rules
 from testbed.errors import LabError, UsageError
-from testbed.fabric import conntrack, platform
+from testbed.fabric import conntrack, edge, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.network import Network
@@ -42,6 +42,7 @@ class Lab:
         self.state = None
         self.controller = None
         self.network = None
+        self.edge = None                # the edge and the outside world (fabric/edge.py), when used
         self.api = None
         self.run_dir = None
         self.timings = {}
@@ -78,6 +79,7 @@ class Lab:
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add)
             self.network.build()
+            self.edge = edge.start(self)
             conntrack.enable_reassembly()
             self.timings['build_s'] = time.monotonic() - t0
             self.progress('waiting until every hypervisor is programmed')
@@ -104,6 +106,7 @@ class Lab:
     def stop(self):
         t0 = time.monotonic()
         try:
+            self.edge = self.edge and self.edge.stop()
             if self.network is not None:
                 self.network.stop()
                 self.network = None
@@ -216,6 +219,11 @@ class Lab:
     def flow_logs(self, **filters):
         """Flow-log records written so far (dicts), filtered by eni, address, port, action."""
         return flowlogs.select(flowlogs.read(self.flow_log_path), **filters)
+
+    def edge_counters(self):
+        """The edge's counters now (its packet loop's, and its decisions' under 'handler': drops by
+        reason as 'drop:<reason>'); {} without an edge."""
+        return self.edge.counters() if self.edge else {}
 
     def datapath_drops(self):
         """Drops inside conntrack that no flow sees (bogus fragments): one datapath for all

@@ -1,9 +1,10 @@
 """ROUTE_TABLE: the sender subnet's route table, longest prefix first.  The local route and
-peerings go on to the mapping look-up; other targets are dropped with the reason."""
+peerings go on to the mapping look-up, the edge's gateways to the edge (gateways.py); other targets
+are dropped with the reason."""
 import ipaddress
 
 from controllers import pipeline as P
-from controllers.router import ofp, rules
+from controllers.router import gateways, ofp, rules
 
 ROUTE_PRIORITY_BASE = 100         # a route to /N gets 100 + N: the longest prefix wins
 UNBUILT_TARGETS = ('igw', 'nat', 'vgw', 'dx', 'vpce')   # gateways that a later feature builds
@@ -32,9 +33,12 @@ def base():
 
 
 def subnet(s):
-    out = []
-    for priority, cidr, reason in route_entries(s['routes']):
+    out = gateways.check(s)
+    for r, (priority, cidr, reason) in zip(s['routes'], route_entries(s['routes'])):
         match = ofp.match(eth_type=ofp.IP, ipv4_dst=rules.net(cidr), **{P.REG_SUBNET: s['index']})
+        if gateways.to_edge(s, r['target']):
+            out.append(gateways.route(s, priority, match))
+            continue
         out.append(ofp.flow(P.ROUTE_TABLE, priority, match, goto=P.MAPPING, cookie=P.cookie(P.KIND_FIREWALL))
                    if reason is None else ofp.drop(P.ROUTE_TABLE, priority, match, reason))
     return out

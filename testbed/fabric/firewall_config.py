@@ -2,6 +2,8 @@
 import dataclasses
 import hashlib
 
+from testbed.fabric import edge_plan
+
 
 def rule(r):
     return dict(protocol=r.protocol, ports=list(r.ports) if r.ports else None, peer=r.peer,
@@ -22,7 +24,8 @@ def account_id(account):
 
 def subnets(topo):
     """subnet id -> what a hypervisor needs to know about it: its index (the pipeline's subnet
-    register), network ACL, route table, and whether its VPC keeps flow logs."""
+    register), network ACL, route table, whether its VPC keeps flow logs, and the edge host its
+    gateway routes go to."""
     out = {}
     for index, (vpc, subnet) in enumerate(((v, s) for v in topo.vpcs.values() for s in v.subnets.values()),
                                           start=1):
@@ -31,5 +34,6 @@ def subnets(topo):
             index=index, vni=vpc.vni, cidr=subnet.cidr, flow_logs=vpc.flow_log_interval_s is not None,
             acl=None if acl is None else dict(inbound=[rule(r) for r in acl.inbound],
                                               outbound=[rule(r) for r in acl.outbound]),
-            routes=[dataclasses.asdict(r) for r in vpc.route_table_of(subnet.name).routes])
+            routes=[dataclasses.asdict(r) for r in vpc.route_table_of(subnet.name).routes],
+            edge_ip=edge_plan.edge_ip() if edge_plan.uses_edge(vpc) else None)   # igw, vgw, dx:, vpce: go there
     return out

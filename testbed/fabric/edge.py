@@ -1,0 +1,203 @@
+"""Builds the edge and the outside world (edge_plan.py) into a running lab, and runs their processes.
+
+Called once the hypervisors' network runs: nodes are Mininet hosts (so `lab.node(name)` finds
+them and Mininet ends their shells), cables are veths made straight into the namespaces, the few
+that end in the root namespace (the edge's underlay cable on its spine, the Direct Connect bridge's
+ports) are recorded in the run state before they exist and sealed (isolation.py) before they are
+up.  Processes (the edge's packet loop, S3, the sites' VPN loops) are recorded by PID as soon as
+they are started and stopped by PID first when the lab stops.  A thread follows the mapping
+service and hands every change to the edge process, which looks each packet up in it.
+"""
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+
+from testbed.appliances import processes
+from testbed.fabric import edge_plan, isolation, underlay
+from testbed.fabric.controller import REPO
+from testbed.fabric.names import UNDERLAY_MTU
+
+FOLLOW_S = 0.1          # how often the mapping service is asked whether anything changed
+
+
+def sh(cmd):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f'{cmd[:300]} failed: {r.stderr.strip()}')
+    return r.stdout
+
+
+def start(lab):
+    """The lab's edge world, running; None when no VPC leaves through the edge."""
+    if not edge_plan.needed(lab.topology):
+        return None
+    world = EdgeWorld(lab)
+    try:
+        world.build()
+    except BaseException:
+        world.stop()
+        raise
+    return world
+
+
+class EdgeWorld:
+    def __init__(self, lab):
+        self.lab, self.topo, self.names = lab, lab.topology, lab.names
+        self.plan = edge_plan.plan(self.topo, self.names, lab.run_dir)
+        self.procs = {}            # (node, what) -> Popen
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.follower = None
+        self.last_counters = {}
+
+    # ---- build ------------------------------------------------------------------------
+    def build(self):
+        net, plan, record = self.lab.network.net, self.plan, self.lab.state.add
+        root = [lk.if2 for lk in plan.links if lk.node2 is None] + [self.underlay_cable]
+        record('bridges', *plan.dx_bridges)
+        record('interfaces', *root)
+        nodes = {}
+        for name in plan.nodes:
+            nodes[name] = net.addHost(name, ip=None)
+            record('processes', [nodes[name].pid, f'mininet:{name}'])
+            nodes[name].cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 '
+                            'net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0')
+        self.nodes = nodes
+        self._underlay(nodes[plan.edge])
+        for link in plan.links:
+            self._cable(link)
+        for bridge, spec in plan.dx_bridges.items():
+            self._dx_bridge(bridge, spec)
+        for name, commands in plan.setup.items():
+            out = nodes[name].cmd(' && '.join(commands) + ' && echo configured')
+            if 'configured' not in out:
+                raise RuntimeError(f'could not configure {name}: {out.strip()[-300:]}')
+        with open(os.path.join(self.lab.run_dir, f'{plan.edge[len(self.names.prefix):]}.json'), 'w') as f:
+            json.dump(plan.edge_config, f)
+        for node, argv, env, what in plan.processes:
+            self._start(node, argv, env, what)
+        self.push_mapping()
+        self.follower = threading.Thread(target=self._follow, name='edge-mapping', daemon=True)
+        self.follower.start()
+
+    @property
+    def underlay_cable(self):
+        return f'{self.names.prefix}eu1'
+
+    def _underlay(self, edge):
+        """The edge's NIC cable to a spine, and the static flows that reach it."""
+        topo, nm, k = self.topo, self.names, 1
+        mac, ip, cable = edge_plan.edge_mac(k), edge_plan.edge_ip(k), self.underlay_cable
+        spine = (k - 1) % topo.spines + 1
+        port = edge_plan.EDGE_SPINE_PORT + k
+        sh(f'ip link add name {cable} type veth peer name ul address {mac} netns {edge.pid}')
+        isolation.seal([cable])
+        sh(f'ip link set {cable} mtu {UNDERLAY_MTU} && ethtool -K {cable} tx off >/dev/null && '
+           f'ip link set {cable} up && ovs-vsctl --timeout=30 add-port {nm.spine(spine)} {cable} '
+           f'-- set interface {cable} ofport_request={port}')
+        edge.cmd(f'ip link set ul mtu {UNDERLAY_MTU} && ethtool -K ul tx off >/dev/null && ip link set ul up')
+        flows = {nm.spine(spine): [f'priority=100,dl_dst={mac},actions=output:{port}']}
+        for r in underlay.rack_indexes(topo).values():
+            flows[nm.tor(r)] = [f'priority=100,dl_dst={mac},actions=output:{underlay.UPLINK_BASE + spine}']
+        ul0 = nm.underlay()
+        flows[ul0] = [underlay.arp_responder(ip, mac)]
+        sh(f'ovs-appctl tnl/neigh/set {ul0} {ip} {mac}')
+        for bridge, fl in flows.items():
+            add_flows(bridge, fl)
+
+    def _cable(self, link):
+        a = self.nodes[link.node1]
+        if link.node2 is None:          # into the root namespace: a bridge port
+            sh(f'ip link add name {link.if2} type veth peer name {link.if1} address {link.mac1} netns {a.pid}')
+            isolation.seal([link.if2])
+            sh(f'ip link set {link.if2} mtu {link.mtu} && ethtool -K {link.if2} tx off >/dev/null && '
+               f'ip link set {link.if2} up')
+        else:
+            b = self.nodes[link.node2]
+            sh(f'ip link add name {link.if1} address {link.mac1} netns {a.pid} type veth '
+               f'peer name {link.if2} address {link.mac2} netns {b.pid}')
+            b.cmd(_up(link.if2, link.mtu))
+        a.cmd(_up(link.if1, link.mtu))
+
+    def _dx_bridge(self, bridge, spec):
+        ports = ' '.join(f'-- add-port {bridge} {p} -- set interface {p} ofport_request={n}'
+                         for n, p in enumerate(spec['ports'], start=1))
+        sh(f'ovs-vsctl --timeout=30 add-br {bridge} -- set bridge {bridge} datapath_type=netdev '
+           f'fail_mode=secure protocols=OpenFlow13 {ports}')
+        if os.path.exists(f'/sys/class/net/{bridge}'):
+            isolation.seal([bridge])
+        add_flows(bridge, spec['flows'])
+
+    def _start(self, node, argv, env, what):
+        env = dict(os.environ, **{k: json.dumps(v) for k, v in env.items()}) if env else None
+        proc = self.nodes[node].popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+        self.procs[(node, what)] = proc
+        self.lab.state.add('processes', [proc.pid, what])
+        try:
+            processes.wait_ready(proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f'{exc}: {proc.stderr.read()[-500:] if proc.poll() is not None else ""}') from None
+
+    # ---- the mapping, followed ---------------------------------------------------------
+    @property
+    def edge_proc(self):
+        return self.procs[(self.plan.edge, 'testbed.appliances.edge_process')]
+
+    def push_mapping(self):
+        vnis = set(self.plan.edge_config['vnis'])
+        rows = [[e['vni'], e['ip'], e['host_ip'], e['mac']] for e in self.lab.api.mappings() if e['vni'] in vnis]
+        self._send(dict(mapping=rows))
+
+    def _send(self, message):
+        with self.lock:
+            self.edge_proc.stdin.write(json.dumps(message) + '\n')
+            self.edge_proc.stdin.flush()
+
+    def _follow(self):
+        seen = None
+        while not self.stopping.wait(FOLLOW_S):
+            try:
+                changes = self.lab.api.changes()
+                now = (len(changes['done']), changes['pending'])
+                if now != seen:
+                    self.push_mapping()
+                    seen = now
+            except Exception:       # noqa: BLE001  the lab is stopping, or the API hiccuped: try again
+                continue
+
+    def counters(self, timeout=5.0):
+        """The edge's counters now: what its loop and its decisions counted."""
+        proc = self.edge_proc
+        with self.lock:
+            proc.stdin.write('{"counters": true}\n')
+            proc.stdin.flush()
+            if not select.select([proc.stdout], [], [], timeout)[0]:
+                raise RuntimeError('the edge process did not answer')
+            return json.loads(proc.stdout.readline())
+
+    # ---- stop ----------------------------------------------------------------------------
+    def stop(self):
+        self.stopping.set()
+        if self.follower is not None:
+            self.follower.join(timeout=5)
+        for (node, what), proc in reversed(list(self.procs.items())):
+            try:
+                self.last_counters[(node, what)] = processes.stop(proc)
+            except Exception:       # noqa: BLE001  stop the others whatever one did
+                pass
+        self.procs = {}
+
+
+def _up(ifname, mtu):
+    return f'ip link set {ifname} mtu {mtu} && ethtool -K {ifname} tx off >/dev/null; ip link set {ifname} up'
+
+
+def add_flows(bridge, flows):
+    proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
