@@ -5,7 +5,7 @@ import sys
 
 from testbed.bench.commands import USER_ERRORS
 from testbed.bench.commands import add_parsers as add_bench_parsers
-from testbed.commands import lab_commands
+from testbed.commands import edge_commands, lab_commands
 from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
@@ -85,6 +85,7 @@ def parser():
     p.set_defaults(func=cmd_down)
     add_bench_parsers(sub)
     lab_commands.add_parsers(sub)
+    edge_commands.add_parsers(sub)
     return ap
 
 
