@@ -6,6 +6,7 @@ from functools import cached_property
 from testbed import flowlogs
 from testbed.commands import firewall
 from testbed.commands.grammar import Command
+from testbed.commands.inspect import inspect, inspect_arguments
 from testbed.commands.views import (
     alerts,
     cache,
@@ -89,6 +90,8 @@ COMMANDS = {c.name: c for c in (
     Command('alerts', 'what the hypervisors reported for a human to look at', no_arguments, alerts),
     Command('placement', 'where each instance runs now', no_arguments, placement),
     Command('flows', 'the OpenFlow pipeline of a physical host\'s bridge', flows_arguments, flows),
+    Command('inspect', 'what runs: the lab, its controller, hosts, instances (host, IP, ENI, MAC), drops',
+            inspect_arguments, inspect),
     Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
             migrate_arguments, migrate),
 )}

@@ -1,0 +1,75 @@
+"""The tools for seeing and driving a lab (issue 12), each run as a user runs it: `vpclab COMMAND` in
+another process while one lab (topologies/default.yaml) runs in this one."""
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, topology
+
+from testbed.lab import Lab
+
+
+@pytest.fixture(scope='module')
+def lab():
+    with Lab(topology('default.yaml')) as lab:
+        yield lab
+
+
+def vpclab(*args, returncode=0, timeout=60, **kwargs):
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=timeout, **kwargs)
+    assert out.returncode == returncode, (out.returncode, out.stdout, out.stderr)
+    return out
+
+
+VIEWS = [['mappings'], ['cache', 'r1-h1'], ['counters'], ['alerts'], ['placement'], ['inspect'],
+         ['inspect', '--wide'], ['security-group', 'blue', 'default'], ['flowlogs']]
+
+
+@pytest.mark.parametrize('view', VIEWS, ids=' '.join)
+def test_every_view_in_each_format(lab, view):
+    table = vpclab(*view).stdout
+    assert table.strip() and '{' not in table and 'Traceback' not in table
+    assert json.loads(vpclab(*view, '-o', 'json').stdout)
+    rows = list(csv.reader(io.StringIO(vpclab(*view, '-o', 'csv').stdout)))
+    assert rows and rows[0]
+
+
+def test_counters_and_drops_read_as_tables(lab):
+    lab.node('web-1').cmd('ping -c1 -W1 10.0.1.11')
+    text = vpclab('counters').stdout
+    assert 'hypervisors:' in text and 'PACKET-IN' in text and 'r3-h2' in text
+    doc = json.loads(vpclab('counters', '-o', 'json').stdout)
+    assert {h['HostId'] for h in doc['Hosts']} == set(lab.topology.hosts)
+
+
+def test_inspect_says_what_runs(lab):
+    text = vpclab('inspect').stdout
+    assert text.startswith('lab default (') and ': ready' in text
+    assert f'controller PID {lab.controller.proc.pid}' in text
+    web = next(line.split() for line in text.splitlines() if line.startswith('web-1 '))
+    inst = lab.topology.instance('web-1')
+    assert web == ['web-1', 'blue', 'r1-h1', '10.0.1.10', inst.eni, inst.mac]
+    wide = vpclab('inspect', '--wide').stdout
+    assert str(lab.node('web-1').pid) in wide and inst.id in wide
+    doc = json.loads(vpclab('inspect', '-o', 'json').stdout)
+    assert doc['Controller'] == dict(Pid=lab.controller.proc.pid, Ready=True, OpenFlowErrors=0)
+    hosts = {h['HostId']: h for h in doc['PhysicalHosts']}
+    assert hosts['r1-h1']['Instances'] == 2 and hosts['r1-h1']['Bridge'] == 'vl_r1-h1'
+    assert 'Reservations' in doc and doc['Lab']['Name'] == 'default'
+
+
+def test_exec_runs_in_the_instance_and_passes_its_exit_code(lab):
+    out = vpclab('exec', 'web-1', '--', 'ip', '-brief', 'addr', 'show', 'eth0').stdout
+    assert '10.0.1.10/24' in out
+    assert '1 received' in vpclab('exec', 'web-1', '--', 'ping', '-c1', '-W2', '10.0.1.11').stdout
+    vpclab('exec', 'red-1', '--', 'sh', '-c', 'exit 7', returncode=7)
+    vpclab('exec', 'red-1', '--', 'ping', '-c1', '-W1', '10.1.1.10', returncode=1)   # red is not peered
+    err = vpclab('exec', 'nosuch', '--', 'true', returncode=2).stderr
+    assert "no instance named 'nosuch'" in err and err.count('\n') == 1
+    assert vpclab('exec', 'web-1', returncode=2).stderr.count('\n') == 1
+
+
