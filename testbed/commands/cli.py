@@ -8,7 +8,7 @@ import shtab
 
 from testbed.bench.commands import USER_ERRORS
 from testbed.bench.commands import add_parsers as add_bench_parsers
-from testbed.commands import info, inspect, lab_commands
+from testbed.commands import graph, info, inspect, lab_commands
 from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
@@ -77,6 +77,10 @@ def parser():
     p.set_defaults(func=cmd_down)
     add_bench_parsers(sub)
     lab_commands.add_parsers(sub)
+    p = sub.add_parser('graph', help='draw a topology file: its physical and logical layers (no lab needed)',
+                       description='e.g. vpclab graph topologies/default.yaml --format svg -w default.svg')
+    graph.graph_arguments(p)
+    p.set_defaults(func=graph.cmd_graph)
     p = sub.add_parser('exec', help='run a command in an instance\'s network namespace (exit code passed through)',
                        description='e.g. vpclab exec web-1 -- ping -c1 10.0.1.11')
     inspect.exec_arguments(p)

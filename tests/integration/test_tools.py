@@ -73,3 +73,10 @@ def test_exec_runs_in_the_instance_and_passes_its_exit_code(lab):
     assert vpclab('exec', 'web-1', returncode=2).stderr.count('\n') == 1
 
 
+
+
+def test_graph_of_the_running_lab_s_file(lab, tmp_path):
+    assert 'class i_web_1 vpc0' in vpclab('graph', lab.topology.path).stdout
+    vpclab('graph', lab.topology.path, '--format', 'svg', '-w', str(tmp_path / 'lab.svg'))
+    assert '<svg' in (tmp_path / 'lab.svg').read_text()
+    assert vpclab('graph', 'nosuch.yaml', returncode=2).stderr.count('\n') == 1
