@@ -8,7 +8,7 @@ import shtab
 
 from testbed.bench.commands import USER_ERRORS
 from testbed.bench.commands import add_parsers as add_bench_parsers
-from testbed.commands import graph, info, inspect, lab_commands
+from testbed.commands import capture, graph, info, inspect, lab_commands
 from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
@@ -81,6 +81,13 @@ def parser():
                        description='e.g. vpclab graph topologies/default.yaml --format svg -w default.svg')
     graph.graph_arguments(p)
     p.set_defaults(func=graph.cmd_graph)
+    p = sub.add_parser('capture', help='capture packets of the running lab by name (pcap for Wireshark)',
+                       description=capture.__doc__.split('\n\n')[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog='e.g. vpclab capture -w - r1-h1 udp port 6081 | wireshark -k -i -  (options '
+                              'before TARGET or after the filter)')
+    capture.capture_arguments(p)
+    p.set_defaults(func=capture.cmd_capture)
     p = sub.add_parser('exec', help='run a command in an instance\'s network namespace (exit code passed through)',
                        description='e.g. vpclab exec web-1 -- ping -c1 10.0.1.11')
     inspect.exec_arguments(p)

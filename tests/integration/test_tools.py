@@ -80,3 +80,52 @@ def test_graph_of_the_running_lab_s_file(lab, tmp_path):
     vpclab('graph', lab.topology.path, '--format', 'svg', '-w', str(tmp_path / 'lab.svg'))
     assert '<svg' in (tmp_path / 'lab.svg').read_text()
     assert vpclab('graph', 'nosuch.yaml', returncode=2).stderr.count('\n') == 1
+
+
+def capture_process(*args):
+    return subprocess.Popen([sys.executable, '-m', 'testbed.commands.cli', 'capture', *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def started(proc):
+    """The capture's legend is out and tcpdump listens."""
+    said = []
+    while not any('listening on' in line for line in said):
+        line = proc.stderr.readline().decode()
+        assert line, f'capture ended early: {said}'
+        said.append(line)
+    return ''.join(said)
+
+
+def test_capture_streams_a_pcap_of_an_instance(lab, tmp_path):
+    from testbed.observe.capture import load_scapy_layers
+    proc = capture_process('-w', '-', '-c', '2', 'web-2', 'icmp')
+    said = started(proc)
+    assert 'VNI 100 -> VPC blue' in said and 'VNI 101 -> VPC red' in said
+    lab.node('web-1').cmd('ping -c1 -W2 10.0.1.11')
+    pcap, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    (tmp_path / 'web-2.pcap').write_bytes(pcap)
+    packets = load_scapy_layers()(str(tmp_path / 'web-2.pcap'))
+    assert [p['IP'].src for p in packets] == ['10.0.1.10', '10.0.1.11']        # request in, reply out
+
+
+def test_capture_of_a_host_nic_sees_the_vni_and_ends_cleanly_on_ctrl_c(lab, tmp_path):
+    import signal
+
+    from testbed.observe.capture import load_scapy_layers, tunnel_summary
+    path = tmp_path / 'r1-h1.pcap'
+    proc = capture_process('-w', str(path), 'r1-h1', 'udp', 'port', '6081')
+    started(proc)
+    lab.node('red-1').cmd('ping -c2 -i0.2 -W2 10.0.1.11')
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    seen = {tunnel_summary(p) for p in load_scapy_layers()(str(path))}
+    assert ('100.127.0.1', '100.127.0.3', 101, '10.0.1.10', '10.0.1.11') in seen        # red's VNI, not blue's
+
+
+def test_capture_with_a_bad_target_or_filter(lab):
+    err = vpclab('capture', 'nosuch', returncode=2).stderr
+    assert 'is no instance, physical host or interface' in err and err.count('\n') == 1
+    assert vpclab('capture', '-c', '1', 'web-1', 'no', 'such', 'filter', returncode=1).returncode == 1
