@@ -7,6 +7,7 @@ from testbed import flowlogs
 from testbed.commands import firewall
 from testbed.commands.grammar import Command
 from testbed.commands.inspect import inspect, inspect_arguments
+from testbed.commands.reachability import reachability, reachability_arguments
 from testbed.commands.views import (
     alerts,
     cache,
@@ -92,10 +93,12 @@ COMMANDS = {c.name: c for c in (
     Command('flows', 'the OpenFlow pipeline of a physical host\'s bridge', flows_arguments, flows),
     Command('inspect', 'what runs: the lab, its controller, hosts, instances (host, IP, ENI, MAC), drops',
             inspect_arguments, inspect),
+    Command('reachability', 'per VPC, who can ping whom by name: expected (from the model) against observed '
+            '(real pings); the shell\'s pingall', reachability_arguments, reachability),
     Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
             migrate_arguments, migrate),
 )}
-ALIASES = {'sg': 'security-group'}
+ALIASES = {'sg': 'security-group', 'pingall': 'reachability'}
 
 
 def add_parsers(subparsers):

@@ -129,3 +129,21 @@ def test_capture_with_a_bad_target_or_filter(lab):
     err = vpclab('capture', 'nosuch', returncode=2).stderr
     assert 'is no instance, physical host or interface' in err and err.count('\n') == 1
     assert vpclab('capture', '-c', '1', 'web-1', 'no', 'such', 'filter', returncode=1).returncode == 1
+
+
+def test_reachability_by_name_and_mismatches_highlighted(lab):
+    text = vpclab('reachability').stdout
+    pairs = 3 * 3 + 2 * 1 + 1 * 3                 # blue: 2 others + green-1 each; red: 1; green: blue's 3
+    assert text.startswith(f'{pairs} pairs pinged, 0 not as expected'), text
+    red = text.split('VPC red')[1].split('VPC green')[0]
+    assert 'web' not in red and 'green' not in red            # the same addresses, never paired
+    web2 = lab.node('web-2')
+    web2.cmd('iptables -I INPUT -p icmp --icmp-type echo-request -j DROP')
+    try:
+        doc = json.loads(vpclab('reachability', '--vpc', 'blue', '-o', 'json').stdout)
+        text = vpclab('reachability', '--vpc', 'blue').stdout
+    finally:
+        web2.cmd('iptables -D INPUT -p icmp --icmp-type echo-request -j DROP')
+    wrong = sorted((p['Source'], p['Destination']) for v in doc['Vpcs'] for p in v['Pairs'] if not p['Match'])
+    assert wrong == [('app-1', 'web-2'), ('web-1', 'web-2')] and doc['Mismatches'] == 2
+    assert '!! web-1 -> web-2 (10.0.1.11): no reply, expected a reply' in text
