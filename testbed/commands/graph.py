@@ -118,33 +118,60 @@ def describe(topo, layer='both'):
 
 # ---- writers --------------------------------------------------------------------------------------
 
-def mermaid(topo, layer='both'):
-    clusters, edges = describe(topo, layer)
-    out = [f'%% vpclab graph {topo.path}', 'flowchart TB']
-
-    def quote(text):
-        return '"' + text.replace('"', '#quot;').replace('\n', '<br/>') + '"'
+def walk(clusters, node, opening, closing):
+    """The lines of nested clusters: node(item, pad) and opening(cluster, pad) give lists of lines,
+    closing(pad) one line."""
+    out = []
 
     def write(item, depth):
         pad = '  ' * depth
         if isinstance(item, Node):
-            brackets = {'box': '[{}]', 'ellipse': '([{}])', 'hexagon': '{{{{{}}}}}', 'component': '[[{}]]'}[
-                item.shape]
-            out.append(pad + item.id + brackets.format(quote(item.label)))
-            if item.vpc is not None:
-                out.append(f'{pad}class {item.id} vpc{item.vpc}')
+            out.extend(node(item, pad))
             return
-        out.append(f'{pad}subgraph {item.id}[{quote(item.label)}]')
+        out.extend(opening(item, pad))
         for child in item.items:
             write(child, depth + 1)
-        out.append(f'{pad}end')
+        out.append(closing(pad))
     for cluster in clusters:
         write(cluster, 1)
+    return out
+
+
+def _mermaid_quote(text):
+    return '"' + text.replace('"', '#quot;').replace('\n', '<br/>') + '"'
+
+
+def _mermaid_node(item, pad):
+    brackets = {'box': '[{}]', 'ellipse': '([{}])', 'hexagon': '{{{{{}}}}}', 'component': '[[{}]]'}[item.shape]
+    return [pad + item.id + brackets.format(_mermaid_quote(item.label))] + \
+        ([f'{pad}class {item.id} vpc{item.vpc}'] if item.vpc is not None else [])
+
+
+def mermaid(topo, layer='both'):
+    clusters, edges = describe(topo, layer)
+    out = [f'%% vpclab graph {topo.path}', 'flowchart TB']
+    out += walk(clusters, _mermaid_node, lambda c, pad: [f'{pad}subgraph {c.id}[{_mermaid_quote(c.label)}]'],
+                lambda pad: f'{pad}end')
     for e in edges:
         line = '-.-' if e.dashed else '---'
-        out.append(f'  {e.a} {line}|{quote(e.label)}| {e.b}' if e.label else f'  {e.a} {line} {e.b}')
+        out.append(f'  {e.a} {line}|{_mermaid_quote(e.label)}| {e.b}' if e.label else f'  {e.a} {line} {e.b}')
     out += [f'  classDef vpc{n} fill:{fill},stroke:{stroke}' for n, (fill, stroke) in enumerate(PALETTE)]
     return '\n'.join(out) + '\n'
+
+
+def _dot_quote(text):
+    return '"' + text.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n') + '"'
+
+
+def _dot_node(item, pad):
+    fill, stroke = PALETTE[item.vpc] if item.vpc is not None else ('white', 'black')
+    return [f'{pad}{item.id} [label={_dot_quote(item.label)} shape={item.shape} fillcolor="{fill}" '
+            f'color="{stroke}"];']
+
+
+def _dot_cluster(c, pad):
+    return [f'{pad}subgraph cluster_{c.id} {{', f'{pad}  label={_dot_quote(c.label)};'] + \
+        ([f'{pad}  color="{PALETTE[c.vpc][1]}";'] if c.vpc is not None else [])
 
 
 def dot(topo, layer='both'):
@@ -152,28 +179,9 @@ def dot(topo, layer='both'):
     out = [f'// vpclab graph {topo.path}', 'graph vpclab {', '  compound=true; rankdir=TB; newrank=true;',
            '  node [fontname="Helvetica" fontsize=10 style=filled fillcolor=white];',
            '  graph [fontname="Helvetica" fontsize=11]; edge [fontname="Helvetica" fontsize=9];']
-
-    def quote(text):
-        return '"' + text.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n') + '"'
-
-    def write(item, depth):
-        pad = '  ' * depth
-        if isinstance(item, Node):
-            fill, stroke = PALETTE[item.vpc] if item.vpc is not None else ('white', 'black')
-            out.append(f'{pad}{item.id} [label={quote(item.label)} shape={item.shape} fillcolor="{fill}" '
-                       f'color="{stroke}"];')
-            return
-        out.append(f'{pad}subgraph cluster_{item.id} {{')
-        out.append(f'{pad}  label={quote(item.label)};')
-        if item.vpc is not None:
-            out.append(f'{pad}  color="{PALETTE[item.vpc][1]}";')
-        for child in item.items:
-            write(child, depth + 1)
-        out.append(f'{pad}}}')
-    for cluster in clusters:
-        write(cluster, 1)
+    out += walk(clusters, _dot_node, _dot_cluster, lambda pad: f'{pad}}}')
     for e in edges:
-        attrs = [f'label={quote(e.label)}'] if e.label else []
+        attrs = [f'label={_dot_quote(e.label)}'] if e.label else []
         attrs += ['style=dashed'] if e.dashed else []
         out.append(f'  {e.a} -- {e.b}' + (f' [{" ".join(attrs)}]' if attrs else '') + ';')
     out.append('}')
