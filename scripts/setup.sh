@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="openvswitch-switch mininet iperf3 ethtool tcpdump iputils-ping netcat-openbsd
-  iproute2 iptables socat python3-venv python3-pip procps"
+  iproute2 iptables socat python3-venv python3-pip procps graphviz"
 VENV=.venv
 STAMP=$VENV/.vpclab-setup
 WANT="$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)"
