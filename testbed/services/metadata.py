@@ -60,7 +60,8 @@ class Metadata:
 
     def ip_ttl(self, eni, method: str, path: str) -> int | None:
         """The IP TTL of the response's packets: the hop limit for a token's PUT, else the default."""
-        return eni.hop_limit if eni is not None and method == "PUT" and path == TOKEN_PATH else None
+        token_put = method == "PUT" and path.split("?", 1)[0] == TOKEN_PATH
+        return eni.hop_limit if eni is not None and token_put else None
 
     # ---- requests ------------------------------------------------------------------------------
     def handle(self, eni, method: str, path: str, headers, now: float):
