@@ -8,21 +8,13 @@
 - the internet hosts' `dns_name`s;
 and NXDOMAIN for the rest (another VPC's names too). A known name asked for another type has no
 records (NOERROR, "NODATA"); zone transfers are REFUSED. `DnsResponder.answer` speaks the wire
-format (dnspython's) for one ENI and counts what it answered.
+format (dns_wire.py) for one ENI and counts what it answered.
 """
 from __future__ import annotations
 
 from collections import Counter, namedtuple
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.opcode
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
-
+from . import dns_wire as wire
 from .addresses import private_hostname
 
 Record = namedtuple("Record", "name rtype ttl value")   # name without the final dot; rtype 'A' or 'PTR'
@@ -97,49 +89,33 @@ class DnsResponder:
     def answer(self, ident: int | None, data: bytes, udp: bool = True) -> bytes | None:
         """The response to the query `data` from the ENI `ident`; None: nothing to send."""
         self.counters["queries"] += 1
-        try:
-            query = dns.message.from_wire(data)
-        except dns.exception.DNSException:
-            return self._formerr(data)
-        if query.flags & dns.flags.QR:
+        if wire.is_response(data):
             self.counters["ignored"] += 1
             return None
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.RA
+        try:
+            query = wire.parse_query(data)
+        except wire.WireError:
+            self.counters["formerr"] += 1
+            return wire.error(data, FORMERR)
+        rcode, records = self._resolve(ident, query)
+        self.counters[RCODE_NAMES.get(rcode, str(rcode))] += 1
+        if rcode == NOERROR and not records:
+            self.counters["nodata"] += 1
+        limit = max(UDP_LIMIT, query.edns_payload or 0) if udp else 65535
+        reply = wire.response(query, rcode, records, limit)
+        if reply[2] & 0x02:
+            self.counters["truncated"] += 1
+        return reply
+
+    def _resolve(self, ident, query):
         facts = self.state.eni(ident)
         if facts is None:
             self.counters["unknown_eni"] += 1
-            rcode = REFUSED
-        elif query.opcode() != dns.opcode.QUERY:
-            rcode = NOTIMP
-        elif len(query.question) != 1:
-            rcode = FORMERR
-        elif query.question[0].rdclass != dns.rdataclass.IN:
-            rcode = REFUSED
-        else:
-            question = query.question[0]
-            rcode, records = self.resolver.resolve(facts.vpc, question.name.to_text(),
-                                                   dns.rdatatype.to_text(question.rdtype))
-            for r in records:
-                value = f"{r.value}." if r.rtype == "PTR" else r.value
-                response.answer.append(dns.rrset.from_text(f"{r.name}.", r.ttl, "IN", r.rtype, value))
-            if rcode == NOERROR and not records:
-                self.counters["nodata"] += 1
-        response.set_rcode(rcode)
-        self.counters[RCODE_NAMES.get(rcode, str(rcode))] += 1
-        limit = max(UDP_LIMIT, query.payload if query.edns >= 0 else 0) if udp else 65535
-        try:
-            return response.to_wire(max_size=limit)
-        except dns.exception.TooBig:
-            response.answer.clear()
-            response.flags |= dns.flags.TC
-            self.counters["truncated"] += 1
-            return response.to_wire()
-
-    def _formerr(self, data: bytes) -> bytes | None:
-        """FORMERR with the query's id, when at least its header came; else nothing."""
-        self.counters["formerr"] += 1
-        if len(data) < 12:
-            return None
-        flags = 0x8000 | (data[2] & 0x78) << 8 | FORMERR      # QR, the query's opcode, FORMERR
-        return data[:2] + flags.to_bytes(2, "big") + bytes(8)
+            return REFUSED, []
+        if query.opcode != wire.OPCODE_QUERY:
+            return NOTIMP, []
+        if query.qname is None:
+            return FORMERR, []
+        if query.qclass != wire.CLASS_IN:
+            return REFUSED, []
+        return self.resolver.resolve(facts.vpc, query.qname, query.qtype)

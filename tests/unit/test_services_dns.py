@@ -135,3 +135,31 @@ def test_wire_refusals(state):
     junk = responder.answer(1, b"\x12\x34\x01\x00\x00\x01" + b"\xff" * 10)
     assert junk[:2] == b"\x12\x34" and dns.message.from_wire(junk).rcode() == dns.rcode.FORMERR
     assert responder.answer(1, b"\x00") is None
+
+
+def test_wire_details(state):
+    responder = DnsResponder(state)
+    _, response = ask(responder, 1, "IP-10-0-1-10.Ec2.Internal")              # 0x20: the case comes back
+    assert response.question[0].name.to_text() == "IP-10-0-1-10.Ec2.Internal."
+    assert response.answer[0].name.to_text() == "IP-10-0-1-10.Ec2.Internal."
+    _, response = ask(responder, 1, "ip-10-0-1-10.ec2.internal", use_edns=0, payload=4096)
+    assert response.edns == 0 and response.payload == 1232
+    _, response = ask(responder, 1, "ip-10-0-1-10.ec2.internal")
+    assert response.edns == -1
+    query = dns.message.make_query("ip-10-0-1-10.ec2.internal", "A")
+    response = dns.message.from_wire(responder.answer(1, query.to_wire(), udp=False))
+    assert response.answer[0][0].to_text() == "10.0.1.10"
+    empty = query.to_wire()[:4] + b"\x00\x00" + query.to_wire()[6:12]          # no question
+    assert dns.message.from_wire(responder.answer(1, empty)).rcode() == dns.rcode.FORMERR
+    pointer = query.to_wire()[:12] + b"\xc0\x0c\x00\x01\x00\x01"               # a compressed question name
+    assert dns.message.from_wire(responder.answer(1, pointer)).rcode() == dns.rcode.FORMERR
+
+
+def test_truncation():
+    from testbed.services import dns_wire
+    query = dns_wire.parse_query(dns.message.make_query("x.example", "A").to_wire())
+    records = [Record("x.example", "A", 60, f"10.0.0.{n}") for n in range(40)]
+    full = dns.message.from_wire(dns_wire.response(query, NOERROR, records, limit=65535))
+    assert len(full.answer[0]) == 40
+    cut = dns.message.from_wire(dns_wire.response(query, NOERROR, records, limit=512))
+    assert cut.flags & dns.flags.TC and not cut.answer and cut.question[0].name.to_text() == "x.example."
