@@ -8,6 +8,6 @@ setup(
                                     'experiments']),
     python_requires='>=3.9',
     install_requires=['os-ken>=4.0', 'PyYAML>=6', 'scapy>=2.5', 'matplotlib>=3.6'],
-    extras_require={'test': ['pytest>=7']},
+    extras_require={'test': ['pytest>=7', 'dnspython>=2']},  # dnspython: tests read DNS answers with it
     entry_points={'console_scripts': ['vpclab = testbed.commands.cli:main']},
 )
