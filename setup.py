@@ -14,6 +14,7 @@ setup(
                       ],
     extras_require={'test': ['pytest>=7',
                              'jsonschema>=4',    # tests of schema/topology.schema.json
+                             'dnspython>=2',     # tests read the DNS responder's answers with it
                              ]},
     entry_points={'console_scripts': ['vpclab = testbed.commands.cli:main']},
 )
