@@ -17,6 +17,7 @@ from testbed.services.addresses import (
 )
 from testbed.services.state import ServiceState, StateError, file_order_idents
 from testbed.topology import load, loads
+from testbed.topology.model import TopologyError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,11 +61,10 @@ def test_a_vpc_in_the_eni_block_is_refused():
     for cidr in ("100.126.0.0/16", "100.126.7.0/24", "100.64.0.0/10"):
         with pytest.raises(AddressError, match="100.126.0.0/16"):
             check_no_collision([cidr])
-    topology = loads("fabric: {azs: {use1-az1: {racks: {r1: {hosts: 1}}}}}\n"
-                     "vpcs: {v: {cidr: 100.126.0.0/16, subnets: {a: {cidr: 100.126.1.0/24, az: use1-az1}},"
-                     " instances: {i1: {subnet: a}}}}\n")
-    with pytest.raises(AddressError):
-        ServiceState.from_topology(topology)
+    with pytest.raises(TopologyError, match="100.126.0.0/16, the lab's VPC-service addresses"):
+        loads("fabric: {azs: {use1-az1: {racks: {r1: {hosts: 1}}}}}\n"
+              "vpcs: {v: {cidr: 100.126.0.0/16, subnets: {a: {cidr: 100.126.1.0/24, az: use1-az1}},"
+              " instances: {i1: {subnet: a}}}}\n")
 
 
 def test_state_from_the_topology(edge):
