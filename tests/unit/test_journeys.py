@@ -64,8 +64,8 @@ class World:
         """What the mapping service sends after a change (controllers/apps/mapping_service.py)."""
         for h, r in self.routers.items():
             plan = self.table.plan(h)
-            plan.security_groups = self.book.changes_for(h, self.table.entries())
-            self.switches[h].apply(r.apply(plan))
+            plan.security_groups, plan.group_members = self.book.changes_for(h, self.table.entries())
+            self.switches[h].apply(r.apply(plan)).check_conjunctions()
 
     def send(self, name, ct='new', **fields):
         """A packet from instance `name`'s port, by default from its own addresses."""
