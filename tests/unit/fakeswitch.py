@@ -53,7 +53,8 @@ class Flow:
         self.conjunctions = [(a.id, a.clause, a.n_clauses) for a in actions
                              if isinstance(a, parser.NXActionConjunction)]
         if self.conjunctions:     # OVS: nothing else (but notes), and a conjunction has 2 to 64 clauses
-            assert len(self.conjunctions) == len(actions) == len(self.instructions), 'conjunction with other actions'
+            assert len(self.conjunctions) == len(actions) and len(self.instructions) == 1, \
+                'conjunction with other actions'
             assert all(2 <= n <= 64 and 0 <= k < n for _, k, n in self.conjunctions), self.conjunctions
             assert 'conj_id' not in self.match
 
