@@ -38,21 +38,29 @@ vpcs:
 """
 
 
+NAMES = ('m-1', 'm-2', 'm-3', 'outsider')
+
+
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
     path = tmp_path_factory.mktemp('groups') / 'groups.yaml'
     path.write_text(TOPOLOGY)
     with Lab(str(path)) as lab:
-        servers = [lab.node(n).popen(['nc', '-lk', '80'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for n in ('m-1', 'm-2', 'm-3', 'outsider')]
-        for n in ('m-1', 'm-2', 'm-3', 'outsider'):
-            lab.wait_until(lambda n=n: ':80 ' in lab.node(n).cmd('ss -ltn'), what=f'{n} to listen on 80')
+        servers = {n: lab.node(n).popen(['nc', '-lk', '80'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for n in NAMES}
         try:
+            for n in NAMES:
+                lab.wait_until(lambda n=n: ':80 ' in lab.node(n).cmd('ss -ltn'), what=f'{n} to listen on 80')
             yield lab
         finally:
-            for proc in servers:
-                proc.terminate()
-                proc.wait()
+            stop(servers.values())
+
+
+def stop(procs):
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait()
 
 
 def connects(lab, src, dst, port=80):
