@@ -95,3 +95,4 @@ def test_after_a_rule_change(lab):
                                                       {'protocol': 'tcp', 'ports': 80, 'from': 'sg:open'}])
     assert connects(lab, 'outsider', 'm-3') and connects(lab, 'm-1', 'm-2')
     assert not connects(lab, 'm-1', 'outsider')                             # open admits nobody
+    assert lab.api.metrics()['ofp_errors'] == []                            # OVS took every flow-mod
