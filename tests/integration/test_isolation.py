@@ -16,7 +16,7 @@ import sys
 import pytest
 from conftest import topology
 
-from testbed.capture import Capture
+from testbed.observe.capture import Capture
 from testbed.fabric import isolation
 from testbed.lab import Lab
 
