@@ -34,9 +34,13 @@ class Pair:
         return self.observed is not None and self.observed != (self.expected is None)
 
 
-def _allows(matches, ip):
+def _allows(matches, ip, members=lambda group: ()):
+    """Does one of `matches` admit ICMP from/to ip?  A match naming `sg:<group>` admits the
+    group's members (members(group): their /32 blocks)."""
     address = ipaddress.IPv4Address(ip)
-    return any(m.protocol in (None, ICMP) and address in ipaddress.IPv4Network(m.cidr) for m in matches)
+    return any(m.protocol in (None, ICMP) and any(
+        address in ipaddress.IPv4Network(block)
+        for block in (members(m.cidr[3:]) if m.cidr.startswith('sg:') else (m.cidr,))) for m in matches)
 
 
 def _membership(topo):
@@ -51,8 +55,8 @@ def _membership(topo):
 def _group_allows(topo, inst, direction, peer_ip, membership, groups):
     vpc = topo.vpcs[inst.vpc]
     rules = groups.get(vpc.name) or security_groups(vpc)
-    found = security_group_matches(rules, inst.security_groups, vpc.vni, membership)
-    return _allows(found[direction], peer_ip)
+    found = security_group_matches(rules, inst.security_groups)
+    return _allows(found[direction], peer_ip, lambda group: membership.get((vpc.vni, group), ()))
 
 
 def _acl_allows(vpc, subnet, direction, peer_ip):
