@@ -201,14 +201,25 @@ def test_network_acl_deny_beats_a_security_group_allow(lab):
 
 
 @pytest.mark.parametrize('src,dst,host,reason', [
-    ('edge-1', '198.51.100.1', 'r1-h3', 'target-not-built'),    # 0.0.0.0/0 -> igw
-    ('edge-1', '10.9.0.5', 'r1-h3', 'target-not-built'),        # longest prefix: vgw
     ('edge-1', '10.8.0.5', 'r1-h3', 'blackhole'),
     ('client-1', '198.51.100.1', 'r1-h2', 'no-route')])         # the main table: local route only
 def test_route_to_a_missing_target_drops_with_its_reason(lab, src, dst, host, reason):
     before = journey.drops(lab, host, reason)
     assert journey.ping(lab.node(src), dst, count=2)[0] == 0
     lab.wait_until(lambda: journey.drops(lab, host, reason) >= before + 2, what=f'{reason} drops')
+
+
+@pytest.mark.parametrize('dst,counter', [
+    ('198.51.100.1', 'drop:no-elastic-ip'),                    # 0.0.0.0/0 -> igw, but edge-1 has no elastic IP
+    ('10.9.0.5', 'out:vpn:'),                                  # longest prefix: vgw, into the VPN (nobody there)
+])
+def test_routes_to_gateways_lead_to_the_edge(lab, dst, counter):
+    def count():
+        handler = lab.edge_counters()['handler']
+        return sum(n for k, n in handler.items() if k.startswith(counter))
+    before = count()
+    assert journey.ping(lab.node('edge-1'), dst, count=2)[0] == 0
+    assert count() >= before + 2
 
 
 # ---- flow logs ------------------------------------------------------------------------------
