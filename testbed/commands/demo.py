@@ -6,7 +6,7 @@ from contextlib import nullcontext
 from controllers import pipeline as P
 from testbed.lab import Lab
 from testbed.observe import journey
-from testbed.observe.capture import Capture
+from testbed.observe.capture import Capture, tunnel_summary
 
 
 def narrate(topology_path, out=print, mode=None, keep=None):
@@ -64,6 +64,7 @@ def narrate(topology_path, out=print, mode=None, keep=None):
             out(f'\nIsolation: {twin.name} in VPC {twin.vpc} has the same IP {twin.ip} '
                 f'(VNI {topo.vpcs[twin.vpc].vni}) and received {len(twin_cap.packets)} of A\'s packets.')
         out(f'\nMetrics: {lab.api.metrics()["mapping"]}')
+        _leave_the_vpc(lab, out)
     out('Lab stopped; nothing is left behind.')
 
 
@@ -71,3 +72,33 @@ def _forged_ip(a, vpc):
     """An address of A's subnet that is not A's."""
     net = ipaddress.ip_network(vpc.subnets[a.subnet].cidr)
     return next(str(ip) for ip in net.hosts() if str(ip) != a.ip and int(ip) - int(net[0]) > 3)
+
+
+# ---- leaving the VPC: out through Blackfoot to an internet host and back ---------------------
+
+def _leave_the_vpc(lab, out):
+    """The journey on beyond step 8 (docs/journey.md, Blackfoot), if the topology has a way out."""
+    topo = lab.topology
+    internet = next(iter(topo.outside.internet.values()))
+    found = [(v, e) for v in topo.vpcs.values() for e in v.elastic_ips.values() if e.instance and
+             getattr(v.route_table_of(v.instances[e.instance].subnet).route_for(internet.ip), 'target', '') == 'igw']
+    if not found or lab.edge is None:
+        return
+    vpc, eip = found[0]
+    inst = vpc.instances[eip.instance]
+    edge_ip = lab.edge.plan.edge_config['underlay']['ip']
+    with Capture(lab.nic(lab.host_of(inst.name)), journey.TUNNEL_BPF) as under, \
+            Capture('edge', 'icmp', node=lab.node(f'{lab.names.prefix}inet')) as beyond:
+        received = journey.ping(lab.node(inst.name), internet.ip, count=2)[0]
+    to_edge = [s for s in map(tunnel_summary, under.packets) if s and s[1] == edge_ip]
+    out(f'\nLeaving the VPC: {inst.name} pinged {internet.name} ({internet.ip}) on the internet; its route '
+        f'table sends 0.0.0.0/0 to the internet gateway, which runs on Blackfoot ({edge_ip}).')
+    for s in to_edge[:1]:
+        out(f'     before Blackfoot, on {lab.nic(lab.host_of(inst.name))}: outer {s[0]} -> {s[1]}, '
+            f'{topo.encapsulation} VNI {s[2]}, inner {s[3]} -> {s[4]}')
+    for p in beyond.packets[:2]:
+        out(f'     after Blackfoot, on the internet: {p["IP"].src} -> {p["IP"].dst} '
+            f'({"request" if p["ICMP"].type == 8 else "reply"}; elastic IP {eip.name} = {eip.address})')
+    out(f'     {received} of 2 replies came back through Blackfoot, which turned {eip.address} back into '
+        f'{inst.ip} and sent them to {lab.host_of(inst.name)} by the mapping service. Edge counters: '
+        f'{lab.edge_counters().get("handler", {})}')
