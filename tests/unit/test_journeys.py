@@ -45,18 +45,22 @@ PORT = {name: n for n, name in enumerate(INSTANCES, start=1)}       # each host 
 class World:
     """The mapping service's table and one virtual router per host, each with its fake switch."""
 
-    def __init__(self, mode='proactive', enforce=True):
-        self.table = MappingTable(HOSTS, {BLUE: set(), RED: set()}, mode)
-        self.book = SecurityGroupBook(GROUPS)
-        for name, (vni, ip, host, subnet, group) in INSTANCES.items():
-            self.table.register(vni=vni, ip=ip, host=host, mac=MAC[name], eni=f'eni-{name}', instance=name,
-                                subnet=subnet, gateway_ip=ip.rsplit('.', 1)[0] + '.1', port_name=f'vl_i{PORT[name]}',
-                                security_groups=(group,))
+    def __init__(self, mode='proactive', enforce=True, instances=INSTANCES, subnets=SUBNETS, groups=GROUPS,
+                 peers=None):
+        self.instances = instances
+        self.port = {name: n for n, name in enumerate(instances, start=1)}
+        self.mac = {name: f'0e:00:00:00:00:{n:02x}' for n, name in enumerate(instances, start=16)}
+        self.table = MappingTable(HOSTS, peers or {vni: set() for vni in groups}, mode)
+        self.book = SecurityGroupBook(groups)
+        for name, (vni, ip, host, subnet, group) in instances.items():
+            self.table.register(vni=vni, ip=ip, host=host, mac=self.mac[name], eni=f'eni-{name}', instance=name,
+                                subnet=subnet, gateway_ip=ip.rsplit('.', 1)[0] + '.1',
+                                port_name=f'vl_i{self.port[name]}', security_groups=(group,))
         self.routers, self.switches = {}, {}
         for h, ip in HOSTS.items():
-            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, SUBNETS, enforce)
+            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, subnets, enforce)
             sw = self.switches[h] = FakeSwitch().apply(r.start())
-            for port in PORT.values():
+            for port in self.port.values():
                 sw.apply(r.port_added(f'vl_i{port}', port))
         self.push()
 
@@ -69,10 +73,10 @@ class World:
 
     def send(self, name, ct='new', **fields):
         """A packet from instance `name`'s port, by default from its own addresses."""
-        vni, ip, host, *_ = INSTANCES[name]
-        fields = {'in_port': PORT[name], 'eth_src': MAC[name], 'eth_type': 0x0800, 'ipv4_src': ip, **fields}
+        vni, ip, host, *_ = self.instances[name]
+        fields = {'in_port': self.port[name], 'eth_src': self.mac[name], 'eth_type': 0x0800, 'ipv4_src': ip, **fields}
         if 'arp_op' in fields:
-            fields = {**fields, 'eth_type': 0x0806, 'arp_spa': ip, 'arp_sha': MAC[name]}
+            fields = {**fields, 'eth_type': 0x0806, 'arp_spa': ip, 'arp_sha': self.mac[name]}
             fields.pop('ipv4_src')
         return self.switches[host].send(ct, **fields)
 
@@ -95,7 +99,8 @@ class World:
     def packet_in(self, host, journey, n=0):
         """Hand the journey's n-th packet-in to the host's router, as the router app does."""
         table, cookie, fields = journey.packet_ins[n]
-        match = {k: v for k, v in fields.items() if k in ('in_port', 'metadata', 'tunnel_id', 'reg3', 'reg4')}
+        kept = ('in_port', 'metadata', 'tunnel_id', 'reg0', 'reg3', 'reg4', 'reg5')
+        match = {k: v for k, v in fields.items() if k in kept}
         if fields['tun_ipv4_src']:
             match['tun_ipv4_src'] = str(ipaddress.IPv4Address(fields['tun_ipv4_src']))
         return self.routers[host].packet_in(table, cookie, match, packet_of(fields), self.lookup(host))
