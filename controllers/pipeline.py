@@ -19,7 +19,7 @@ STAGES = (
     Stage(0, 'CLASSIFY', 'where the packet enters',
           'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
           '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
-          '(metered) and raises an alert. From the tunnel port: to CHECK.',
+          '(metered) and raises an alert; an 802.1Q-tagged frame is unsupported. From the tunnel port: to CHECK.',
           ('spoofed-source', 'unknown-port', 'unsupported-protocol')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
@@ -42,8 +42,8 @@ STAGES = (
           ('no-mapping',)),
     Stage(60, 'CHECK', '7 the receiving check',
           'an encapsulated packet passes only if (VNI, inner source IP and MAC) is registered on the host '
-          'that is its outer source; else it is dropped and an alert says why.',
-          ('unregistered-source',)),
+          'that is its outer source; else it is dropped and an alert says why. A tagged inner frame is unsupported.',
+          ('unregistered-source', 'unsupported-protocol')),
     Stage(70, 'DESTINATION', 'which local ENI',
           'the receiving ENI (reg1) and its subnet (reg2).', ('no-local-destination',)),
     Stage(80, 'INGRESS_NACL', 'network ACL in (seed 002)',
@@ -116,7 +116,7 @@ DROP_REASONS = {
     4: 'no-local-destination',  # tunnel packet for an instance that is not on this host
     5: 'arp-unknown-target',    # ARP for an address the VPC does not have
     6: 'unknown-port',          # a packet from a port that no instance owns
-    7: 'unsupported-protocol',  # neither IPv4 nor ARP (this VPC carries IPv4 only)
+    7: 'unsupported-protocol',  # neither IPv4 nor ARP (this VPC carries IPv4 only), or 802.1Q-tagged
     8: 'security-group',        # a new flow that no rule of the ENI's security groups allows
     9: 'invalid-packet',        # conntrack: out of the TCP window, bad state, unrelated ICMP error
     10: 'network-acl',          # denied by a network ACL rule, or by its implicit final deny

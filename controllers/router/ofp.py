@@ -6,6 +6,8 @@ from controllers.compat import nicira_ext, ofproto_v1_3, ofproto_v1_3_parser
 ofp, parser = ofproto_v1_3, ofproto_v1_3_parser
 ALL = 0xffffffffffffffff
 IP, ARP_TYPE = 0x0800, 0x0806
+NO_VLAN = ofproto_v1_3.OFPVID_NONE                                     # vlan_vid: no 802.1Q tag
+ANY_VLAN = (ofproto_v1_3.OFPVID_PRESENT, ofproto_v1_3.OFPVID_PRESENT)   # vlan_vid: any tag
 ZONE_BITS = nicira_ext.ofs_nbits(0, 15)
 NX_IN_PORT = 0xfff8            # resubmit's 16-bit port field: keep the packet's in_port
 

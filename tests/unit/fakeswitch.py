@@ -17,7 +17,8 @@ from controllers import pipeline as P
 IP_FIELDS = {'ipv4_src', 'ipv4_dst', 'arp_spa', 'arp_tpa', 'tun_ipv4_src', 'tun_ipv4_dst'}
 MAC_FIELDS = {'eth_src', 'eth_dst', 'arp_sha', 'arp_tha'}
 CT = {'new': P.CT_NEW, 'est': P.CT_EST, 'rel': P.CT_REL, 'inv': P.CT_INV}
-ZEROED = ('metadata', 'ct_state', 'tunnel_id', 'tun_ipv4_src', 'tun_ipv4_dst') + tuple(f'reg{n}' for n in range(8))
+ZEROED = ('metadata', 'vlan_vid', 'ct_state', 'tunnel_id', 'tun_ipv4_src', 'tun_ipv4_dst') + \
+    tuple(f'reg{n}' for n in range(8))
 
 
 def value(name, v):
