@@ -34,18 +34,21 @@ STAGES = (
           'the sender subnet\'s ACL, outbound, first match by rule number; not applied inside the subnet.',
           ('network-acl',)),
     Stage(40, 'ROUTE_TABLE', 'route table (seed 002)',
-          'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING.',
+          'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING, with the VPC the '
+          'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route).',
           ('no-route', 'blackhole', 'target-not-built')),
     Stage(50, 'MAPPING', '4-6 mapping look-up, encapsulation',
-          '(VNI, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, `tun_dst` = '
-          'destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service (reactive).',
+          '(VNI, route\'s VPC, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, '
+          '`tun_dst` = destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service for '
+          'that VPC (reactive).',
           ('no-mapping',)),
     Stage(60, 'CHECK', '7 the receiving check',
           'an encapsulated packet passes only if (VNI, inner source IP and MAC) is registered on the host '
           'that is its outer source; else it is dropped and an alert says why. A tagged inner frame is unsupported.',
           ('unregistered-source', 'unsupported-protocol')),
     Stage(70, 'DESTINATION', 'which local ENI',
-          'the receiving ENI (reg1) and its subnet (reg2).', ('no-local-destination',)),
+          'the receiving ENI (reg1) and its subnet (reg2); from a peered VPC, by destination MAC too.',
+          ('no-local-destination',)),
     Stage(80, 'INGRESS_NACL', 'network ACL in (seed 002)',
           'the receiver subnet\'s ACL, inbound.', ('network-acl',)),
     Stage(90, 'INGRESS_SG', 'security group in (seed 002)',
@@ -79,6 +82,8 @@ REG_DST_ENI = 'reg1'         # ident of the receiving local ENI: its conntrack z
 REG_SUBNET = 'reg2'          # sender's subnet on egress, receiver's subnet on ingress
 REG_LOG_ENI = 'reg3'         # flow logs: the ENI a record belongs to
 REG_LOG_ACTION = 'reg4'      # flow logs: ACCEPT or REJECT
+REG_DST_VPC = 'reg5'         # the VPC (VNI) the sender's route table sends the destination to: its own
+#                              or, by a pcx: route, one peered VPC (two peers may share addresses)
 LOG_ACCEPT, LOG_REJECT = 1, 2
 
 # conntrack state bits (ct_state)

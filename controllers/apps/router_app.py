@@ -138,8 +138,9 @@ class RouterApp(BaseApp):
         if router is None:
             return
 
-        def lookup(vni, ip, peered=True, subscribe=True):
-            return self.send_request(LookupRequest(router.name if subscribe else None, vni, ip, peered)).entry
+        def lookup(vni, ip, peered=True, subscribe=True, target=None):
+            return self.send_request(LookupRequest(router.name if subscribe else None, vni, ip, peered,
+                                                   target)).entry
         outcome = router.packet_in(msg.table_id, msg.cookie, msg.match, msg.data, lookup)
         self._send(router, outcome.messages)
         for key in outcome.flow_log:

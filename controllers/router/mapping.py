@@ -14,12 +14,14 @@ def base(reactive):
 
 def cache_entry(e, senders, here):
     """Where e lives, for each local VPC that may send to it (its own, or a peer: keyed by the
-    sender's VNI, which is also the VNI on the wire)."""
+    sender's VNI, which is also the VNI on the wire), when the sender's route table sends there
+    (REG_DST_VPC = e's VPC).  The destination MAC tells the receiving DESTINATION which peer it is."""
     owner, out = P.cookie(P.KIND_CACHE, e.ident), []
     for vni in sorted(senders):
-        match = ofp.match(metadata=vni, eth_type=ofp.IP, ipv4_dst=e.ip)
+        match = ofp.match(metadata=vni, eth_type=ofp.IP, ipv4_dst=e.ip, **{P.REG_DST_VPC: e.vni})
         if e.host == here:
-            out.append(ofp.flow(P.MAPPING, 100, match, goto=P.DESTINATION, cookie=owner))
+            out.append(ofp.flow(P.MAPPING, 100, match, [ofp.set_field(eth_dst=e.mac)], goto=P.DESTINATION,
+                                cookie=owner))
         else:
             out.append(ofp.flow(P.MAPPING, 100, match,
                                 [ofp.set_field(eth_dst=e.mac), ofp.set_field(tunnel_id=vni),
@@ -28,7 +30,8 @@ def cache_entry(e, senders, here):
     return out
 
 
-def on_miss(vni, pkt, lookup):
-    """Reactive steps 4-5: the entry of the destination, or None (dropped: no-mapping)."""
+def on_miss(vni, target, pkt, lookup):
+    """Reactive steps 4-5: the entry of the destination in the VPC `target` that the route table
+    chose (the sender's own or a peer), or None (dropped: no-mapping)."""
     ip = pkt.get_protocol(ipv4.ipv4)
-    return lookup(vni, ip.dst) if ip else None
+    return lookup(vni, ip.dst, target=target) if ip else None

@@ -139,7 +139,8 @@ class VirtualRouter:
     # ---- packets the switch could not decide alone ---------------------------------
     def packet_in(self, table, cookie, match, data, lookup):
         """An Outcome for a packet the switch sent up.  lookup(vni, ip, peered=True,
-        subscribe=True) asks the mapping service (an Entry or None)."""
+        subscribe=True, target=None) asks the mapping service (an Entry or None; `target`: only in
+        that VPC, which must be vni's own or a peer)."""
         self.counters['packet_in'] += 1
         kind, ident = P.cookie_kind(cookie), P.cookie_ident(cookie)
         pkt = packet.Packet(data)
@@ -159,9 +160,12 @@ class VirtualRouter:
             self.counters['cache_misses'] += 1
             return Outcome(self.cache_add(entry) + [check.resubmit(data, match)])
         if kind == P.KIND_MISS and table in (P.ARP, P.MAPPING):
-            stage, reason = (arp, 'arp-unknown-target') if table == P.ARP else (mapping, 'no-mapping')
             self.counters['cache_misses'] += 1
-            entry = stage.on_miss(match['metadata'], pkt, lookup)
+            if table == P.ARP:
+                reason, entry = 'arp-unknown-target', arp.on_miss(match['metadata'], pkt, lookup)
+            else:
+                reason = 'no-mapping'
+                entry = mapping.on_miss(match['metadata'], match.get(P.REG_DST_VPC), pkt, lookup)
             if entry is None:
                 self.count_drop(reason)
                 return Outcome()

@@ -16,7 +16,7 @@ def security_groups(vpc):
 
 def account_id(account):
     """A 12-digit AWS-like account id, the same for the same account name."""
-    return '%012d' % (int(hashlib.sha256(account.encode()).hexdigest()[:12], 16) % 10 ** 12)
+    return f'{int(hashlib.sha256(account.encode()).hexdigest()[:12], 16) % 10 ** 12:012d}'
 
 
 def subnets(topo):
@@ -30,5 +30,16 @@ def subnets(topo):
             index=index, vni=vpc.vni, cidr=subnet.cidr, flow_logs=vpc.flow_log_interval_s is not None,
             acl=None if acl is None else dict(inbound=[rule(r) for r in acl.inbound],
                                               outbound=[rule(r) for r in acl.outbound]),
-            routes=[dataclasses.asdict(r) for r in vpc.route_table_of(subnet.name).routes])
+            routes=[route(topo, vpc, r) for r in vpc.route_table_of(subnet.name).routes])
+    return out
+
+
+def route(topo, vpc, r):
+    """{destination, target}, and for a pcx: route the VNI of the VPC at the peering's other end: the
+    data plane sends a peered destination to the VPC its sender's route table names."""
+    out = dataclasses.asdict(r)
+    kind, _, peering = r.target.partition(':')
+    if kind == 'pcx':
+        ends = next(p.vpcs for p in topo.peerings if p.name == peering)
+        out['vni'] = topo.vpcs[ends[1] if ends[0] == vpc.name else ends[0]].vni
     return out

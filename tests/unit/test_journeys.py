@@ -92,8 +92,8 @@ class World:
         return host, self.switches[host].send(**fields)
 
     def lookup(self, host):
-        def ask(vni, ip, peered=True, subscribe=True):
-            return self.table.lookup(vni, ip, host=host if subscribe else None, peered=peered)
+        def ask(vni, ip, peered=True, subscribe=True, target=None):
+            return self.table.lookup(vni, ip, host=host if subscribe else None, peered=peered, target=target)
         return ask
 
     def packet_in(self, host, journey, n=0):
