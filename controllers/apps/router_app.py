@@ -23,6 +23,7 @@ from controllers.router import flow_log
 from controllers.router.virtual_router import VirtualRouter
 
 STATS_INTERVAL_S = 1.0
+MAX_OFP_ERRORS = 1000         # kept for the management API; older ones are counted only
 
 
 class RouterApp(BaseApp):
@@ -43,6 +44,7 @@ class RouterApp(BaseApp):
         self.barriers = {}        # (dpid, xid) -> change to acknowledge
         self.stats_parts = {}     # dpid -> flow stats received so far (multipart)
         self.ofp_errors = []
+        self.ofp_errors_dropped = 0
         self.logger.setLevel(logging.INFO)
         self.poller = hub.spawn(self._poll_stats)
 
@@ -103,6 +105,9 @@ class RouterApp(BaseApp):
         # a rejected flow-mod otherwise fails silently
         m = ev.msg
         self.ofp_errors.append(dict(dpid=m.datapath.id, type=m.type, code=m.code))
+        if len(self.ofp_errors) > MAX_OFP_ERRORS:
+            del self.ofp_errors[0]
+            self.ofp_errors_dropped += 1
         self.logger.error('OpenFlow error from datapath %016x: type=%d code=%d data=%s',
                           m.datapath.id, m.type, m.code, m.data[:64].hex())
 

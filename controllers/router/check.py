@@ -12,7 +12,9 @@ def base(reactive):
     # an instance never sends a tagged frame (CLASSIFY drops them): one from the tunnel is not theirs
     tagged = ofp.drop(P.CHECK, 200, ofp.match(vlan_vid=ofp.ANY_VLAN), 'unsupported-protocol')
     if reactive:
-        return [tagged, ofp.flow(P.CHECK, 0, ofp.match(), [ofp.to_controller()], cookie=P.cookie(P.KIND_MISS, P.CHECK))]
+        # a tenant cannot make these at will (a new remote sender each time): one meter per host
+        return [tagged, ofp.flow(P.CHECK, 0, ofp.match(), [ofp.to_controller()], meter=P.CHECK_MISS_METER,
+                                 cookie=P.cookie(P.KIND_MISS, P.CHECK))]
     return [tagged, ofp.drop(P.CHECK, 0, ofp.match(), 'unregistered-source', [ofp.to_controller()],
                              meter=P.ALERT_METER)]
 

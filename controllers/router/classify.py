@@ -27,8 +27,9 @@ def plug(e, port, subnet_index):
            ofp.drop(P.CLASSIFY, 40, ofp.match(in_port=port, vlan_vid=ofp.ANY_VLAN), 'unsupported-protocol')]
     # anything else from the port is spoofed, except non-IPv4 frames from the instance's own
     # MAC (this VPC carries IPv4 only): those are just unsupported.  Spoofed packets are sampled
-    # to the controller (metered), which raises the alert.
-    sample = dict(actions=[ofp.to_controller()], meter=P.ALERT_METER)
+    # to the controller (metered per ENI: one tenant's noise hides nobody else's alert), which raises
+    # the alert.
+    sample = dict(actions=[ofp.to_controller()], meter=P.eni_alert_meter(e.ident))    # its own meter
     out += [ofp.drop(P.CLASSIFY, 30, ofp.match(in_port=port, eth_type=t), 'spoofed-source', **sample)
             for t in (ofp.IP, ofp.ARP_TYPE)]
     out.append(ofp.drop(P.CLASSIFY, 20, ofp.match(in_port=port, eth_src=e.mac), 'unsupported-protocol'))

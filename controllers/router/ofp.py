@@ -1,5 +1,7 @@
 """OpenFlow 1.3 messages as pure objects (no datapath), as Faucet's valve builds them: the stage
 modules return these, and the os-ken app stamps its datapath on each and sends it."""
+import struct
+
 from controllers import pipeline
 from controllers.compat import nicira_ext, ofproto_v1_3, ofproto_v1_3_parser
 
@@ -16,7 +18,7 @@ def match(**fields):
     return parser.OFPMatch(**fields)
 
 
-def flow(table, priority, match, actions=(), goto=None, metadata=None, cookie=0, meter=None):
+def flow(table, priority, match, actions=(), goto=None, metadata=None, cookie=0, meter=None, hard_timeout=0):
     """An add flow-mod.  goto_table only moves forward (OpenFlow refuses the rest), so a flow that
     would jump back is a bug in the caller: it fails here, where it is built."""
     if goto is not None and goto <= table:
@@ -32,12 +34,13 @@ def flow(table, priority, match, actions=(), goto=None, metadata=None, cookie=0,
     if goto is not None:
         inst.append(parser.OFPInstructionGotoTable(goto))
     return parser.OFPFlowMod(datapath=None, cookie=cookie, table_id=table, priority=priority,
-                             match=match, instructions=inst)
+                             match=match, instructions=inst, hard_timeout=hard_timeout)
 
 
-def drop(table, priority, match, reason, actions=(), meter=None):
+def drop(table, priority, match, reason, actions=(), meter=None, hard_timeout=0):
     """A flow that ends the packet's journey; its cookie says why (counted per reason)."""
-    return flow(table, priority, match, actions, cookie=pipeline.drop_cookie(reason), meter=meter)
+    return flow(table, priority, match, actions, cookie=pipeline.drop_cookie(reason), meter=meter,
+                hard_timeout=hard_timeout)
 
 
 def delete(cookie=0, cookie_mask=0, table=None, match=None):
@@ -69,8 +72,15 @@ def resubmit(data, in_port, *actions):
 
 
 def meter(meter_id, pps, burst):
+    """Add a meter.  The switch refuses to add one that exists (OFPMMFC_METER_EXISTS): the router adds
+    each once per connection, after `delete_meters`."""
     return parser.OFPMeterMod(None, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
                               meter_id=meter_id, bands=[parser.OFPMeterBandDrop(rate=pps, burst_size=burst)])
+
+
+def delete_meters():
+    """Every meter of the switch goes (with the flows that use them)."""
+    return parser.OFPMeterMod(None, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL, bands=[])
 
 
 def switch_config(flags):
@@ -82,8 +92,26 @@ def output(port, max_len=None):
     return parser.OFPActionOutput(port, ofp.OFPCML_NO_BUFFER if max_len is None else max_len)
 
 
-def to_controller(max_len=None):
-    return output(ofp.OFPP_CONTROLLER, max_len)
+def to_controller(max_len=None, meter=None):
+    """To the controller; with `meter`, only the packet-in is metered (OVS's controller(meter_id=N)),
+    not the packet's other actions, as a meter instruction would."""
+    if meter is None:
+        return output(ofp.OFPP_CONTROLLER, max_len)
+    return MeteredController(ofp.OFPCML_NO_BUFFER if max_len is None else max_len, meter)
+
+
+NXAC2PT_METER_ID = 5     # OVS's controller2 property (not in os-ken): a u32 meter id
+
+
+class MeteredController(parser.NXActionController2):
+    """controller(max_len=N,meter_id=M): os-ken's NXActionController2 with OVS's meter_id property."""
+
+    def __init__(self, max_len, meter_id, **kwargs):
+        super().__init__(max_len=max_len, **kwargs)
+        self.meter_id = meter_id
+
+    def serialize_body(self):
+        return super().serialize_body() + struct.pack('!HHI', NXAC2PT_METER_ID, 8, self.meter_id)
 
 
 def set_field(**field):

@@ -2,7 +2,9 @@
 
 conntrack runs in the ENI's own zone (its ident): established and related packets pass, invalid
 ones drop, and a new flow must match a rule of one of the ENI's groups (AWS: the union of their
-rules; `sg:<group>` means the group's members), which commits it.
+rules; `sg:<group>` means the group's members).  It is committed after the last drop decision of
+its side: arriving, by the inbound rule that allows it; leaving, at EGRESS_COMMIT, which MAPPING
+resubmits to once the network ACL, the route table and the mapping let it go (`commit_actions`).
 """
 from controllers import pipeline as P
 from controllers.router import flow_log, ofp, rules
@@ -93,7 +95,23 @@ def base(enforce=True):
         out += [ofp.flow(rules_table, 200, ofp.match(eth_type=ofp.IP, ct_state=ct_state(state)), goto=after,
                          cookie=owner) for state in (P.CT_EST, P.CT_REL)]
         out.append(ofp.drop(rules_table, 0, ofp.match(), 'security-group'))
+    return out + egress_commit(enforce)
+
+
+def egress_commit(enforce=True):
+    """EGRESS_COMMIT: a new flow that nothing on the sending side dropped is tracked in the sender's
+    zone; everything else (tracked already, or conntrack left out) only returns to MAPPING."""
+    out = [ofp.flow(P.EGRESS_COMMIT, 0, ofp.match(), cookie=P.cookie(P.KIND_FIREWALL))]
+    if enforce:
+        out.append(ofp.flow(P.EGRESS_COMMIT, 10, ofp.match(eth_type=ofp.IP, ct_state=ct_state(P.CT_NEW)),
+                            [ofp.ct(P.REG_SRC_ENI, commit=True)], cookie=P.cookie(P.KIND_FIREWALL)))
     return out
+
+
+def commit_actions(table, zone_reg):
+    """What a rule that allows a new flow does: inbound, the last drop decision, commits; outbound
+    leaves it to EGRESS_COMMIT."""
+    return [ofp.ct(zone_reg, commit=True)] if table == P.INGRESS_SG_RULES else []
 
 
 class SecurityGroups:
@@ -132,7 +150,7 @@ class SecurityGroups:
         out = []
         for key in want.keys() - held.keys():
             (table, fields), (reg, after) = key, want[key]
-            out.append(ofp.flow(table, 100, rules.of_match(dict(fields)), [ofp.ct(reg, commit=True)],
+            out.append(ofp.flow(table, 100, rules.of_match(dict(fields)), commit_actions(table, reg),
                                 goto=after, cookie=P.cookie(P.KIND_SG, e.ident)))
         out += [ofp.delete_strict(table, 100, rules.of_match(dict(fields)))
                 for table, fields in held.keys() - want.keys()]

@@ -8,7 +8,8 @@ import pytest
 from test_journeys import PORT, World, tcp
 
 from controllers import pipeline as P
-from controllers.router import route_table
+from controllers.alerts import AlertLog
+from controllers.router import flow_log, mapping, ofp, route_table
 from testbed.fabric import firewall_config
 from testbed.topology.loader import load
 
@@ -146,3 +147,107 @@ def test_the_controller_config_carries_the_vpc_each_peering_route_goes_to():
         *_, to = max((e for e in route_table.route_entries(hub['routes'], hub['vni'])
                       if ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(e[1])), key=lambda e: e[0])
         assert to == vni[topo.peered_vpc_for('hub', 'hub-a', ip)]
+
+
+# ---- item 3: what one tenant may cost the others ------------------------------------------------
+
+def instructions(flow, kind):
+    return [i for i in flow.instructions if isinstance(i, kind)]
+
+
+@pytest.mark.parametrize('sender,dst', [('web-1', '10.0.9.5'), ('web-1', '8.8.8.8'), ('web-1', '10.0.1.50'),
+                                        ('db-1', '192.168.5.5')])
+def test_a_packet_dropped_on_the_sending_side_leaves_no_connection_behind(sender, dst):
+    j = World().send(sender, ipv4_dst=dst, **tcp(80))
+    assert j.verdict.startswith('dropped') and j.commits == []
+
+
+def test_a_new_flow_is_committed_once_it_leaves_and_where_it_arrives():
+    w = World()
+    j = w.send('web-1', ipv4_dst='10.0.1.11', **tcp(80))
+    assert j.verdict.startswith('tunnel') and j.commits == [w.table.entry_of('web-1').ident]
+    assert j.stages[-1] == 'EGRESS_COMMIT'
+    _, there = w.receive(j, 'h1')
+    assert there.commits == [w.table.entry_of('web-2').ident]
+    assert w.send('web-1', ct='est', ipv4_dst='10.0.1.11', **tcp(80)).commits == []
+
+
+def meter_of(flow):
+    (m,) = instructions(flow, ofp.parser.OFPInstructionMeter)
+    return m.meter_id
+
+
+def test_spoofed_samples_are_metered_per_eni():
+    w = World()
+    ident = {name: w.table.entry_of(name).ident for name in ('web-1', 'db-1')}
+    for name in ident:
+        j = w.send(name, ipv4_src='10.0.1.99', ipv4_dst='10.0.1.11')
+        assert j.verdict == 'dropped: spoofed-source at CLASSIFY' and j.packet_ins
+        assert meter_of(j.trail[-1][1]) == P.eni_alert_meter(ident[name])
+    assert P.eni_alert_meter(ident['web-1']) != P.eni_alert_meter(ident['db-1'])
+
+
+def test_flow_log_packet_ins_are_metered_per_eni_and_the_packet_goes_on():
+    w = World()
+    j = w.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432))
+    assert j.verdict == f'out port {PORT["db-1"]}' and len(j.packet_ins) == 2
+    logging = [f for stage, f in j.trail if stage == 'FLOW_LOG']
+    meters = [a.meter_id for f in logging for i in f.instructions for a in getattr(i, 'actions', ())
+              if isinstance(a, ofp.MeteredController)]
+    assert meters == [P.eni_packet_in_meter(w.table.entry_of(n).ident) for n in ('web-1', 'db-1')]
+
+
+def test_meters_are_added_once_per_connection_and_reset_when_the_switch_reconnects():
+    r = World().routers['h1']
+    plug = [m for e in r.local.values() for m in r._meters(e)]
+    assert plug == []                                        # added when the ENIs were plugged
+    again = r.start()
+    mods = [m for m in again if isinstance(m, ofp.parser.OFPMeterMod)]
+    assert mods[0].command == ofp.ofp.OFPMC_DELETE and mods[0].meter_id == ofp.ofp.OFPM_ALL
+    assert len({m.meter_id for m in mods[1:]}) == len(mods) - 1
+    e = next(iter(r.local.values()))
+    assert sorted(m.meter_id for m in r._meters(e)) == [P.eni_alert_meter(e.ident), P.eni_packet_in_meter(e.ident)]
+
+
+@pytest.mark.parametrize('fields,stage,reason', [
+    (dict(ipv4_dst='10.0.1.50', **tcp(80)), 'MAPPING', 'no-mapping'),
+    (dict(arp_op=1, arp_tpa='10.0.1.77'), 'ARP', 'arp-unknown-target'),
+])
+def test_reactive_misses_are_metered_per_eni_and_a_miss_is_remembered(fields, stage, reason):
+    w = World('reactive')
+    j = w.send('web-1', **fields)
+    assert j.verdict == f'to the controller at {stage}'
+    assert meter_of(j.trail[-1][1]) == P.eni_packet_in_meter(w.table.entry_of('web-1').ident)
+    outcome = w.packet_in('h1', j, len(j.packet_ins) - 1)        # after the flow log's, if any
+    (negative,) = outcome.messages
+    assert negative.hard_timeout == P.NEGATIVE_S
+    again = w.switches['h1'].apply(outcome.messages).send(**{**j.packet_ins[-1][2], 'ct_state': 0})
+    assert again.verdict == f'dropped: {reason} at {stage}'
+    assert [t for t, *_ in again.packet_ins] == [t for t, *_ in j.packet_ins[:-1]]     # not asked again
+    assert w.routers['h1'].decided[reason] == 1
+
+
+def test_a_remembered_miss_does_not_hide_an_instance_that_is_cached_later():
+    w = World('reactive')
+    j = w.send('web-1', ipv4_dst='10.0.1.11', **tcp(80))
+    w.switches['h1'].apply([mapping.negative(100, 100, '10.0.1.11')])
+    assert w.switches['h1'].send(**{**j.packet_ins[-1][2], 'ct_state': 0}).verdict == 'dropped: no-mapping at MAPPING'
+    w.switches['h1'].apply(w.routers['h1'].cache_add(w.table.entry_of('web-2')))
+    assert w.send('web-1', ipv4_dst='10.0.1.11', **tcp(80)).verdict == 'tunnel to 100.127.0.3, VNI 100'
+
+
+def test_the_alert_log_keeps_the_newest_records_and_counts_the_rest():
+    log = AlertLog(limit=3, clock=lambda: 100.0)
+    for n in range(5):
+        log.raise_alert('h1', 'spoofed-source', f'src-{n}', 'd')
+    assert [r['source'] for r in log.list()] == ['src-2', 'src-3', 'src-4'] and log.dropped == 2
+    assert log.raise_alert('h1', 'spoofed-source', 'src-0', 'd')['count'] == 1      # a new record again
+    assert log.raise_alert('h1', 'spoofed-source', 'src-4', 'd')['count'] == 2      # still folded
+
+
+def test_flow_log_records_waiting_for_their_interval_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(flow_log, 'MAX_PENDING', 2)
+    book = flow_log.FlowLogBook(str(tmp_path / 'log'), [], lambda: 0.0)
+    for port in range(4):
+        book.count(flow_log.FlowKey(1, P.LOG_ACCEPT, '10.0.0.1', '10.0.0.2', port, 80, 6), 1, 100)
+    assert len(book.pending) == 2 and book.skipped == 2

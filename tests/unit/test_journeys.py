@@ -170,8 +170,8 @@ def test_a_security_group_allows_its_members_and_drops_the_rest(world):
     ok = world.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432))
     assert ok.verdict == f'out port {PORT["db-1"]}'
     assert ok.stages == ['CLASSIFY', 'EGRESS_SG', 'EGRESS_SG_RULES', 'EGRESS_NACL', 'FLOW_LOG', 'ROUTE_TABLE',
-                         'MAPPING', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG', 'INGRESS_SG_RULES', 'DELIVER',
-                         'FLOW_LOG']
+                         'MAPPING', 'EGRESS_COMMIT', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG',
+                         'INGRESS_SG_RULES', 'DELIVER', 'FLOW_LOG']
     assert ok.commits == [world.table.entry_of('web-1').ident, world.table.entry_of('db-1').ident]
     assert world.send('web-1', ipv4_dst='10.0.2.20', **tcp(80)).verdict == \
         'dropped: security-group at INGRESS_SG_RULES'
