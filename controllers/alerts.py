@@ -1,4 +1,4 @@
-"""Alerts: what a human must look at (seed 002: "send a human").
+"""Alerts: what a human must look at (docs/journey.md, step 7: a human is alerted).
 
 Repeats of the same alert within a window are folded into one record with a count,
 so that an attack raises one line instead of a flood.  The log keeps at most `limit` records:

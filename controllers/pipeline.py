@@ -25,16 +25,16 @@ STAGES = (
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
           'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
           ('arp-unknown-target',)),
-    Stage(20, 'EGRESS_SG', 'security group out (seed 002)',
+    Stage(20, 'EGRESS_SG', '4 security group out',
           '`ct(zone=reg0)`: conntrack in the **sender ENI\'s zone**, which holds at most `CT_ZONE_LIMIT` '
           'connections.', ()),
-    Stage(21, 'EGRESS_SG_RULES', 'security group out (seed 002)',
+    Stage(21, 'EGRESS_SG_RULES', '4 security group out',
           '`+inv` drop; `+est`/`+rel` pass; `+new` must match an outbound rule of the ENI\'s groups (committed '
           'at EGRESS_COMMIT).', ('invalid-packet', 'security-group')),
-    Stage(30, 'EGRESS_NACL', 'network ACL out (seed 002)',
+    Stage(30, 'EGRESS_NACL', '4 network ACL out',
           'the sender subnet\'s ACL, outbound, first match by rule number; not applied inside the subnet.',
           ('network-acl',)),
-    Stage(40, 'ROUTE_TABLE', 'route table (seed 002)',
+    Stage(40, 'ROUTE_TABLE', '4 route table',
           'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING, with the VPC the '
           'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route).',
           ('no-route', 'blackhole', 'target-not-built')),
@@ -43,7 +43,7 @@ STAGES = (
           '`tun_dst` = destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service for '
           'that VPC (reactive: metered per sending ENI; an unknown destination is remembered for `NEGATIVE_S`).',
           ('no-mapping',)),
-    Stage(55, 'EGRESS_COMMIT', 'security group out: the connection is tracked (seed 002)',
+    Stage(55, 'EGRESS_COMMIT', '4 security group out: the connection is tracked',
           'MAPPING resubmits here once nothing on the sending side can drop the packet: a `+new` flow is '
           '`ct(commit)`ted in the sender ENI\'s zone, so a packet that an ACL, a route or a missing mapping '
           'drops leaves no connection behind.', ()),
@@ -54,11 +54,11 @@ STAGES = (
     Stage(70, 'DESTINATION', 'which local ENI',
           'the receiving ENI (reg1) and its subnet (reg2); from a peered VPC, by destination MAC too.',
           ('no-local-destination',)),
-    Stage(80, 'INGRESS_NACL', 'network ACL in (seed 002)',
+    Stage(80, 'INGRESS_NACL', '8 network ACL in',
           'the receiver subnet\'s ACL, inbound.', ('network-acl',)),
-    Stage(90, 'INGRESS_SG', 'security group in (seed 002)',
+    Stage(90, 'INGRESS_SG', '8 security group in',
           '`ct(zone=reg1)`: conntrack in the **receiver ENI\'s zone**.', ()),
-    Stage(91, 'INGRESS_SG_RULES', 'security group in (seed 002)',
+    Stage(91, 'INGRESS_SG_RULES', '8 security group in',
           'as EGRESS_SG_RULES, with the ENI\'s inbound rules.', ('invalid-packet', 'security-group')),
     Stage(100, 'DELIVER', '8 delivery', 'to the instance\'s port.', ('no-local-destination',)),
     Stage(110, 'FLOW_LOG', 'not a step: VPC flow logs',

@@ -65,13 +65,13 @@ class Lab:
             api_port = free_port()
             self.controller = ControllerProcess(
                 self.run_dir, controller_config(self.topology, self.names, api_port, self.run_dir,
-                                                self.enforce_groups))
+                                                self.enforce_groups, self.state.new_api_token()))
             self.controller.start(self.state.add_process)
             # what `vpclab flowlogs` and `vpclab security-group` need to find this lab
             self.state.data.update(run_dir=self.run_dir, api_port=api_port,
                                    topology=self.topology.path)
             self.state.save()
-            self.api = ManagementClient(api_port)
+            self.api = ManagementClient(api_port, token=self.state.api_token())
             self.progress(f'building {len(self.topology.hosts)} physical hosts and '
                           f'{len(self.topology.instances())} instances')
             setLogLevel('error')

@@ -6,20 +6,28 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from testbed.fabric.runstate import RunState
+
 
 class ApiError(RuntimeError):
     pass
 
 
 class ManagementClient:
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=10.0, token=None):
+        """token: the lab's API token (RunState.api_token()); None finds it through the run
+        state of the lab on `port` (root only)."""
         self.base = f'http://127.0.0.1:{int(port)}'
-        self.timeout = timeout
+        self.port, self.timeout, self.token = port, timeout, token
 
     def _call(self, path, body=None):
+        if self.token is None:
+            state = RunState.for_api_port(self.port)
+            self.token = (state and state.api_token()) or ''
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data,
-                                     headers={'Content-Type': 'application/json'})
+                                     headers={'Content-Type': 'application/json',
+                                              'X-Vpclab-Token': self.token})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 return json.load(r)

@@ -12,7 +12,6 @@ from controllers.compat import (
     CONFIG_DISPATCHER,
     MAIN_DISPATCHER,
     BaseApp,
-    app_manager,
     hub,
     ofp_event,
     ofproto_v1_3,
@@ -47,16 +46,6 @@ class RouterApp(BaseApp):
         self.ofp_errors_dropped = 0
         self.logger.setLevel(logging.INFO)
         self.poller = hub.spawn(self._poll_stats)
-
-    def start(self):
-        # controllers/management_api.py still asks for the app by its old name, 'Hypervisor'
-        app_manager.SERVICE_BRICKS.setdefault('Hypervisor', self)
-        return super().start()
-
-    @property
-    def agents(self):
-        """The old name of `routers`, still read by controllers/management_api.py."""
-        return self.routers
 
     def _send(self, router, messages):
         dp = self.datapaths[router.name]

@@ -1,5 +1,5 @@
 """`vpclab demo`: one packet's journey through the VPC, step by step, with what was
-really observed on this machine (seed 000, steps 1-8)."""
+really observed on this machine (steps 1-8 of docs/journey.md)."""
 import ipaddress
 from contextlib import nullcontext
 

@@ -14,7 +14,7 @@ def appctl(*args):
 
 
 def enable_reassembly():
-    """Reassemble IPv4 fragments before conntrack sees them (seed 002: fragments are
+    """Reassemble IPv4 fragments before conntrack sees them (flow tracking: fragments are
     reassembled for tracking; bogus ones are dropped).  Needs the datapath to exist."""
     appctl('dpctl/ipf-set-enabled', 'v4')
     status = appctl('dpctl/ipf-get-status')

@@ -25,10 +25,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def controller_config(topo, names, api_port, run_dir, security_groups=True):
+def controller_config(topo, names, api_port, run_dir, security_groups=True, api_token_path=None):
     """Everything the apps are told at start: the hosts, the VPCs and their peers, their
     firewalls and routes, and the instances that launch with the lab (the mapping service
-    registers them).  security_groups=False leaves conntrack out (for benchmarks)."""
+    registers them).  security_groups=False leaves conntrack out (for benchmarks).
+    api_token_path: the root-only file whose token every POST to the API must carry."""
     vni = {name: vpc.vni for name, vpc in topo.vpcs.items()}
     peers = {v: [] for v in vni.values()}
     for p in topo.peerings:
@@ -45,7 +46,7 @@ def controller_config(topo, names, api_port, run_dir, security_groups=True):
                                   gateway_ip=subnet.gateway_ip,
                                   port_name=names.instance_port(index[inst.name]),
                                   security_groups=list(inst.security_groups)))
-    return dict(mode=topo.mode, api_port=api_port,
+    return dict(mode=topo.mode, api_port=api_port, api_token_path=api_token_path,
                 hosts=[dict(name=h.name, dpid=h.index, underlay_ip=h.underlay_ip)
                        for h in topo.hosts.values()],
                 vpcs=[dict(name=v.name, id=v.id, vni=v.vni, cidr=v.cidr,
@@ -92,8 +93,8 @@ class ControllerProcess:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError('the controller did not listen on port %d within %.0f s:\n%s'
-                           % (port, timeout, self.log_tail()))
+        raise RuntimeError(f'the controller did not listen on port {port} within {timeout:.0f} s:\n'
+                           f'{self.log_tail()}')
 
     def log_tail(self, lines=20):
         try:

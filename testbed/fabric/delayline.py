@@ -65,7 +65,7 @@ def open_side(ifname):
 def forward(sides, queues, stop):
     """sides[i] receives into queues[i], which sends out of sides[1 - i]."""
     poller = select.epoll()
-    for i, sock in enumerate(sides):
+    for sock in sides:
         poller.register(sock.fileno(), select.EPOLLIN)
     by_fd = {sock.fileno(): i for i, sock in enumerate(sides)}
     while not stop():

@@ -16,7 +16,8 @@ def security_groups(vpc):
 
 def account_id(account):
     """A 12-digit AWS-like account id, the same for the same account name."""
-    return f'{int(hashlib.sha256(account.encode()).hexdigest()[:12], 16) % 10 ** 12:012d}'
+    number = int(hashlib.sha256(account.encode()).hexdigest()[:12], 16) % 10 ** 12
+    return f'{number:012d}'
 
 
 def subnets(topo):

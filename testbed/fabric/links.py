@@ -34,7 +34,8 @@ def choose_method(topo, probe=netem_available):
 
 
 def netem_command(interface, condition):
-    return f'tc qdisc replace dev {interface} root netem delay {condition.delay_ms:g}ms loss {condition.loss_percent:g}%'
+    return (f'tc qdisc replace dev {interface} root netem delay {condition.delay_ms:g}ms '
+            f'loss {condition.loss_percent:g}%')
 
 
 def delayline_command(condition):
@@ -77,14 +78,15 @@ class LinkConditioner:
         for interface, condition in self.netem_interfaces:
             run_root(netem_command(interface, condition))
         for node, condition in self.delay_nodes:
-            node.cmd(' && '.join('ip link set %s mtu %d up && ethtool -K %s tx off >/dev/null'
-                                 % (side, mtu, side) for side in SIDES))
+            node.cmd(' && '.join(f'ip link set {side} mtu {mtu} up && ethtool -K {side} tx off >/dev/null'
+                                 for side in SIDES))
             proc = node.popen(delayline_command(condition), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-            self.record('processes', [proc.pid, DELAYLINE_MODULE])
             self.processes.append((node.name, proc))
             if proc.stdout.readline().strip() != 'ready':
                 raise RuntimeError(f'the delay line in {node.name} did not start: {proc.stderr.read()[-500:]}')
+            # once it runs, its command line is final (Mininet starts it through mnexec)
+            self.record('processes', [proc.pid, DELAYLINE_MODULE])
 
     def stop(self):
         for name, proc in self.processes:

@@ -23,34 +23,34 @@ class Names:
         return self.prefix + host.name
 
     def tunnel(self, host):
-        return '%stun%d' % (self.prefix, host.index)
+        return f'{self.prefix}tun{host.index}'
 
     def underlay(self):
         return self.prefix + 'ul0'
 
     def nic(self, host):                   # host's NIC: ul0 side of the cable to its ToR
-        return '%snic%d' % (self.prefix, host.index)
+        return f'{self.prefix}nic{host.index}'
 
     def tor(self, rack_index):
-        return '%stor%d' % (self.prefix, rack_index)
+        return f'{self.prefix}tor{rack_index}'
 
     def tor_port(self, host):              # ToR side of a host's NIC cable
-        return '%stp%d' % (self.prefix, host.index)
+        return f'{self.prefix}tp{host.index}'
 
     def spine(self, k):
-        return '%sspine%d' % (self.prefix, k)
+        return f'{self.prefix}spine{k}'
 
     def uplink(self, rack_index, k):       # ToR side of the ToR-spine cable
-        return '%stor%ds%d' % (self.prefix, rack_index, k)
+        return f'{self.prefix}tor{rack_index}s{k}'
 
     def downlink(self, k, rack_index):     # spine side
-        return '%ss%dtor%d' % (self.prefix, k, rack_index)
+        return f'{self.prefix}s{k}tor{rack_index}'
 
     def delay_node(self, cable):           # Mininet node of a delay line on a cable
         return self.prefix + 'd' + cable[len(self.prefix):]
 
     def instance_port(self, index):        # hypervisor side of an instance's cable
-        return '%si%d' % (self.prefix, index)
+        return f'{self.prefix}i{index}'
 
 
 def nic_mac(host):

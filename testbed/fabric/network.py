@@ -4,14 +4,15 @@ Mininet creates the bridges and cables; what it cannot express (tunnel ports, un
 addresses and flows, MTUs, offloads) is plumbed right after it starts.
 """
 import ipaddress
+import os
 import subprocess
 
-from mininet.link import Link
 from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT, ovs_table_names
-from testbed.fabric import underlay
+from testbed.fabric import isolation, underlay
+from testbed.fabric.isolation import SealedLink as Link
 from testbed.fabric.links import LinkConditioner
 from testbed.fabric.names import (
     DPID_SPINE,
@@ -67,6 +68,8 @@ class Network:
     # ---- build ---------------------------------------------------------------------
     def build(self):
         topo, nm = self.topo, self.names
+        self.record('guards', 'iptables')
+        isolation.guard(nm.prefix)      # before any interface exists (fabric/isolation.py)
         net = self.net = Mininet(controller=None, build=False, autoSetMacs=False,
                                  autoStaticArp=False, waitConnected=False)
         net.addController('c0', controller=LabController, ip='127.0.0.1',
@@ -78,9 +81,9 @@ class Network:
         fabric = dict(switch_opts(0), cls=FabricSwitch)
         ul0 = net.addSwitch(nm.underlay(), **dict(fabric, dpid=f'{DPID_UNDERLAY:016x}'))
         racks = underlay.rack_indexes(topo)
-        tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid='%016x' % (DPID_TOR + i)))
+        tors = {r: net.addSwitch(nm.tor(i), **dict(fabric, dpid=f'{DPID_TOR + i:016x}'))
                 for r, i in racks.items()}
-        spines = [net.addSwitch(nm.spine(k), **dict(fabric, dpid='%016x' % (DPID_SPINE + k)))
+        spines = [net.addSwitch(nm.spine(k), **dict(fabric, dpid=f'{DPID_SPINE + k:016x}'))
                   for k in range(1, topo.spines + 1)]
         bridges += [s.name for s in [ul0, *tors.values(), *spines]]
         for h in topo.hosts.values():
@@ -100,6 +103,8 @@ class Network:
         net.build()
         self.record('processes', *[[n.pid, 'mininet:' + n.name] for n in net.hosts])
         net.start()
+        # the bridges' LOCAL taps (the cables were sealed as Mininet made them)
+        isolation.seal(b for b in bridges if os.path.exists(f'/sys/class/net/{b}'))
         self._plumb()
 
     def port_name(self, instance):
@@ -108,7 +113,7 @@ class Network:
     def _add_instance(self, inst):
         vpc = self.topo.vpcs[inst.vpc]
         subnet = vpc.subnets[inst.subnet]
-        node = self.net.addHost(inst.name, ip='%s/%d' % (inst.ip, subnet.network.prefixlen),
+        node = self.net.addHost(inst.name, ip=f'{inst.ip}/{subnet.network.prefixlen}',
                                 mac=inst.mac)
         # before its interface exists, so that it never sends IPv6 chatter
         node.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 '
@@ -130,12 +135,11 @@ class Network:
                 if intf.node.inNamespace:
                     continue
                 mtu = topo.mtu if intf.name.startswith(nm.prefix + 'i') else UNDERLAY_MTU
-                root += ['ip link set %s mtu %d' % (intf.name, mtu),
+                root += [f'ip link set {intf.name} mtu {mtu}',
                          f'ethtool -K {intf.name} tx off >/dev/null']
-        root += ['ip addr add %s/%d dev %s' % (h.underlay_ip, UNDERLAY_PREFIXLEN, ul0)
+        root += [f'ip addr add {h.underlay_ip}/{UNDERLAY_PREFIXLEN} dev {ul0}'
                  for h in topo.hosts.values()]
-        root += [f'sysctl -qw net.ipv6.conf.{ul0}.disable_ipv6=1',
-                 'ip link set %s mtu %d up' % (ul0, UNDERLAY_MTU)]
+        root += [f'ip link set {ul0} mtu {UNDERLAY_MTU} up']
         sh(' && '.join(root))
         self.links.start(sh, UNDERLAY_MTU)
         sh('ovs-vsctl --timeout=30 ' + ' '.join(
@@ -168,7 +172,8 @@ class Network:
         router as default gateway."""
         subnet = self.topo.vpcs[inst.vpc].subnets[inst.subnet]
         node = self.net.get(inst.name)
-        out = node.cmd(f'ip link set {INSTANCE_INTF} mtu {self.topo.mtu} && ethtool -K {INSTANCE_INTF} tx off >/dev/null && '
+        out = node.cmd(f'ip link set {INSTANCE_INTF} mtu {self.topo.mtu} && '
+                       f'ethtool -K {INSTANCE_INTF} tx off >/dev/null && '
                        f'ip route replace default via {subnet.gateway_ip} dev {INSTANCE_INTF} && echo configured')
         if 'configured' not in out:
             raise RuntimeError(f'could not configure instance {inst.name}: {out.strip()}')

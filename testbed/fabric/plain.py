@@ -10,11 +10,12 @@ state (`PlainNetwork(lab.state.add, lab.names, ...)`); on its own it claims one
 import contextlib
 import subprocess
 
-from mininet.link import Link
 from mininet.net import Mininet
 from mininet.node import OVSSwitch
 
 from testbed.errors import LabError
+from testbed.fabric import isolation
+from testbed.fabric.isolation import SealedLink as Link
 from testbed.fabric.network import stop_mininet
 from testbed.fabric.runstate import RunState
 
@@ -31,7 +32,7 @@ class PlainNetwork:
         return SUBNET + str(index)
 
     def host(self, index):
-        return self.net.get(self.names.prefix + 'p%d' % index)
+        return self.net.get(f'{self.names.prefix}p{index}')
 
     def __enter__(self):
         try:
@@ -47,14 +48,16 @@ class PlainNetwork:
     def build(self):
         prefix = self.names.prefix
         bridge = prefix + 'plain'
+        self.record('guards', 'iptables')
+        isolation.guard(prefix)
         net = self.net = Mininet(controller=None, build=False, autoSetMacs=True,
                                  autoStaticArp=False, waitConnected=False)
         switch = net.addSwitch(bridge, cls=OVSSwitch, datapath='user', failMode='standalone',
                                batch=True, dpid=f'{DPID_PLAIN:016x}')
         ports = []
         for i in range(1, self.count + 1):
-            host = net.addHost(prefix + 'p%d' % i, ip=self.ip(i) + '/24')
-            port = prefix + 'pp%d' % i
+            host = net.addHost(f'{prefix}p{i}', ip=self.ip(i) + '/24')
+            port = f'{prefix}pp{i}'
             net.addLink(host, switch, cls=Link, intfName1='eth0', intfName2=port)
             ports.append(port)
         self.record('bridges', bridge)
@@ -62,13 +65,13 @@ class PlainNetwork:
         net.build()
         self.record('processes', *[[h.pid, 'mininet:' + h.name] for h in net.hosts])
         net.start()
+        isolation.seal([bridge])
         # the same offload and MTU settings as the fabric, so only the pipeline differs
-        commands = ['ip link set %s mtu %d && ethtool -K %s tx off >/dev/null'
-                    % (p, self.mtu, p) for p in ports]
+        commands = [f'ip link set {p} mtu {self.mtu} && ethtool -K {p} tx off >/dev/null' for p in ports]
         subprocess.run(' && '.join(commands), shell=True, check=True)
         for h in net.hosts:
-            h.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set eth0 mtu %d && '
-                  'ethtool -K eth0 tx off >/dev/null' % self.mtu)
+            h.cmd(f'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set eth0 mtu {self.mtu} && '
+                  'ethtool -K eth0 tx off >/dev/null')
 
     def stop(self):
         if self.net is not None:

@@ -17,6 +17,6 @@ def check():
             raise PlatformError(f'{tool} is not installed: run `sudo make setup`')
     r = subprocess.run(['ovs-vsctl', '--timeout=5', 'show'], capture_output=True, text=True)
     if r.returncode:
-        raise PlatformError(f'Open vSwitch is not running ({r.stderr.strip().splitlines()[-1:]}): run `sudo make setup` or '
-                            '`/usr/share/openvswitch/scripts/ovs-ctl start`')
+        raise PlatformError(f'Open vSwitch is not running ({r.stderr.strip().splitlines()[-1:]}): '
+                            'run `sudo make setup` or `/usr/share/openvswitch/scripts/ovs-ctl start`')
 

@@ -1,7 +1,7 @@
 """The physical network: every host's NIC, its rack's ToR switch, and the spines.
 
 All underlay IPs sit on the LOCAL port of one userspace bridge (ul0), because OVS's
-native tunnelling needs the tunnel source to be a local address (DESIGN.md section 5).
+native tunnelling needs the tunnel source to be a local address (docs/platform.md).
 ul0 then plays every host's NIC: it sends each encapsulated packet out of the cable of
 the host whose IP is the outer source, and hands packets for a host back to LOCAL,
 where OVS decapsulates them into that host's tunnel port.  ToRs and spines forward by
@@ -37,10 +37,10 @@ def ul0_flows(topo, ul0_mac):
     flows = []
     for h in topo.hosts.values():
         mac = nic_mac(h)
-        flows.append('priority=100,in_port=LOCAL,ip,nw_src=%s,actions=mod_dl_src:%s,output:%d'
-                     % (h.underlay_ip, mac, h.index))
-        flows.append('priority=100,in_port=%d,ip,dl_dst=%s,nw_dst=%s,actions=mod_dl_dst:%s,LOCAL'
-                     % (h.index, mac, h.underlay_ip, ul0_mac))
+        flows.append(f'priority=100,in_port=LOCAL,ip,nw_src={h.underlay_ip},actions=mod_dl_src:{mac},'
+                     f'output:{h.index}')
+        flows.append(f'priority=100,in_port={h.index},ip,dl_dst={mac},nw_dst={h.underlay_ip},'
+                     f'actions=mod_dl_dst:{ul0_mac},LOCAL')
         flows.append(arp_responder(h.underlay_ip, mac))
     return flows
 
@@ -49,11 +49,11 @@ def tor_flows(topo, rack):
     flows = []
     for h in topo.hosts.values():
         out = h.index if h.rack == rack else UPLINK_BASE + spine_for(h, topo.spines)
-        flows.append('priority=100,dl_dst=%s,actions=output:%d' % (nic_mac(h), out))
+        flows.append(f'priority=100,dl_dst={nic_mac(h)},actions=output:{out}')
     return flows
 
 
 def spine_flows(topo):
     racks = rack_indexes(topo)
-    return ['priority=100,dl_dst=%s,actions=output:%d' % (nic_mac(h), racks[h.rack])
+    return [f'priority=100,dl_dst={nic_mac(h)},actions=output:{racks[h.rack]}'
             for h in topo.hosts.values()]

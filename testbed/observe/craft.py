@@ -4,7 +4,7 @@ underlay cable:
     python -m testbed.observe.craft ip     --iface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B
     python -m testbed.observe.craft tunnel --iface vl_tor1p2 --outer-src X --outer-dst Y
                                    --outer-dst-mac M --vni N --src-mac ... --dst-ip B
-and, to test flow tracking (seed 002), with the same address options as `ip`:
+and, to test flow tracking (docs/journey.md), with the same address options as `ip`:
     python -m testbed.observe.craft tcp        ... --sport P --dport Q --seq S --ack A   (one segment)
     python -m testbed.observe.craft fragments  ... --dport Q [--overlap]   (a UDP datagram in fragments;
                                            --overlap makes the second one overwrite the first)

@@ -5,17 +5,12 @@ from controllers import pipeline
 
 
 def table_number(word):
-    """A table given by number, or by stage name once controllers/pipeline.py declares its stages
-    (`stage(name_or_number)`, issue 7 item 1).  ValueError names what is wrong."""
-    if str(word).isdigit():
-        return int(word)
-    stage = getattr(pipeline, 'stage', None)
-    if stage is None:
-        raise ValueError(f'{word!r} is not a table number')
+    """The table of a stage given by number or name (controllers/pipeline.py); ValueError
+    names the stages when there is no such one."""
     try:
-        return stage(word).table
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f'no pipeline stage {word!r} ({exc})') from None
+        return pipeline.stage(word).table
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
 
 
 def dump_flows(bridge, table=None):

@@ -109,10 +109,11 @@ def network_acls(node, subnets: dict, make_id, vpc: str) -> dict[str, NetworkAcl
 
 
 def route_tables(node, subnets: dict, vpc_cidr: str, make_id, vpc: str):
-    """Route tables (without the main one) and the pcx routes to check against the peerings."""
+    """Route tables (without the main one) and the targets to check: (kind, name, node) of every route to a
+    gateway or peering (pcx against the peerings, the others against the VPC's gateways)."""
     tables: dict[str, RouteTable] = {}
     owner: dict[str, str] = {}
-    peering_refs = []                                # (peering name, node)
+    targets = []
     local = Route(vpc_cidr, "local")
     for name, key, body in node.named() if node else ():
         if name == MAIN_ROUTE_TABLE:
@@ -131,10 +132,10 @@ def route_tables(node, subnets: dict, vpc_cidr: str, make_id, vpc: str):
                                                    if seen[net] is None else f"on line {seen[net]}; "
                                                    f"keep one route per destination"))
             seen[net] = item.line
-            target = _target(route["target"], peering_refs)
+            target = _target(route["target"], targets)
             routes.append(Route(str(net), target))
         tables[name] = RouteTable(name, make_id("rtb", f"{vpc}/{name}"), members, tuple(routes))
-    return tables, peering_refs
+    return tables, targets
 
 
 def main_route_table(vpc, peer_cidrs: dict[str, str], make_id) -> RouteTable:
@@ -204,17 +205,12 @@ def _network(node) -> ipaddress.IPv4Network:
     return cidr(node, "rule", (0, 32))
 
 
-def _target(node, peering_refs: list) -> str:
+def _target(node, targets: list) -> str:
     text = node.text()
     kind, _, name = text.partition(":")
-    if kind in PLAIN_TARGETS and not name:
-        return text
-    if kind == "nat" and name:  # the format has nat_gateways: (shared/topology-format.md); not read yet
-        node.fail(f"nat:{name} must name a NAT gateway of the VPC (nat_gateways:), and this version of vpclab "
-                  f"does not read nat_gateways yet; remove the route, or route to blackhole for now")
-    if kind in NAMED_TARGETS and name:
-        if kind == "pcx":
-            peering_refs.append((name, node))
+    if (kind in PLAIN_TARGETS and not name) or (kind in NAMED_TARGETS and name):
+        if kind != "blackhole":
+            targets.append((kind, name, node))
         return text
     node.fail(f"{text!r} is not a route target; use igw, vgw, blackhole, pcx:<peering>, nat:<name>, "
               f"dx:<name> or vpce:<name> (the local route is always there)")

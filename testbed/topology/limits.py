@@ -38,4 +38,39 @@ RESERVED_BLOCKS = {
     "240.0.0.0/4": "reserved (class E)",
     "0.0.0.0/8": "'this network'",
     "169.254.0.0/16": "link-local (instance metadata and DNS)",
+    "198.51.100.0/24": "the lab's internet (outside.internet.hosts)",
+    "203.0.113.0/24": "the elastic-IP pool",
 }
+
+# --- leaving the VPC: the outside, the edge, Hyperplane, services ---
+# The lab's internet and public addresses are documentation blocks (RFC 5737), so that no lab ever
+# speaks for a real host: internet hosts live in INTERNET_BLOCK, elastic IPs (and the public addresses
+# of internet-facing load balancers) come from ELASTIC_IP_POOL, and the two never mix.
+INTERNET_BLOCK = "198.51.100.0/24"
+INTERNET_LAB_ADDRESSES = 9           # .1 to .9 of INTERNET_BLOCK: the lab's routers on the internet
+DEFAULT_INTERNET_HOST = ("internet", "198.51.100.10")
+ELASTIC_IP_POOL = "203.0.113.0/24"   # .1 to .254: at most 254 public addresses in a file
+# Blocks the internet never routes, with the reason an internet host may not use them.
+NOT_INTERNET = {
+    "10.0.0.0/8": "a private address (RFC 1918)",
+    "172.16.0.0/12": "a private address (RFC 1918)",
+    "192.168.0.0/16": "a private address (RFC 1918)",
+    "100.64.0.0/10": "shared address space (RFC 6598, carrier-grade NAT)",
+    "127.0.0.0/8": "a loopback address",
+    "169.254.0.0/16": "a link-local address",
+    "224.0.0.0/4": "a multicast address",
+    "240.0.0.0/4": "a reserved address (class E)",
+    "0.0.0.0/8": "an address of 'this network'",
+}
+S3_BLOCK = "198.18.0.0/15"           # RFC 2544's benchmarking block: the lab's service networks
+S3_DEFAULT_CIDR = "198.18.0.0/24"
+S3_PREFIXES = (15, 28)
+SITE_PREFIXES = (8, 28)
+MAX_SITE_NAME = 28                   # its routers are <site>-vpn and <site>-dx, node names of at most 32
+MAX_EDGE_NODES = 8                   # each is a packet loop on a 2-core machine: a few are plenty
+MAX_HYPERPLANE_NODES = 100           # seed 002's largest shuffle-sharding table
+MAX_VLAN = 4094                      # 802.1Q: 0 and 4095 are reserved
+MAX_HOP_LIMIT = 64                   # AWS: instance metadata hop limit 1 to 64
+MAX_HEALTH_INTERVAL = 300            # AWS: 5 to 300 s; shorter ones make tests fast
+HEALTH_THRESHOLDS = (2, 10)          # AWS: healthy and unhealthy thresholds 2 to 10
+MAX_DNS_NAME = 253                   # RFC 1035: 253 characters, labels of at most 63

@@ -13,17 +13,18 @@ import stat
 from pathlib import Path
 from types import MappingProxyType
 
-from . import fabric_format, peering_format
+from . import fabric_format, outside_format, peering_format
+from .gateway_format import GatewayReader
 from .ids import Ids
 from .limits import MAX_FILE_BYTES, MAX_TOPOLOGY_NAME
 from .model import ENCAPSULATIONS, MODES, Topology, TopologyError
 from .placement import place
-from .values import NAME, name
+from .values import NAME, Names, name
 from .vpc_format import VpcReader
 from .yaml_nodes import Node, compose
 
 TOP_KEYS = ("format", "name", "region", "mode", "encapsulation", "mtu", "fabric", "accounts", "vpcs",
-            "peering")
+            "peering", "outside", "edge", "hyperplane", "services", "dns")
 
 
 def load(path: str | os.PathLike) -> Topology:
@@ -104,13 +105,22 @@ def loads(text: str, path: str = "<string>") -> Topology:
     ids = Ids(topology_name)
     spines, azs, racks, hosts, links = fabric_format.fabric(top["fabric"])
     accounts = _accounts(top.get("accounts"))
-    reader = VpcReader(path, ids)
+    names = Names()
+    services = outside_format.services(top.get("services"), names)
+    outside = outside_format.outside(top.get("outside"), names, services)
+    gateways = GatewayReader(ids, names, outside, services, accounts)
+    reader = VpcReader(path, ids, names, gateways)
     vpcs = reader.vpcs(top.get("vpcs"), azs, hosts, accounts)
     unplaced = Topology(path, topology_name, region, mode, encapsulation, mtu, spines, tuple(azs),
                         MappingProxyType(racks), MappingProxyType(hosts), accounts, MappingProxyType(vpcs),
-                        peering_format.peerings(top.get("peering"), vpcs, ids), MappingProxyType(links))
+                        peering_format.peerings(top.get("peering"), vpcs, ids), MappingProxyType(links),
+                        outside, outside_format.edge(top.get("edge")), outside_format.hyperplane(top.get("hyperplane")),
+                        services)
     unplaced = dataclasses.replace(unplaced, vpcs=MappingProxyType(
         peering_format.main_route_tables(unplaced, reader.peering_routes, ids)))
+    unplaced = dataclasses.replace(unplaced, vpcs=MappingProxyType(gateways.finish(unplaced)))
+    addresses = {i.name: i.ip for i in unplaced.instances()}
+    unplaced = dataclasses.replace(unplaced, dns=outside_format.dns(top.get("dns"), unplaced.vpcs, addresses))
     peering_format.check_unambiguous(unplaced)
     return _with_hosts(unplaced, place(unplaced))
 

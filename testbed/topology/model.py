@@ -11,6 +11,24 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .edge_model import (
+    CidrBlock,
+    DirectConnect,
+    Dns,
+    Edge,
+    ElasticIp,
+    Endpoint,
+    EndpointService,
+    Hyperplane,
+    InstanceMetadata,
+    LoadBalancer,
+    NatGateway,
+    Outside,
+    Services,
+    VpnConnection,
+    empty_mapping,
+)
+
 MODES = ("proactive", "reactive")
 ENCAPSULATIONS = ("geneve", "vxlan")
 TENANCIES = ("default", "dedicated")
@@ -62,20 +80,12 @@ class Rack:
 
 
 @dataclass(frozen=True)
-class Subnet:
+class Subnet(CidrBlock):
     name: str
     id: str
     vpc: str
     cidr: str
     az: str
-
-    @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(self.cidr)
-
-    @property
-    def gateway_ip(self) -> str:
-        return str(self.network.network_address + 1)
 
     @property
     def reserved(self) -> dict[ipaddress.IPv4Address, str]:
@@ -111,6 +121,7 @@ class Instance:
     account: str
     line: int = 0          # line of its key in the file, for errors found after loading
     security_groups: tuple = (DEFAULT_GROUP,)
+    metadata: InstanceMetadata = InstanceMetadata()
 
     @property
     def key(self) -> str:
@@ -194,6 +205,20 @@ class VPC:
     network_acls: Mapping[str, NetworkAcl] = _mapping()
     route_tables: Mapping[str, RouteTable] = _mapping()
     flow_log_interval_s: int | None = None   # None: no flow logs
+    # Leaving the VPC (edge_model; read by gateway_format):
+    internet_gateway: str | None = None      # its id, igw-...; None: the VPC has none
+    vpn_gateway: str | None = None           # vgw-..., when the VPC has VPN connections (route target vgw)
+    dhcp: bool = False                       # instances take their address by DHCP at boot
+    elastic_ips: Mapping[str, ElasticIp] = empty_mapping()
+    nat_gateways: Mapping[str, NatGateway] = empty_mapping()            # route target nat:<name>
+    vpn_connections: Mapping[str, VpnConnection] = empty_mapping()      # route target vgw
+    direct_connect: Mapping[str, DirectConnect] = empty_mapping()       # route target dx:<name>
+    endpoints: Mapping[str, Endpoint] = empty_mapping()                 # gateway ones: route target vpce:<name>
+    load_balancers: Mapping[str, LoadBalancer] = empty_mapping()
+    endpoint_services: Mapping[str, EndpointService] = empty_mapping()
+
+    def elastic_ip_of(self, instance: str) -> ElasticIp | None:
+        return next((e for e in self.elastic_ips.values() if e.instance == instance), None)
 
     def network_acl_of(self, subnet: str) -> NetworkAcl | None:
         """The subnet's ACL; None means the default ACL, which allows everything."""
@@ -242,6 +267,20 @@ class Topology:
     vpcs: Mapping[str, VPC] = _mapping()
     peerings: tuple
     links: Mapping[str, LinkCondition] = field(default_factory=dict, hash=False)  # by LINK_KINDS
+    outside: Outside = field(default_factory=Outside, hash=False)
+    edge: Edge = Edge()
+    hyperplane: Hyperplane = Hyperplane()
+    services: Services = Services()
+    dns: Dns = field(default_factory=Dns, hash=False)
+
+    def find(self, name: str):
+        """What a name of the file-wide set names (checks' from: and to:): an instance, an outside host, an
+        elastic IP, a load balancer or an endpoint; KeyError if none."""
+        for vpc in self.vpcs.values():
+            for things in (vpc.instances, vpc.elastic_ips, vpc.load_balancers, vpc.endpoints):
+                if name in things:
+                    return things[name]
+        return self.outside.hosts()[name]
 
     def instances(self) -> tuple[Instance, ...]:
         """All instances, in file order."""

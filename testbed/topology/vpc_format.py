@@ -1,19 +1,31 @@
 """The `vpcs` key: each VPC's CIDR and VNI, subnets, placement groups and instances.
 
-Security groups, network ACLs, route tables and flow logs are read by firewall_format.
+Security groups, network ACLs, route tables and flow logs are read by firewall_format; once every VPC's
+instances and route tables are read, gateway_format reads each VPC's ways out (internet gateway, NAT
+gateways, endpoints, ...), which may name instances and route tables of the file.
 """
 from __future__ import annotations
 
 import bisect
 import dataclasses
 import ipaddress
-from collections.abc import Iterator
 from types import MappingProxyType
 
 from . import firewall_format
+from .edge_model import HTTP_TOKENS, InstanceMetadata
+from .gateway_format import GATEWAY_KEYS, GatewayReader
 from .ids import Ids
 from .instance_types import INSTANCE_TYPES
-from .limits import MAX_ENIS, MAX_INSTANCE_NAME, MAX_PARTITIONS, MAX_VNI, RESERVED_BLOCKS, SUBNET_PREFIXES, VPC_PREFIXES
+from .limits import (
+    MAX_ENIS,
+    MAX_HOP_LIMIT,
+    MAX_INSTANCE_NAME,
+    MAX_PARTITIONS,
+    MAX_VNI,
+    RESERVED_BLOCKS,
+    SUBNET_PREFIXES,
+    VPC_PREFIXES,
+)
 from .model import (
     DEFAULT_GROUP,
     STRATEGIES,
@@ -25,31 +37,32 @@ from .model import (
     Subnet,
     TopologyError,
 )
-from .values import cidr
+from .values import Names, Pool, block, cidr
 from .yaml_nodes import Node
 
 VPC_KEYS = ("account", "cidr", "vni", "subnets", "placement_groups", "instances", "security_groups",
-            "network_acls", "route_tables", "flow_logs")
-INSTANCE_KEYS = ("subnet", "ip", "type", "tenancy", "placement_group", "partition", "host", "security_groups")
-_RESERVED = [(ipaddress.IPv4Network(block), why) for block, why in RESERVED_BLOCKS.items()]
+            "network_acls", "route_tables", "flow_logs", *GATEWAY_KEYS)
+INSTANCE_KEYS = ("subnet", "ip", "type", "tenancy", "placement_group", "partition", "host", "security_groups",
+                 "metadata")
 
 
 class VpcReader:
-    """State shared by the VPCs of one file: instance names are unique in the whole file."""
+    """State shared by the VPCs of one file: instance names are unique in the whole file (names)."""
 
-    def __init__(self, path: str, ids: Ids):
-        self.path, self.ids = path, ids
-        self.instance_lines: dict[str, int] = {}
+    def __init__(self, path: str, ids: Ids, names: Names, gateways: GatewayReader):
+        self.path, self.ids, self.names, self.gateways = path, ids, names, gateways
+        self.instance_vpcs: dict[str, str] = {}  # instance -> its VPC, in file order
         self.peering_routes: list = []  # (vpc, peering name, node): checked once the peerings are read
 
     def vpcs(self, node: Node | None, azs: list[str], hosts: dict, accounts: tuple) -> dict[str, VPC]:
         vpcs: dict[str, VPC] = {}
+        later: list[tuple[dict, dict, list]] = []  # per VPC: (its keys, its subnets' pools, its route targets)
         vnis: dict[int, tuple[str, Node | None]] = {}  # vni -> (vpc, its vni: node if written)
         for index, (name, _, body) in enumerate(node.named() if node else ()):
             spec = body.mapping(VPC_KEYS, {"cidr": "cidr: 10.0.0.0/16"})
             account = (spec["account"].choice(accounts, "an account of this file") if "account" in spec
                        else accounts[0])
-            net = _vpc_cidr(spec["cidr"])
+            net = _vpc_cidr(spec["cidr"], self.gateways.services.s3_cidr)
             vni_node = spec.get("vni")
             vni = vni_node.integer(1, MAX_VNI) if vni_node else 100 + index
             if vni in vnis:
@@ -62,15 +75,19 @@ class VpcReader:
             subnets = self._subnets(spec.get("subnets"), name, net, azs)
             groups = _groups(spec.get("placement_groups"))
             security = firewall_format.security_groups(spec.get("security_groups"), name, self.ids.id)
-            instances = self._instances(spec.get("instances"), name, account, subnets, groups, hosts, security)
+            instances, pools = self._instances(spec.get("instances"), name, account, subnets, groups, hosts,
+                                               security)
             acls = firewall_format.network_acls(spec.get("network_acls"), subnets, self.ids.id, name)
             tables, refs = firewall_format.route_tables(spec.get("route_tables"), subnets, str(net), self.ids.id,
                                                         name)
-            self.peering_routes += [(name, *ref) for ref in refs]
+            self.peering_routes += [(name, peering, where) for kind, peering, where in refs if kind == "pcx"]
             interval = firewall_format.flow_logs(spec["flow_logs"]) if "flow_logs" in spec else None
             vpcs[name] = VPC(name, self.ids.id("vpc", name), vni, account, str(net), MappingProxyType(subnets),
                              MappingProxyType(instances), MappingProxyType(groups), MappingProxyType(security),
                              MappingProxyType(acls), MappingProxyType(tables), interval)
+            later.append((spec, pools, [ref for ref in refs if ref[0] != "pcx"]))
+        for (name, vpc), (spec, pools, targets) in zip(list(vpcs.items()), later):
+            vpcs[name] = dataclasses.replace(vpc, **self.gateways.read(spec, vpc, pools, targets, self.instance_vpcs))
         return vpcs
 
     def _subnets(self, node: Node | None, vpc: str, vpc_net: ipaddress.IPv4Network,
@@ -96,24 +113,22 @@ class VpcReader:
         return subnets
 
     def _instances(self, node: Node | None, vpc: str, account: str, subnets: dict[str, Subnet],
-                   groups: dict[str, PlacementGroup], hosts: dict, security: dict) -> dict[str, Instance]:
-        taken: dict[ipaddress.IPv4Address, tuple[str, int]] = {}  # ip -> (instance, line), per VPC
+                   groups: dict[str, PlacementGroup], hosts: dict, security: dict):
+        """The VPC's instances, and the address pools of its subnets (what else takes addresses there)."""
+        pools = {name: Pool(subnet.network, 4, 1, f"subnet {name}", f"by AWS in subnet {name}",
+                            lambda ip, subnet=subnet: subnet.reserved[ip]) for name, subnet in subnets.items()}
         rotation: dict[str, int] = {}  # partition group -> members given a partition so far
         instances: dict[str, Instance] = {}
         for name, key, body in node.named(MAX_INSTANCE_NAME) if node else ():
-            if name in self.instance_lines:
-                key.fail(f"instance name {name!r} is already used on line {self.instance_lines[name]}; "
-                         f"instance names are unique in the whole file, so rename one")
-            if len(self.instance_lines) == MAX_ENIS:
+            self.names.claim(key, name, "instance")
+            if len(self.instance_vpcs) == MAX_ENIS:
                 key.fail(f"this would be instance {MAX_ENIS + 1}, but each instance's ENI needs a conntrack "
                          f"zone of its own (16 bits, zone 0 is the host's), so at most {MAX_ENIS}; "
                          f"use fewer instances")
-            self.instance_lines[name] = key.line
+            self.instance_vpcs[name] = vpc
             spec = body.mapping(INSTANCE_KEYS, {"subnet": f"subnet: {next(iter(subnets), 'my-subnet')}"})
             subnet = subnets[spec["subnet"].choice(subnets, f"a subnet of vpc {vpc}")]
-            ip = _explicit_ip(spec["ip"], subnet, taken) if "ip" in spec else None
-            if ip is not None:
-                taken[ip] = (name, spec["ip"].line)
+            ip = pools[subnet.name].take(spec["ip"], name) if "ip" in spec else None
             group = (groups[spec["placement_group"].choice(groups, f"a placement group of vpc {vpc}")]
                      if "placement_group" in spec else None)
             instances[name] = Instance(
@@ -127,19 +142,18 @@ class VpcReader:
                 pinned_host=_pin(spec["host"], subnet, hosts) if "host" in spec else None,
                 host="", account=account, line=key.line,
                 security_groups=(firewall_format.instance_groups(spec["security_groups"], security, vpc)
-                                 if "security_groups" in spec else (DEFAULT_GROUP,)))
+                                 if "security_groups" in spec else (DEFAULT_GROUP,)),
+                metadata=_metadata(spec["metadata"]) if "metadata" in spec else InstanceMetadata())
         # Addresses left out come after all written ones are taken: the lowest free one, in file order.
-        pools = {name: _usable(subnet.network) for name, subnet in subnets.items()}
         for name, inst in list(instances.items()):
             if not inst.ip:
-                ip = next((ip for ip in pools[inst.subnet] if ip not in taken), None)
+                ip = pools[inst.subnet].next(name, inst.line)
                 if ip is None:
                     raise TopologyError(self.path, inst.line, inst.key,
                                         f"subnet {inst.subnet} ({subnets[inst.subnet].cidr}) has no free address "
                                         f"left for {name}; use a larger subnet or another one")
-                taken[ip] = (name, inst.line)
                 instances[name] = dataclasses.replace(inst, ip=str(ip))
-        return instances
+        return instances, pools
 
 
 class _Blocks:
@@ -171,13 +185,20 @@ class _Blocks:
         self.order[name] = len(self.order)
 
 
-def _vpc_cidr(node: Node) -> ipaddress.IPv4Network:
+def _vpc_cidr(node: Node, s3_cidr: str) -> ipaddress.IPv4Network:
     net = cidr(node, "VPC", VPC_PREFIXES)
-    for block, why in _RESERVED:
-        if net.overlaps(block):
-            node.fail(f"{net} overlaps {block}, {why}, which no VPC may use; pick a private block "
-                      f"such as 10.0.0.0/16, 172.16.0.0/16 or 192.168.0.0/16")
+    block(node, net, "VPC", RESERVED_BLOCKS,
+          ((ipaddress.IPv4Network(s3_cidr), "the S3 service network (services.s3.cidr)"),))
     return net
+
+
+def _metadata(node: Node) -> InstanceMetadata:
+    spec = node.mapping(("http_tokens", "hop_limit"))
+    default = InstanceMetadata()
+    return InstanceMetadata(
+        spec["http_tokens"].choice(HTTP_TOKENS, "an http_tokens setting") if "http_tokens" in spec
+        else default.http_tokens,
+        spec["hop_limit"].integer(1, MAX_HOP_LIMIT) if "hop_limit" in spec else default.hop_limit)
 
 
 def _groups(node: Node | None) -> dict[str, PlacementGroup]:
@@ -190,30 +211,6 @@ def _groups(node: Node | None) -> dict[str, PlacementGroup]:
         partitions = spec["partitions"].integer(1, MAX_PARTITIONS) if "partitions" in spec else 2
         groups[name] = PlacementGroup(name, strategy, partitions)
     return groups
-
-
-def _usable(net: ipaddress.IPv4Network) -> Iterator[ipaddress.IPv4Address]:
-    """Addresses an instance may get: AWS keeps the first four and the last of every subnet."""
-    return (ipaddress.IPv4Address(n) for n in range(int(net.network_address) + 4, int(net.broadcast_address)))
-
-
-def _explicit_ip(node: Node, subnet: Subnet, taken: dict) -> ipaddress.IPv4Address:
-    text = node.text()
-    net = subnet.network
-    usable = f"pick one from {net.network_address + 4} to {net.broadcast_address - 1}"
-    try:
-        ip = ipaddress.IPv4Address(text)
-    except ValueError:
-        node.fail(f"{text!r} is not an IPv4 address; write it like {net.network_address + 4}")
-    if ip not in net:
-        node.fail(f"{ip} is outside subnet {subnet.name} ({net}); {usable}")
-    if ip in subnet.reserved:
-        node.fail(f"{ip} is reserved by AWS in subnet {subnet.name}: it is the {subnet.reserved[ip]}; {usable}")
-    if ip in taken:
-        other, line = taken[ip]
-        node.fail(f"{ip} is already the address of {other} (line {line}); pick another, "
-                  f"or leave ip out to get a free one")
-    return ip
 
 
 def _partition(node: Node | None, group: PlacementGroup | None, rotation: dict[str, int]) -> int | None:

@@ -107,6 +107,15 @@ class Node:
             self.fail(f"{value} is out of range; use a whole number {wanted}")
         return value
 
+    def boolean(self) -> bool:
+        """true or false, as written: YAML 1.1's yes, no, on and off are refused."""
+        if isinstance(self.node, yaml.ScalarNode) and self.node.tag == TAG + "bool":
+            if self.node.value in ("true", "false"):
+                return self.node.value == "true"
+            self.fail(f"{self.node.value!r} is not plain true or false (YAML would read it as a boolean); "
+                      f"write true or false")
+        self.fail(f"expected true or false, got {self.describe()}; write true or false without quotes")
+
     def number(self, low: float, high: float) -> float:
         """A whole or decimal number from low to high (delays, loss percentages)."""
         value = None

@@ -1,4 +1,4 @@
-"""Security groups (stateful, conntrack), flow tracking (seed 002), network ACLs, route tables,
+"""Security groups (stateful, conntrack), flow tracking (docs/journey.md), network ACLs, route tables,
 flow logs: real traffic through topologies/firewall.yaml.
 
     web-1 [web]  admin-1 [admin]   on r1-h1      blue-a, default ACL
@@ -265,9 +265,10 @@ def test_vpclab_commands_filter_flow_logs_and_change_a_group(lab):
 
 def test_the_shell_s_views_are_vpclab_commands_that_check_names_first(lab):
     assert 'counters: ' in vpclab('cache', 'r1-h1') and 'web-1' in vpclab('placement')
-    assert 'tun_src=' in vpclab('flows', 'r1-h3', str(P.CHECK))
+    for table in ('check', str(P.CHECK)):               # a stage by name or by number
+        assert 'tun_src=' in vpclab('flows', 'r1-h3', table)
     for args, says in ((('cache', 'r1 h1'), "no physical host named 'r1 h1'"),
-                       (('flows', 'r1-h1', 'x'), "'x' is not a table number"),
+                       (('flows', 'r1-h1', 'x'), "no pipeline stage 'x' (stages: CLASSIFY, ARP,"),
                        (('security-group', 'blue', 'nosuch'), "has no security group 'nosuch'"),
                        (('flowlogs', '--file', '/nonexistent'), '/nonexistent: No such file or directory'),
                        (('migrate', 'web-1', 'r1-h2'), 'run it in the `vpclab up` shell')):

@@ -1,4 +1,4 @@
-"""The same apps under Ryu 4.34 instead of os-ken (DESIGN.md: one compatibility module).
+"""The same apps under Ryu 4.34 instead of os-ken (controllers/compat.py is the one module that knows which).
 
 Ryu does not install into our virtualenv (it needs eventlet 0.33.3 on Python 3.11), so
 this runs only when VPCLAB_RYU_PYTHON names the python of a Ryu virtualenv, e.g.

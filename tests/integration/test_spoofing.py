@@ -1,4 +1,4 @@
-"""Anti-spoofing where packets enter, and the receiving side's check (seed 000 step 7):
+"""Anti-spoofing where packets enter, and the receiving side's check (step 7 of docs/journey.md):
 forged packets are dropped, counted and alerted, while real traffic keeps flowing."""
 import subprocess
 

@@ -39,6 +39,7 @@ vpcs:
           - {destination: 0.0.0.0/0, target: igw}
           - {destination: 10.1.0.0/16, target: pcx:blue-green}
     flow_logs: {interval_s: 5}
+    internet_gateway: true
   green:
     cidr: 10.1.0.0/16
     subnets:

@@ -301,7 +301,8 @@ def test_unsupported_format():
 def test_unknown_top_level_key_suggests_the_closest():
     text = edit("mtu: 9001", "mtu: 9001\npeerings: []")
     expect(text, "peerings", None, "unknown key 'peerings'; did you mean 'peering'? allowed keys are: format, "
-                                   "name, region, mode, encapsulation, mtu, fabric, accounts, vpcs, peering")
+                                   "name, region, mode, encapsulation, mtu, fabric, accounts, vpcs, peering, "
+                                   "outside, edge, ... (15 in all)")
 
 
 def test_unknown_nested_key_suggests_the_closest():
@@ -654,10 +655,10 @@ def random_value(rng, depth=0):
     return {rng.choice(WORDS): random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
-def mutations(rng):
+def mutations(rng, example=EXAMPLE):
     """Random documents, the example with a random subtree replaced, and the example with its text garbled."""
     yield yaml.safe_dump(random_value(rng))
-    doc = yaml.safe_load(EXAMPLE)
+    doc = yaml.safe_load(example)
     node = doc
     for _ in range(rng.randrange(1, 6)):
         if not isinstance(node, (dict, list)) or not node:
@@ -668,22 +669,28 @@ def mutations(rng):
             break
         node = node[key]
     yield yaml.safe_dump(doc, sort_keys=False)
-    chars = list(EXAMPLE)
+    chars = list(example)
     for _ in range(rng.randrange(1, 6)):
         chars.insert(rng.randrange(len(chars)), rng.choice(":-[]{},\n #&*!|>'\"%@`\t0123456789abhx\x00"))
         del chars[rng.randrange(len(chars))]
     yield "".join(chars)
 
 
-def test_fuzz_only_topology_errors_escape():
-    rng = random.Random(20240601)
+def fuzz(seed, rounds, example=EXAMPLE):
+    """How many mutations of example loaded and were refused; fails if anything but a TopologyError escapes."""
+    rng = random.Random(seed)
     outcomes = {"loaded": 0, "refused": 0}
-    for _ in range(250):
-        for text in mutations(rng):
+    for _ in range(rounds):
+        for text in mutations(rng, example):
             try:
                 loads(text, FILE)
                 outcomes["loaded"] += 1
             except TopologyError as e:
                 assert "\n" not in str(e) and str(e).startswith(FILE)
                 outcomes["refused"] += 1
+    return outcomes
+
+
+def test_fuzz_only_topology_errors_escape():
+    outcomes = fuzz(20240601, 250)
     assert outcomes["loaded"] > 5 and outcomes["refused"] > 500

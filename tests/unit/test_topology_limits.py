@@ -157,12 +157,11 @@ def test_thousands_of_subnets_are_checked_quickly():
                                 f"not overlap it")
 
 
-def test_a_nat_target_is_refused_until_nat_gateways_are_read():
+def test_a_nat_target_must_name_a_nat_gateway_of_its_vpc():
     text = edit("    cidr: 10.1.0.0/16\n", "    cidr: 10.1.0.0/16\n    route_tables:\n      out:\n"
                 "        subnets: [green-a]\n        routes:\n          - {destination: 0.0.0.0/0, target: nat:ngw}\n")
     expect(text, "target: nat:ngw", "vpcs.green.route_tables.out.routes[0].target",
-           "nat:ngw must name a NAT gateway of the VPC (nat_gateways:), and this version of vpclab does not read "
-           "nat_gateways yet; remove the route, or route to blackhole for now")
+           "nat:ngw is not a NAT gateway of vpc green; define it first (there are none yet)")
 
 
 # --- the topology name ---------------------------------------------------------------------------
