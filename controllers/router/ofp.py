@@ -97,21 +97,35 @@ def to_controller(max_len=None, meter=None):
     not the packet's other actions, as a meter instruction would."""
     if meter is None:
         return output(ofp.OFPP_CONTROLLER, max_len)
-    return MeteredController(ofp.OFPCML_NO_BUFFER if max_len is None else max_len, meter)
+    return parser.NXActionController2(max_len=ofp.OFPCML_NO_BUFFER if max_len is None else max_len, meter_id=meter)
 
 
-NXAC2PT_METER_ID = 5     # OVS's controller2 property (not in os-ken): a u32 meter id
+NXAC2PT_METER_ID = 5     # OVS's controller2 property: a u32 meter id
 
 
-class MeteredController(parser.NXActionController2):
-    """controller(max_len=N,meter_id=M): os-ken's NXActionController2 with OVS's meter_id property."""
+def _register_meter_id():
+    """os-ken's NXActionController2 knows no meter_id property: without it, it cannot build the
+    action, and it misreads every flow statistics reply that holds one.  Its property registry is
+    local to the function that generates the parser, reachable through the action's closure."""
+    body = parser.NXActionController2.serialize_body
+    registry = dict(zip(body.__code__.co_freevars, body.__closure__))['NXActionController2Prop'].cell_contents
+    if 'meter_id' in registry._NAMES:
+        return
 
-    def __init__(self, max_len, meter_id, **kwargs):
-        super().__init__(max_len=max_len, **kwargs)
-        self.meter_id = meter_id
+    @registry.register_type(NXAC2PT_METER_ID)
+    class MeterId(registry):
+        _arg_name = 'meter_id'
 
-    def serialize_body(self):
-        return super().serialize_body() + struct.pack('!HHI', NXAC2PT_METER_ID, 8, self.meter_id)
+        @classmethod
+        def parser_prop(cls, buf, length):
+            return struct.unpack_from('!I', buf, 0)[0], 4
+
+        @classmethod
+        def serialize_prop(cls, meter_id):
+            return bytearray(struct.pack('!HHI', NXAC2PT_METER_ID, 8, meter_id))
+
+
+_register_meter_id()
 
 
 def set_field(**field):

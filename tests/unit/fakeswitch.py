@@ -172,7 +172,7 @@ class FakeSwitch:
             bits = (1 << a.n_bits) - 1
             moved = (pkt[a.src_field] >> a.src_ofs) & bits
             pkt[a.dst_field] = (pkt.get(a.dst_field, 0) & ~(bits << a.dst_ofs)) | (moved << a.dst_ofs)
-        elif isinstance(a, parser.NXActionController2):        # controller(meter_id=...)
+        elif isinstance(a, parser.NXActionController2):        # controller(max_len=...,meter_id=...)
             journey.packet_ins.append((table, flow.cookie, dict(pkt)))
         elif isinstance(a, parser.OFPActionOutput):
             if a.port == ofp.OFPP_CONTROLLER:
