@@ -3,8 +3,6 @@ bridges of this machine share (so its counters are per datapath, not per physica
 import re
 import subprocess
 
-from controllers.pipeline import CT_ZONE_LIMIT
-
 
 def appctl(*args):
     r = subprocess.run(['ovs-appctl', *args], capture_output=True, text=True)
@@ -20,9 +18,6 @@ def enable_reassembly():
     status = appctl('dpctl/ipf-get-status')
     if not re.search(r'v4 enabled: 1', status):
         raise RuntimeError('IPv4 fragment reassembly did not turn on:\n' + status)
-    # and every conntrack zone (one per ENI) holds at most CT_ZONE_LIMIT connections, so that one
-    # tenant cannot fill the tracker that all share (issue 14 item 3; the isolation helper's one call)
-    appctl('dpctl/ct-set-limits', f'default={CT_ZONE_LIMIT}')
 
 
 def fragment_drops():
