@@ -99,7 +99,8 @@ ROUTER_MAC = '0e:00:00:00:00:01'   # the VPC router answers ARP for each subnet'
 
 # What one tenant may cost the others (issue 14 item 3).  Packet-ins are metered per sending ENI, so that
 # one ENI's noise neither hides another's alerts nor delays another's misses; conntrack zones are per ENI
-# and each holds at most CT_ZONE_LIMIT connections (the fabric sets it: ovs-appctl dpctl/ct-set-limits).
+# and each holds at most CT_ZONE_LIMIT connections (the router app sets it per ENI zone: ovs-appctl
+# dpctl/ct-set-limits; security_groups.zone_limits).
 ALERT_METER = 1              # samples of encapsulated packets that fail the CHECK (the fabric, not a tenant)
 CHECK_MISS_METER = 2         # reactive: first packets from a remote sender this host has not cached
 ALERT_PPS, ALERT_BURST = 50, 20
@@ -108,7 +109,7 @@ ENI_ALERT_PPS, ENI_ALERT_BURST = 20, 10          # per ENI: samples of its spoof
 ENI_PACKET_IN_PPS, ENI_PACKET_IN_BURST = 200, 50  # per ENI: reactive misses and flow-log first packets
 CT_ZONE_LIMIT = 20000        # connections per ENI zone
 NEGATIVE_S = 5               # reactive: how long a host remembers that a destination does not exist
-FLOW_LOG_FLOW_LIMIT = 50000  # learned flow-log counting flows per host; the ENI with most loses its oldest
+FLOW_LOG_FLOW_LIMIT = 10000  # learned flow-log counting flows per host; the ENI with most loses its oldest
 
 
 def eni_alert_meter(ident):

@@ -4,6 +4,7 @@ OpenFlow events come in here and go to the host's router; what the router return
 with the datapath and sent.  Questions to the mapping service travel as its events.
 """
 import logging
+import subprocess
 import time
 
 from controllers import config
@@ -18,7 +19,7 @@ from controllers.compat import (
     set_ev_cls,
 )
 from controllers.events import EventAlert, EventCacheAck, EventCachePush, EventHostUp, LookupRequest
-from controllers.router import flow_log
+from controllers.router import flow_log, security_groups
 from controllers.router.virtual_router import VirtualRouter
 
 STATS_INTERVAL_S = 1.0
@@ -44,6 +45,7 @@ class RouterApp(BaseApp):
         self.stats_parts = {}     # dpid -> flow stats received so far (multipart)
         self.ofp_errors = []
         self.ofp_errors_dropped = 0
+        self.zones_limited = set()  # ENI zones whose conntrack limit is set
         self.logger.setLevel(logging.INFO)
         self.poller = hub.spawn(self._poll_stats)
 
@@ -109,10 +111,22 @@ class RouterApp(BaseApp):
         self._send(router, router.apply(ev.plan))
         for e in ev.plan.local_upserts:
             self.flow_logs.know(e)
+        self._limit_zones({e.ident for e in ev.plan.local_upserts} - self.zones_limited)
         dp = self.datapaths[router.name]
         barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
         dp.send_msg(barrier)
         self.barriers[(dp.id, barrier.xid)] = ev.change
+
+    def _limit_zones(self, zones):
+        """The host's own setting, like its flows: each new local ENI's conntrack zone is capped
+        (all the hosts of this lab share one datapath, so once per zone)."""
+        if not zones:
+            return
+        r = subprocess.run(['ovs-appctl', *security_groups.zone_limits(zones)], capture_output=True, text=True)
+        if r.returncode:
+            self.logger.error('conntrack zone limits not set: %s', r.stderr.strip())
+        else:
+            self.zones_limited |= zones
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def barrier_reply(self, ev):

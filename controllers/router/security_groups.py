@@ -108,6 +108,14 @@ def egress_commit(enforce=True):
     return out
 
 
+def zone_limits(idents, limit=P.CT_ZONE_LIMIT):
+    """ovs-appctl arguments that cap the conntrack zone of each ENI (its ident) at `limit`
+    connections, so that one ENI cannot fill the tracker all share.  Each zone is named: on this
+    userspace datapath (OVS 3.1) `default=N` keeps one counter for all the zones without a limit of
+    their own, which would make it a global limit that one flood fills for everyone."""
+    return ['dpctl/ct-set-limits', *(f'zone={z},limit={limit}' for z in sorted(idents))]
+
+
 def commit_actions(table, zone_reg):
     """What a rule that allows a new flow does: inbound, the last drop decision, commits; outbound
     leaves it to EGRESS_COMMIT."""

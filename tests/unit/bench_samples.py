@@ -40,8 +40,14 @@ def isolation():
             for c in experiments.get('isolation').CASES]
 
 
+def flood():
+    return [dict(mode='reactive', phase=phase, seconds=4, connections=n, failed=0,
+                 flood_packets=sent, victim_alert=alert, drops_total=100)
+            for phase, n, sent, alert in (('quiet', 200, 0, None), ('flood', 150, 90000, 1))]
+
+
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation)
+               isolation=isolation, flood=flood)
 
 
 def params(name):

@@ -9,7 +9,7 @@ from test_journeys import PORT, World, tcp
 
 from controllers import pipeline as P
 from controllers.alerts import AlertLog
-from controllers.router import flow_log, mapping, ofp, route_table
+from controllers.router import flow_log, mapping, ofp, route_table, security_groups
 from testbed.fabric import firewall_config
 from testbed.topology.loader import load
 
@@ -259,3 +259,9 @@ def test_a_metered_packet_in_action_survives_a_round_trip_through_the_parser():
     ofp.to_controller(128, meter=33).serialize(buf, 0)
     back = ofp.parser.OFPActionExperimenter.parser(bytes(buf), 0)
     assert (back.max_len, back.meter_id, len(buf)) == (128, 33, 32)
+
+
+def test_every_eni_zone_gets_its_own_limit_never_a_default():
+    args = security_groups.zone_limits({7, 3})
+    assert args == ['dpctl/ct-set-limits', f'zone=3,limit={P.CT_ZONE_LIMIT}', f'zone=7,limit={P.CT_ZONE_LIMIT}']
+    assert not any(a.startswith('default') for a in args)
