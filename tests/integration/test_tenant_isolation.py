@@ -18,16 +18,13 @@ import pytest
 from conftest import topology
 
 from controllers import pipeline as P
-from experiments import flood
+from experiments import flood, isolation
 from testbed.fabric import conntrack
 from testbed.lab import Lab
 from testbed.observe import journey
 from testbed.observe.capture import Capture
 
 ECHO_FROM = 'icmp[0] == 8 and src host {}'
-TAGGED = ("from scapy.all import Ether, Dot1Q, IP, ICMP, sendp; import sys; "
-          "sendp(Ether(src=sys.argv[1], dst='0e:00:00:00:00:01') / Dot1Q(vlan=7) / IP(src=sys.argv[2], "
-          "dst=sys.argv[3]) / ICMP(), iface='eth0', count=3, inter=0.05, verbose=False)")
 
 
 @pytest.fixture(scope='module')
@@ -66,7 +63,8 @@ def test_a_vlan_tagged_frame_from_an_instance_is_dropped_as_unsupported(lab):
     a1, a2 = inst(lab, 'a-1'), inst(lab, 'a-2')
     before = journey.drops(lab, a1.host, 'unsupported-protocol')
     with Capture('eth0', 'vlan or icmp', node=lab.node('a-2')) as seen:
-        lab.node('a-1').cmd(f"{sys.executable} -c \"{TAGGED}\" {a1.mac} {a1.ip} {a2.ip}")
+        lab.node('a-1').cmd(f"{sys.executable} -c '{isolation.TAGGED}' 3 {a1.mac} {a1.ip} {a2.ip} "
+                            f"{isolation.ROUTER_MAC}")
         lab.wait_until(lambda: journey.drops(lab, a1.host, 'unsupported-protocol') >= before + 3,
                        what='unsupported-protocol drops')
     assert seen.packets == []

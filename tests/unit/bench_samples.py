@@ -35,8 +35,8 @@ def scale():
 
 
 def isolation():
-    return [dict(case=c.name, kind=c.kind, victim=c.victim, sent=3,
-                 delivered=3 if c.kind == 'control' else 0, drops_total=24, alerts_total=8)
+    return [dict(case=c.name, kind=c.kind, victim=c.victim or '-', sent=3 * c.per,
+                 delivered=3 * c.per if c.kind == 'control' else 0, drops_total=24, alerts_total=8)
             for c in experiments.get('isolation').CASES]
 
 
