@@ -7,7 +7,14 @@ setup(
     packages=find_packages(include=['testbed', 'testbed.*', 'controllers', 'controllers.*',
                                     'experiments']),
     python_requires='>=3.9',
-    install_requires=['os-ken>=4.0', 'PyYAML>=6', 'scapy>=2.5', 'matplotlib>=3.6'],
-    extras_require={'test': ['pytest>=7']},
+    install_requires=['os-ken>=4.0', 'PyYAML>=6', 'scapy>=2.5', 'matplotlib>=3.6',
+                      'tabulate>=0.9',           # the views' tables
+                      'shtab>=1.6',              # vpclab completion SHELL, from the argparse grammar
+                      'cryptography>=3.1',       # ESP (AES-GCM) in the edge's packet loops
+                      ],
+    extras_require={'test': ['pytest>=7',
+                             'jsonschema>=4',    # tests of schema/topology.schema.json
+                             'dnspython>=2',     # tests read the DNS responder's answers with it
+                             ]},
     entry_points={'console_scripts': ['vpclab = testbed.commands.cli:main']},
 )

@@ -44,10 +44,11 @@ class Plan:
     local_upserts: list = field(default_factory=list)
     local_removals: list = field(default_factory=list)
     security_groups: dict = field(default_factory=dict)    # local key -> firewall matches
+    group_members: dict = field(default_factory=dict)      # (vni, group) named by local rules -> member /32s
 
     def __bool__(self):
         return bool(self.upserts or self.removals or self.local_upserts or self.local_removals
-                    or self.security_groups)
+                    or self.security_groups or self.group_members)
 
 
 class MappingError(ValueError):

@@ -1,11 +1,13 @@
-"""Start-up and teardown time and memory against the number of instances.
+"""Start-up and teardown time, memory and flows per host against the number of instances.
 
 For each size, a lab with that many instances spread over the physical hosts starts
 (until every hypervisor is programmed), proves two instances talk, and stops; then, in
 the same run, a plain Mininet network with as many hosts on one plain OVS bridge does
 the same (testbed/fabric/plain.py).  Figures are vpclab's cost over the plain one.
 """
+import re
 import statistics
+import subprocess
 import time
 
 from testbed.bench import plots, topogen
@@ -32,6 +34,16 @@ def used_mb():
     return (info['MemTotal'] - info['MemAvailable']) / 1024.0
 
 
+def flows_per_host(lab, hosts):
+    """The flows on the busiest physical host's bridge (ovs-ofctl dump-aggregate)."""
+    counts = []
+    for h in hosts:
+        out = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-aggregate', lab.bridge(h)],
+                             capture_output=True, text=True, check=True).stdout
+        counts.append(int(re.search(r'flow_count=(\d+)', out).group(1)))
+    return max(counts)
+
+
 def vpclab_once(ctx, size):
     p = ctx.params
     hosts = topogen.host_names(p['racks'], p['hosts_per_rack'])
@@ -42,8 +54,9 @@ def vpclab_once(ctx, size):
         memory = used_mb() - before
         a, b = topo.instances()[0], topo.instances()[1]
         ok = ping(lab.node(a.name), b.ip, count=1)[0] == 1
+        flows = flows_per_host(lab, topo.hosts)
     return dict(up_s=lab.timings['ready_s'], down_s=lab.timings['stop_s'], memory_mb=memory,
-                ping_ok=ok)
+                ping_ok=ok, flows_per_host=flows)
 
 
 def plain_once(size):
@@ -68,7 +81,7 @@ def run(ctx):
 
 
 def _median(rows, key, network, size):
-    got = [r[key] for r in rows if r['network'] == network and r['size'] == size]
+    got = [r[key] for r in rows if r['network'] == network and r['size'] == size and r.get(key) is not None]
     return statistics.median(got) if got else float('nan')
 
 
@@ -91,11 +104,12 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
-    lines = ['instances  network  up (s)  down (s)  memory (MB)  ping']
+    lines = ['instances  network  up (s)  down (s)  memory (MB)  flows/host  ping']
     for r in rows:
         ping = 'ok' if r['ping_ok'] else 'FAILED'
+        flows = r.get('flows_per_host')           # the plain network has one NORMAL flow; older rows none
         lines.append(f'{r["size"]:9d}  {r["network"]:<7}  {r["up_s"]:6.2f}  {r["down_s"]:8.2f}  '
-                     f'{r["memory_mb"]:11.0f}  {ping}')
+                     f'{r["memory_mb"]:11.0f}  {"-" if flows is None else flows:>10}  {ping}')
     for network in ('vpclab', 'plain'):
         lines.append('{}: {:.1f} ms start-up, {:.1f} ms teardown, {:.2f} MB per added instance'.format(
             network, per_instance(rows, 'up_s', network, params['sizes']) * 1000,
@@ -117,4 +131,9 @@ def plot(rows, params):
         ax.set(xlabel='instances', ylabel=label, title=f'{label} against instances')
         ax.legend()
         figures.append((name, fig))
+    fig, ax = plots.figure()
+    ax.plot(sizes, [_median(rows, 'flows_per_host', 'vpclab', s) for s in sizes], 'o-', label='vpclab')
+    ax.set(xlabel='instances', ylabel='flows on the busiest host', title='flows per host against instances')
+    ax.legend()
+    figures.append(('flows', fig))
     return figures

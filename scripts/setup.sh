@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# tshark reads ESP and Geneve captures; busybox's udhcpc and dig are the real clients of the VPC services
 APT_PACKAGES="openvswitch-switch mininet iperf3 ethtool tcpdump iputils-ping netcat-openbsd
-  iproute2 iptables socat python3-venv python3-pip procps"
+  iproute2 iptables socat python3-venv python3-pip procps graphviz tshark busybox bind9-dnsutils curl"
 VENV=.venv
 STAMP=$VENV/.vpclab-setup
 WANT="$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)"
@@ -22,6 +23,8 @@ done
 if [ -n "$missing" ]; then
   echo "==> installing Debian packages:$missing"
   apt-get update -qq
+  # tshark's package asks whether non-root users may capture; the lab runs as root: no
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 

@@ -93,7 +93,7 @@ class MappingService(BaseApp):
             plans = {h: self.table.plan(h) for h in sorted(hosts)}
             entries = self.table.entries()
             for h, plan in plans.items():
-                plan.security_groups = self.groups.changes_for(h, entries)
+                plan.security_groups, plan.group_members = self.groups.changes_for(h, entries)
             changed = [h for h, p in plans.items() if p or what['action'] == 'fill']
             change = self.table.begin_change(dict(what, hosts=changed), changed)
         for h in changed:

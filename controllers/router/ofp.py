@@ -143,5 +143,10 @@ def ct(zone_reg, table=None, commit=False):
         alg=0, actions=[], recirc_table=nicira_ext.NX_CT_RECIRC_NONE if table is None else table)
 
 
+def conjunction(ident, clause, n_clauses):
+    """One clause (counted from 0, as on the wire; ovs-ofctl shows it from 1) of conjunctive match `ident`."""
+    return parser.NXActionConjunction(clause, n_clauses, ident)
+
+
 def resubmit_table(table):
     return parser.NXActionResubmitTable(in_port=NX_IN_PORT, table_id=table)

@@ -142,6 +142,7 @@ class VirtualRouter:
         out += [m for e in plan.local_upserts for m in self.add_local(e)]
         out += [m for key in plan.removals for m in self.cache_remove(key)]
         out += [m for e in plan.upserts for m in self.cache_add(e)]
+        out += self.groups.set_members(plan.group_members)
         out += [m for key, compiled in plan.security_groups.items()
                 for m in self.groups.set_groups(self.local[key], compiled)]
         # a VPC that arrived or left changes which senders an unchanged entry needs

@@ -1,6 +1,6 @@
-"""Packet-loop appliances: programs that sit in the data path and handle packets one by one,
-outside the OpenFlow pipeline.  Blackfoot (the edge between a VPC and the outside world) and
-Hyperplane (the NAT gateway, load balancers and PrivateLink behind them) will live here, each as
-a module or package of its own.  The delay line (testbed/fabric/delayline.py, a loop that holds
-underlay packets to add latency) is the first appliance of this kind; it stays in testbed/fabric
-for now.  Nothing here yet."""
+"""Packet-loop appliances: programs on dedicated hosts that handle packets one by one, outside the
+OpenFlow pipeline.  Blackfoot (the edge between the VPCs and the outside world) is built from these
+modules, and Hyperplane (NAT gateways, load balancers, PrivateLink) is to reuse the loop and the
+packet code.  See README.md here for the modules and how they fit together.  The delay line
+(testbed/fabric/delayline.py) is an appliance of the same kind; it stays in testbed/fabric and may
+move onto packet_loop.py later."""

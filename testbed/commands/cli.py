@@ -1,29 +1,20 @@
 """The `vpclab` command (run it with sudo).  Exit codes: 0 ok, 1 failure of what was
 asked, 2 bad input."""
 import argparse
+import os
 import sys
+
+import shtab
 
 from testbed.bench.commands import USER_ERRORS
 from testbed.bench.commands import add_parsers as add_bench_parsers
-from testbed.commands import lab_commands
+from testbed.commands import capture, graph, info, inspect, lab_commands
 from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
-from testbed.topology import TopologyError, load
+from testbed.topology import TopologyError
 
 DEFAULT_TOPOLOGY = 'topologies/default.yaml'
-
-
-def cmd_validate(args):
-    for path in args.files:
-        topo = load(path)
-        print(f'{path}: ok: {len(topo.vpcs)} VPCs, {len(topo.instances())} instances on {len(topo.hosts)} '
-              f'physical hosts ({len(topo.azs)} AZs, {len(topo.racks)} racks, {topo.spines} spines), '
-              f'{topo.mode} mode, {topo.encapsulation}')
-        if args.placement:
-            for inst in topo.instances():
-                print(f'  {inst.name:<20} {inst.vpc:<8} {inst.ip:<15} -> {inst.host}')
-    return 0
 
 
 def cmd_up(args):
@@ -62,19 +53,20 @@ def cmd_down(args):
 def parser():
     ap = argparse.ArgumentParser(prog='vpclab', description='The AWS VPC data plane on '
                                  'Mininet, Open vSwitch and an OpenFlow controller.')
+    ap.add_argument('--version', action=VersionAction, help='print the versions of vpclab, Open vSwitch, '
+                    'os-ken and Mininet, then exit')
     sub = ap.add_subparsers(dest='command', required=True, metavar='COMMAND')
     p = sub.add_parser('validate', help='check topology files (no root needed)')
-    p.add_argument('files', nargs='+', metavar='FILE')
-    p.add_argument('--placement', action='store_true', help='show where each instance runs')
-    p.set_defaults(func=cmd_validate)
+    info.validate_arguments(p)
+    p.set_defaults(func=info.cmd_validate)
     for name, func, helptext in (
             ('up', cmd_up, 'start a lab, then a Mininet CLI with VPC commands'),
             ('demo', cmd_demo, 'narrate one packet\'s journey on the default topology')):
         p = sub.add_parser(name, help=helptext)
         if name == 'up':
-            p.add_argument('topology', metavar='FILE')
+            p.add_argument('topology', metavar='FILE').complete = shtab.FILE
         else:
-            p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE')
+            p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE').complete = shtab.FILE
         p.add_argument('--mode', choices=['proactive', 'reactive'],
                        help='override the file\'s mapping-cache mode')
         p.add_argument('--keep', metavar='DIR', help='write the run\'s flow logs and controller log to DIR '
@@ -85,7 +77,38 @@ def parser():
     p.set_defaults(func=cmd_down)
     add_bench_parsers(sub)
     lab_commands.add_parsers(sub)
+    p = sub.add_parser('graph', help='draw a topology file: its physical and logical layers (no lab needed)',
+                       description='e.g. vpclab graph topologies/default.yaml --format svg -w default.svg')
+    graph.graph_arguments(p)
+    p.set_defaults(func=graph.cmd_graph)
+    p = sub.add_parser('capture', help='capture packets of the running lab by name (pcap for Wireshark)',
+                       description=capture.__doc__.split('\n\n')[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog='e.g. vpclab capture -w - r1-h1 udp port 6081 | wireshark -k -i -  (options '
+                              'before TARGET or after the filter)')
+    capture.capture_arguments(p)
+    p.set_defaults(func=capture.cmd_capture)
+    p = sub.add_parser('exec', help='run a command in an instance\'s network namespace (exit code passed through)',
+                       description='e.g. vpclab exec web-1 -- ping -c1 10.0.1.11')
+    inspect.exec_arguments(p)
+    p.set_defaults(func=inspect.cmd_exec)
+    p = sub.add_parser('completion', help='print a shell completion script (from this grammar)',
+                       description='e.g. eval "$(vpclab completion bash)", or save it in '
+                                   '/etc/bash_completion.d/vpclab')
+    info.completion_arguments(p)
+    p.set_defaults(func=info.cmd_completion)
     return ap
+
+
+class VersionAction(argparse.Action):
+    """--version: the versions are looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(info.version_text())
+        parser.exit()
 
 
 def main(argv=None):
@@ -98,6 +121,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('\nvpclab: interrupted; the lab was torn down', file=sys.stderr)
         return 130
+    except BrokenPipeError:             # `vpclab ... | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (LabError, ApiError) as exc:
         print(f'vpclab: {exc}', file=sys.stderr)
         return 1

@@ -5,7 +5,10 @@ the short rule syntax they take:
 """
 import os
 
+from controllers.router.flow_log import HEADER
 from testbed import flowlogs, security_groups
+from testbed.commands import aws
+from testbed.commands.output import FORMATS, Report, Table, output_argument, render
 from testbed.errors import UsageError
 from testbed.security_groups import DIRECTIONS
 from testbed.topology import firewall_format
@@ -54,9 +57,12 @@ def edit(group, direction, op, words):
     return [r for r in rules if r != rule]
 
 
-def show_group(group):
-    return '\n'.join(f'{direction:<8} {describe(rule)}' for direction in DIRECTIONS
-                     for rule in group[direction]) or '(no rules)'
+def group_report(vpc, name, group):
+    """A group's rules (the API's view) as a table and as describe-security-groups."""
+    rows = [(direction, *describe(rule).split(' ')) for direction in DIRECTIONS for rule in group[direction]]
+    return Report([Table(('DIRECTION', 'PROTOCOL', 'PORTS', 'PEER'), rows, empty='(no rules)')],
+                  aws.describe_security_groups(vpc, name, group),
+                  [f'security group {name} ({vpc.security_groups[name].id}) of vpc {vpc.name} ({vpc.id})'])
 
 
 def change_group(topology, api, vpc, group, direction, op, words, timeout=30.0):
@@ -74,6 +80,7 @@ def security_group_arguments(p):
     p.add_argument('group')
     p.add_argument('change', nargs='*', metavar=CHANGE,
                    help='e.g. add inbound tcp 8080 10.0.0.0/16; tracked connections keep flowing')
+    output_argument(p)
 
 
 def security_group(lab, args):
@@ -81,9 +88,11 @@ def security_group(lab, args):
         if len(args.change) < 4:
             raise UsageError(f'a change is: {CHANGE}')
         op, direction, *words = args.change
-        return show_group(change_group(lab.topology, lab.api, args.vpc, args.group, direction, op, words))
-    security_groups.check_group(lab.topology, args.vpc, args.group)
-    return show_group(lab.api.security_group(args.vpc, args.group))
+        group = change_group(lab.topology, lab.api, args.vpc, args.group, direction, op, words)
+    else:
+        security_groups.check_group(lab.topology, args.vpc, args.group)
+        group = lab.api.security_group(args.vpc, args.group)
+    return render(group_report(lab.topology.vpcs[args.vpc], args.group, group), args)
 
 
 # ---- flowlogs [--eni ...] [--file FILE] ----------------------------------------------------------------
@@ -94,6 +103,9 @@ def flowlogs_arguments(p):
     p.add_argument('--port', type=int, help='source or destination port')
     p.add_argument('--action', type=str.upper, choices=flowlogs.ACTIONS)
     p.add_argument('--file', help='a flow-log file instead of the running lab\'s')
+    p.add_argument('-o', '--output', choices=('text', *FORMATS), default='text',
+                   help='text: AWS version 2 records as AWS writes them (what --file reads; the default), '
+                        'table, json (describe-flow-logs and the records) or csv')
 
 
 def eni_of(lab, name):
@@ -118,5 +130,10 @@ def flow_logs(lab, args):
             raise UsageError(f'{args.file}: {exc.strerror or exc}') from None
         except ValueError as exc:
             raise UsageError(f'{args.file}: {exc}') from None
-    return '\n'.join(flowlogs.lines(flowlogs.select(records, eni=eni, address=args.address, port=args.port,
-                                                    action=args.action)))
+    records = flowlogs.select(records, eni=eni, address=args.address, port=args.port, action=args.action)
+    if args.output == 'text':
+        return '\n'.join(flowlogs.lines(records))
+    fields = HEADER.split()
+    return render(Report([Table(tuple(fields), [tuple(r[f] for f in fields) for r in records],
+                                empty='(no records)')],
+                         aws.describe_flow_logs(lab.topology if args.file is None else None, records)), args)

@@ -6,12 +6,26 @@ from functools import cached_property
 from testbed import flowlogs
 from testbed.commands import firewall
 from testbed.commands.grammar import Command
+from testbed.commands.inspect import inspect, inspect_arguments
+from testbed.commands.reachability import reachability, reachability_arguments
+from testbed.commands.views import (
+    alerts,
+    cache,
+    check_host,
+    check_instance,
+    counters,
+    flows,
+    flows_arguments,
+    host_argument,
+    mappings,
+    no_arguments,
+    placement,
+)
 from testbed.errors import LabError, UsageError
 from testbed.fabric import conntrack
 from testbed.fabric.names import Names
 from testbed.fabric.runstate import RunState
 from testbed.management_client import ManagementClient
-from testbed.observe.flows import dump_flows, table_number
 from testbed.topology import TopologyError, load
 
 
@@ -53,91 +67,9 @@ class RunningLab:
                          'run it in the `vpclab up` shell')
 
 
-def check_host(topo, name):
-    if name not in topo.hosts:
-        raise UsageError(f'no physical host named {name!r} in this lab; hosts are: {_some(topo.hosts)}')
-    return name
-
-
-def check_instance(topo, name):
-    try:
-        topo.instance(name)
-    except KeyError:
-        raise UsageError(f'no instance named {name!r} in this lab; instances are: '
-                         f'{_some(i.name for i in topo.instances())}') from None
-    return name
-
-
-def _some(names, most=8):
-    names = list(names)
-    return ', '.join(names[:most]) + (f' ... ({len(names)} in all)' if len(names) > most else '')
-
-
-# ---- the views ---------------------------------------------------------------------------------------
-
-def no_arguments(p):
-    pass
-
-
-def host_argument(p):
-    p.add_argument('host', metavar='HOST', help='a physical host, e.g. r1-h1')
-
-
-def mappings(lab, args):
-    rows = [f'{"VNI":<6} {"IP":<15} {"HOST":<8} {"MAC":<17} {"ENI":<22} {"INSTANCE":<12} VERSION']
-    rows += [f'{e["vni"]:<6d} {e["ip"]:<15} {e["host"]:<8} {e["mac"]:<17} {e["eni"]:<22} {e["instance"]:<12} '
-             f'{e["version"]:d}' for e in lab.api.mappings()]
-    return '\n'.join(rows)
-
-
-def cache(lab, args):
-    check_host(lab.topology, args.host)
-    c = lab.api.cache(args.host)
-    rows = [f'host {c["host"]} ({c["underlay_ip"]}): instances {", ".join(c["local"]) or "-"}']
-    rows += [f'  VNI {e["vni"]:<5d} {e["ip"]:<15} -> {e["host"]:<8} {e["mac"]} v{e["version"]:d}'
-             for e in c['cache']]
-    return '\n'.join(rows + [f'  counters: {c["counters"]}', f'  drops: {c["drops"]}'])
-
-
-def counters(lab, args):
-    m = lab.api.metrics()
-    rows = [f'mapping service: {m["mapping"]}', f'drops (all hosts): {m["drops"]}']
-    rows += [f'  {host:<8} cache {h["cache_entries"]:3d}  {h["counters"]}  drops {h["drops"]}'
-             for host, h in sorted(m['hosts'].items())]
-    rows += [f'in the shared datapath\'s conntrack: {lab.datapath_drops()}',
-             f'alerts: {m["alerts"]:d}, OpenFlow errors: {len(m["ofp_errors"]):d}']
-    return '\n'.join(rows)
-
-
-def alerts(lab, args):
-    found = lab.api.alerts() or [dict(host='-', reason='-', count=0, detail='no alerts')]
-    return '\n'.join(f'{a["host"]:<8} {a["reason"]:<20} x{a["count"]:<4d} {a["detail"]}' for a in found)
-
-
-def placement(lab, args):
-    where = {e['instance']: e['host'] for e in lab.api.mappings()}
-    return '\n'.join(f'{i.name:<20} {i.vpc:<8} {i.ip:<15} {where.get(i.name, "(not running)")}'
-                     for i in lab.topology.instances())
-
-
-def flows_arguments(p):
-    host_argument(p)
-    p.add_argument('table', nargs='?', metavar='TABLE', help='one table of the pipeline (its number)')
-
-
-def flows(lab, args):
-    check_host(lab.topology, args.host)
-    if args.table is not None:
-        try:
-            table_number(args.table)
-        except ValueError as exc:
-            raise UsageError(f'flows: {exc}') from None
-    return dump_flows(lab.bridge(args.host), args.table)
-
-
 def migrate_arguments(p):
     p.add_argument('instance', metavar='INSTANCE')
-    host_argument(p)
+    p.add_argument('host', metavar='HOST', help='a physical host, e.g. r1-h1')
 
 
 def migrate(lab, args):
@@ -159,10 +91,14 @@ COMMANDS = {c.name: c for c in (
     Command('alerts', 'what the hypervisors reported for a human to look at', no_arguments, alerts),
     Command('placement', 'where each instance runs now', no_arguments, placement),
     Command('flows', 'the OpenFlow pipeline of a physical host\'s bridge', flows_arguments, flows),
+    Command('inspect', 'what runs: the lab, its controller, hosts, instances (host, IP, ENI, MAC), drops',
+            inspect_arguments, inspect),
+    Command('reachability', 'per VPC, who can ping whom by name: expected (from the model) against observed '
+            '(real pings); the shell\'s pingall', reachability_arguments, reachability),
     Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
             migrate_arguments, migrate),
 )}
-ALIASES = {'sg': 'security-group'}
+ALIASES = {'sg': 'security-group', 'pingall': 'reachability'}
 
 
 def add_parsers(subparsers):

@@ -22,3 +22,26 @@ def dump_flows(bridge, table=None):
     if out.returncode:
         raise RuntimeError(f'ovs-ofctl dump-flows {bridge}: {out.stderr.strip()}')
     return out.stdout
+
+
+def parse_flows(text):
+    """ovs-ofctl dump-flows text -> one dict per flow: table, priority, n_packets, n_bytes, cookie,
+    match (as written, without the statistics) and actions."""
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith('cookie='):
+            continue
+        head, _, actions = line.partition(' actions=')
+        fields, match = {}, []
+        for part in head.replace(', ', ',').replace(' ', ',').split(','):
+            key, eq, value = part.partition('=')
+            if key in ('cookie', 'duration', 'table', 'n_packets', 'n_bytes', 'priority', 'idle_age',
+                       'hard_age', 'idle_timeout', 'hard_timeout', 'reset_counts') and eq:
+                fields[key] = value
+            elif part:
+                match.append(part)
+        found.append(dict(table=fields.get('table', '0'), priority=int(fields.get('priority', 32768)),
+                          n_packets=int(fields.get('n_packets', 0)), n_bytes=int(fields.get('n_bytes', 0)),
+                          cookie=fields.get('cookie', '0x0'), match=','.join(match), actions=actions))
+    return found

@@ -33,6 +33,7 @@ MAX_ENIS = 2 ** 16 - 1
 # Address blocks a VPC may not use: the lab's underlay, and blocks that are not unicast or routable.
 RESERVED_BLOCKS = {
     "100.127.0.0/16": "the lab's underlay (physical host addresses)",
+    "100.126.0.0/16": "the lab's VPC-service addresses (one per ENI, docs/services.md)",
     "127.0.0.0/8": "loopback",
     "224.0.0.0/4": "multicast",
     "240.0.0.0/4": "reserved (class E)",

@@ -21,7 +21,7 @@ def test_demo_narrates_real_observations():
 
 
 def test_up_runs_vpc_commands_in_the_mininet_cli():
-    commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement',
+    commands = '\n'.join(['mappings', 'cache r1-h1', 'counters', 'alerts', 'placement', 'pingall',
                           'blue-1 ping -c1 10.0.1.13', 'migrate blue-4 r1-h2', 'placement',
                           'migrate nosuch r1-h1', f'flows r1-h1 {P.CHECK}',
                           # typos and bad arguments: one line of error each, and the lab goes on
@@ -35,10 +35,13 @@ def test_up_runs_vpc_commands_in_the_mininet_cli():
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr      # Mininet logs node output on stderr
     assert '1 received' in text                              # the node command ran
+    assert ' pairs pinged, 0 not as expected' in out.stdout    # pingall: the reachability matrix
     assert 'blue-4 now runs on r1-h2' in text
     assert "no instance named 'nosuch'" in text
     assert f'table={P.CHECK}' in text and 'tun_src=' in text
-    assert text.count('blue-4               blue     10.0.1.13       r1-h2') == 1
+    rows = [line.split() for line in out.stdout.splitlines()]
+    placed = [row for row in rows if row[:3] == ['blue-4', 'blue', 'blue-a']]      # placement, not pingall
+    assert [(row[4], row[5]) for row in placed] == [('10.0.1.13', 'r2-h1'), ('10.0.1.13', 'r1-h2')]
     errors = [line for line in out.stdout.splitlines() if 'error: ' in line]
     assert len(errors) == 10, errors
     assert "cache: unrecognized arguments: h1" in errors[1] and "no physical host named 'nosuch'" in errors[2]

@@ -1,7 +1,8 @@
 """A fake OpenFlow switch for unit tests: it holds the flow-mods the virtual router produces and
 evaluates them for a packet, as OVS would for what this pipeline uses: tables, priorities, matches
 with masks, metadata and registers, apply-actions, write-metadata, goto, resubmit, set_field,
-reg_move, output and conntrack (`ct`, whose ct_state the test gives).  Meters and learn are ignored.
+reg_move, output, conntrack (`ct`, whose ct_state the test gives) and conjunctive matches
+(`conjunction` actions, `conj_id`, as ovs-fields(7) describes them).  Meters and learn are ignored.
 
 The verdict names the stage and, for a drop, the reason kept in the drop flow's cookie.
 """
@@ -48,6 +49,15 @@ class Flow:
     def __init__(self, mod):
         self.table, self.priority, self.cookie = mod.table_id, mod.priority, mod.cookie
         self.match, self.instructions = normal(mod.match), mod.instructions
+        actions = [a for i in self.instructions if isinstance(i, parser.OFPInstructionActions) for a in i.actions]
+        # (id, clause, n_clauses) of its conjunction actions (clause counts from 0 on the wire)
+        self.conjunctions = [(a.id, a.clause, a.n_clauses) for a in actions
+                             if isinstance(a, parser.NXActionConjunction)]
+        if self.conjunctions:     # OVS: nothing else (but notes), and a conjunction has 2 to 64 clauses
+            assert len(self.conjunctions) == len(actions) and len(self.instructions) == 1, \
+                'conjunction with other actions'
+            assert all(2 <= n <= 64 and 0 <= k < n for _, k, n in self.conjunctions), self.conjunctions
+            assert 'conj_id' not in self.match
 
     def matches(self, pkt):
         return all(name in pkt and (pkt[name] == v if m is None else pkt[name] & m == v & m)
@@ -125,6 +135,46 @@ class FakeSwitch:
     def table(self, table):
         return sorted((f for f in self.flows if f.table == table), key=lambda f: -f.priority)
 
+    def lookup(self, table, pkt, conjunctive=True):
+        """The flow that decides `pkt` in `table`, as OVS's classifier finds it: the highest-priority
+        matching flow, unless a conjunctive match above it is complete (every clause of its id has a
+        matching flow at that priority); then the flow that matches with conj_id set to that id
+        decides (conjunctive flows left out of that search), and if none does the search goes on."""
+        hard, soft = None, {}                    # priority -> {id: (n_clauses, clauses matched)}
+        for f in self.table(table):
+            if hard is not None and f.priority <= hard.priority:
+                break
+            if not f.matches(pkt):
+                continue
+            if not f.conjunctions:
+                hard = f
+            elif conjunctive:
+                for ident, clause, n in f.conjunctions:
+                    soft.setdefault(f.priority, {}).setdefault(ident, (n, set()))[1].add(clause)
+        for priority in sorted(soft, reverse=True):
+            for ident in sorted(i for i, (n, got) in soft[priority].items() if len(got) == n):
+                found = self.lookup(table, dict(pkt, conj_id=ident), conjunctive=False)
+                if found is not None:
+                    return found
+        return hard
+
+    def check_conjunctions(self):
+        """What OVS asks of conjunctive flows and cannot check flow by flow: one priority and one
+        clause count per id and table, each clause with flows, and a conj_id flow for the id."""
+        seen = {}                                # (table, id) -> {(priority, n_clauses)}, clauses
+        for f in self.flows:
+            for ident, clause, n in f.conjunctions:
+                kinds, clauses = seen.setdefault((f.table, ident), (set(), set()))
+                kinds.add((f.priority, n))
+                clauses.add(clause)
+        for (table, ident), (kinds, clauses) in seen.items():
+            assert len(kinds) == 1, f'conjunction {ident} in table {table}: priorities/clause counts {kinds}'
+            ((_, n),) = kinds
+            assert clauses == set(range(n)), f'conjunction {ident} in table {table} has clauses {clauses} of {n}'
+            assert any(f.match.get('conj_id') == (ident, None) for f in self.table(table)), \
+                f'conjunction {ident} in table {table} has no conj_id flow'
+        return len(seen)
+
     # ---- a packet ------------------------------------------------------------------------------------
     def send(self, ct='new', table=P.CLASSIFY, **fields):
         """The journey of a packet given as match fields (in_port, eth_src, ipv4_dst, ...).  ct: the
@@ -147,7 +197,7 @@ class FakeSwitch:
         return self.send(ct, **fields)
 
     def _run(self, table, pkt, journey, ct, top):
-        flow = next((f for f in self.table(table) if f.matches(pkt)), None)
+        flow = self.lookup(table, pkt)
         if flow is None:
             journey.end = (table, None)
             return

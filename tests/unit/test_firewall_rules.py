@@ -39,29 +39,35 @@ GROUPS = {100: {'web': dict(inbound=[rule(6, [80, 80]), rule(6, [22, 22], 'sg:ad
                 'db': dict(inbound=[rule(6, [5432, 5432], 'sg:web')], outbound=[])}}
 
 
-def test_an_eni_allows_the_union_of_its_groups_and_sg_means_the_members():
-    entries = [entry('10.0.1.10', ['web', 'db']), entry('10.0.1.20', ['admin']), entry('10.0.1.21', ['admin'])]
-    m = F.security_group_matches(GROUPS[100], ('web', 'db'), 100, F.members(entries))
-    assert set(m['inbound']) == {Match(6, '0.0.0.0/0', 80, 0xffff), Match(6, '10.0.1.20/32', 22, 0xffff),
-                                 Match(6, '10.0.1.21/32', 22, 0xffff), Match(6, '10.0.1.10/32', 5432, 0xffff)}
+def test_an_eni_allows_the_union_of_its_groups_and_sg_names_the_group():
+    m = F.security_group_matches(GROUPS[100], ('web', 'db'))
+    assert set(m['inbound']) == {Match(6, '0.0.0.0/0', 80, 0xffff), Match(6, 'sg:admin', 22, 0xffff),
+                                 Match(6, 'sg:web', 5432, 0xffff)}
     assert m['outbound'] == [Match(None, '0.0.0.0/0', None, None)]
-    assert F.security_group_matches(GROUPS[100], ('admin',), 100, {})['inbound'] == []
-    assert F.security_group_matches(GROUPS[100], ('web',), 100, {})['inbound'] == \
-        [Match(6, '0.0.0.0/0', 80, 0xffff)]      # a group without members matches nobody
+    assert F.security_group_matches(GROUPS[100], ('admin',))['inbound'] == []
+    assert F.named_groups(m) == {'admin', 'web'}
+    entries = [entry('10.0.1.10', ['web', 'db']), entry('10.0.1.20', ['admin']), entry('10.0.1.21', ['admin'])]
+    assert F.members(entries) == {(100, 'web'): {'10.0.1.10/32'}, (100, 'db'): {'10.0.1.10/32'},
+                                  (100, 'admin'): {'10.0.1.20/32', '10.0.1.21/32'}}
 
 
-def test_membership_changes_reach_only_the_enis_whose_rules_name_the_group():
+def test_membership_changes_reach_only_hosts_whose_rules_name_the_group_as_members():
     book = F.SecurityGroupBook(GROUPS)
     web, admin = entry('10.0.1.10', ['web'], 'h1'), entry('10.0.1.20', ['admin'], 'h2')
-    assert set(book.changes_for('h1', [web, admin])) == {web.key}
-    assert set(book.changes_for('h2', [web, admin])) == {admin.key}
-    assert book.changes_for('h1', [web, admin]) == {}                       # nothing new
-    assert set(book.changes_for('h1', [web])) == {web.key}                  # admin terminated
-    assert book.changes_for('h2', [web]) == {}
+    assert book.changes_for('h1', [web, admin]) == ({web.key: F.security_group_matches(GROUPS[100], ['web'])},
+                                                   {(100, 'admin'): {'10.0.1.20/32'}})
+    assert set(book.changes_for('h2', [web, admin])[0]) == {admin.key}
+    assert book.changes_for('h1', [web, admin]) == ({}, {})                  # nothing new
+    assert book.changes_for('h1', [web]) == ({}, {(100, 'admin'): set()})    # admin terminated: members only
+    assert book.changes_for('h2', [web]) == ({}, {})
     moved = entry('10.0.1.20', ['admin'], 'h1')                              # admin migrated to h1
-    assert set(book.changes_for('h1', [web, moved])) == {web.key, moved.key}
+    assert book.changes_for('h1', [web, moved]) == ({moved.key: F.security_group_matches(GROUPS[100], ['admin'])},
+                                                    {(100, 'admin'): {'10.0.1.20/32'}})
     book.set_rules(100, 'admin', [rule(6, [8080, 8080])], [rule()])
-    assert set(book.changes_for('h1', [web, moved])) == {moved.key}
+    assert set(book.changes_for('h1', [web, moved])[0]) == {moved.key}
+    book.set_rules(100, 'web', [rule(6, [80, 80])], [rule()])                # names admin no more
+    assert book.changes_for('h1', [web, moved]) == ({web.key: F.security_group_matches(book.groups[100], ['web'])},
+                                                    {(100, 'admin'): set()})
     with pytest.raises(KeyError):
         book.set_rules(100, 'nope', [], [])
 

@@ -3,7 +3,7 @@
 import ipaddress
 
 import pytest
-from fakeswitch import FakeSwitch, packet_of
+from fakeswitch import FakeSwitch, packet_of, value
 
 from controllers import pipeline as P
 from controllers.mapping_table import MappingTable
@@ -43,19 +43,17 @@ PORT = {name: n for n, name in enumerate(INSTANCES, start=1)}       # each host 
 
 
 class World:
-    """The mapping service's table and one virtual router per host, each with its fake switch."""
+    """The mapping service's table and one virtual router per host, each with its fake switch.
+    groups: the VPCs' security groups; assign: instance -> its groups, if not its INSTANCES one."""
 
-    def __init__(self, mode='proactive', enforce=True, instances=INSTANCES, subnets=SUBNETS, groups=GROUPS,
-                 peers=None):
+    def __init__(self, mode='proactive', enforce=True, groups=GROUPS, assign=None, instances=INSTANCES,
+                 subnets=SUBNETS, peers=None):
         self.instances = instances
         self.port = {name: n for n, name in enumerate(instances, start=1)}
-        self.mac = {name: f'0e:00:00:00:00:{n:02x}' for n, name in enumerate(instances, start=16)}
         self.table = MappingTable(HOSTS, peers or {vni: set() for vni in groups}, mode)
         self.book = SecurityGroupBook(groups)
         for name, (vni, ip, host, subnet, group) in instances.items():
-            self.table.register(vni=vni, ip=ip, host=host, mac=self.mac[name], eni=f'eni-{name}', instance=name,
-                                subnet=subnet, gateway_ip=ip.rsplit('.', 1)[0] + '.1',
-                                port_name=f'vl_i{self.port[name]}', security_groups=(group,))
+            self.launch(name, vni, ip, host, subnet, (assign or {}).get(name, (group,)), self.port[name])
         self.routers, self.switches = {}, {}
         for h, ip in HOSTS.items():
             r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, subnets, enforce)
@@ -64,21 +62,39 @@ class World:
                 sw.apply(r.port_added(f'vl_i{port}', port))
         self.push()
 
-    def push(self):
-        """What the mapping service sends after a change (controllers/apps/mapping_service.py)."""
+    def launch(self, name, vni, ip, host, subnet, groups, port):
+        """Register an instance (push() tells the hosts); each host has ports 1-4."""
+        MAC.setdefault(name, f'0e:00:00:00:01:{port:02x}')
+        self.table.register(vni=vni, ip=ip, host=host, mac=MAC[name], eni=f'eni-{name}', instance=name,
+                            subnet=subnet, gateway_ip=ip.rsplit('.', 1)[0] + '.1', port_name=f'vl_i{port}',
+                            security_groups=tuple(groups))
+
+    def push(self, each=None):
+        """What the mapping service sends after a change (controllers/apps/mapping_service.py);
+        each(): called after every message, to look at the switches half-way."""
         for h, r in self.routers.items():
             plan = self.table.plan(h)
-            plan.security_groups = self.book.changes_for(h, self.table.entries())
-            self.switches[h].apply(r.apply(plan))
+            plan.security_groups, plan.group_members = self.book.changes_for(h, self.table.entries())
+            for m in r.apply(plan):
+                self.switches[h].apply([m])
+                if each:
+                    each()
+            self.switches[h].check_conjunctions()
 
     def send(self, name, ct='new', **fields):
-        """A packet from instance `name`'s port, by default from its own addresses."""
-        vni, ip, host, *_ = self.instances[name]
-        fields = {'in_port': self.port[name], 'eth_src': self.mac[name], 'eth_type': 0x0800, 'ipv4_src': ip, **fields}
+        """A packet from instance `name`'s port (where it runs now), by default from its own addresses."""
+        e = self.table.entry_of(name)
+        port = int(e.port_name[len('vl_i'):])
+        fields = {'in_port': port, 'eth_src': e.mac, 'eth_type': 0x0800, 'ipv4_src': e.ip, **fields}
         if 'arp_op' in fields:
-            fields = {**fields, 'eth_type': 0x0806, 'arp_spa': ip, 'arp_sha': self.mac[name]}
+            fields = {**fields, 'eth_type': 0x0806, 'arp_spa': e.ip, 'arp_sha': e.mac}
             fields.pop('ipv4_src')
-        return self.switches[host].send(ct, **fields)
+        return self.switches[e.host].send(ct, **fields)
+
+    def rule_flows(self, host):
+        """The flows of the two security-group rules tables: {(table, priority, match): Flow}."""
+        return {(f.table, f.priority, tuple(sorted(f.match.items()))): f for f in self.switches[host].flows
+                if f.table in (P.EGRESS_SG_RULES, P.INGRESS_SG_RULES)}
 
     def receive(self, journey, sender, **outer):
         """What the host at the tunnel's far end does with the packet `sender` encapsulated;
@@ -223,6 +239,115 @@ def test_changed_rules_replace_flows_without_a_gap(world):
 def test_without_enforced_groups_the_pipeline_skips_conntrack():
     j = World(enforce=False).send('web-1', ipv4_dst='10.0.2.20', **tcp(80))
     assert j.verdict == f'out port {PORT["db-1"]}' and 'EGRESS_SG_RULES' not in j.stages and not j.commits
+
+
+# ---- groups naming groups: OVS conjunctions ------------------------------------------------------
+# AWS's default group admits its own members; 'locked' lets default members in on 5432 and talks to
+# them on https only; 'https' admits anyone on 443.
+DEFAULT_GROUPS = {BLUE: {'default': dict(inbound=[rule(peer='sg:default')], outbound=[rule()]),
+                         'locked': dict(inbound=[rule(6, [5432, 5432], 'sg:default')],
+                                        outbound=[rule(6, [443, 443], 'sg:default')]),
+                         'https': dict(inbound=[rule(6, [443, 443])], outbound=[])},
+                  RED: GROUPS[RED]}
+DEFAULT_ASSIGN = {'web-1': ('default', 'https'), 'web-2': ('default',), 'db-1': ('locked',)}
+
+
+@pytest.fixture
+def members():
+    return World(groups=DEFAULT_GROUPS, assign=DEFAULT_ASSIGN)
+
+
+def deciding(journey, stage):
+    (flow,) = [f for name, f in journey.trail if name == stage]
+    return flow
+
+
+def member_clauses(w):
+    """Every host's flows of the member clauses (conjunction clause 1): {(host, key): Flow}."""
+    return {(h, k): f for h in HOSTS for k, f in w.rule_flows(h).items()
+            if f.conjunctions and {clause for _, clause, _ in f.conjunctions} == {1}}
+
+
+def test_the_default_group_admits_its_members_and_drops_the_rest(members):
+    j = members.send('web-1', ipv4_dst='10.0.1.11', ip_proto=17, udp_dst=5000)
+    host, there = members.receive(j, 'h1')
+    assert (host, there.verdict) == ('h3', f'out port {PORT["web-2"]}')
+    assert 'conj_id' in deciding(there, 'INGRESS_SG_RULES').match        # decided by the conjunction
+    assert there.commits == [members.table.entry_of('web-2').ident]
+    _, refused = members.receive(members.send('db-1', ipv4_dst='10.0.1.11', **tcp(443)), 'h1')
+    assert refused.verdict == 'dropped: security-group at INGRESS_SG_RULES'      # db-1 is no member
+    # the conjunction costs the ENIs plus the members, not their product: on h1, web-1's ingress
+    # (clause 0), db-1's 5432 rule (clause 0, and its later fragments) and the members web-1 and
+    # web-2 (clause 1, one flow each carrying both conjunctions)
+    conj = [f for f in members.rule_flows('h1').values() if f.table == P.INGRESS_SG_RULES and f.conjunctions]
+    assert sorted(sorted(k for _, k, _ in f.conjunctions) for f in conj) == [[0], [0], [0], [1, 1], [1, 1]]
+
+
+def test_a_rule_naming_a_group_with_ports_in_both_directions(members):
+    assert members.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432)).verdict == f'out port {PORT["db-1"]}'
+    assert members.send('web-1', ipv4_dst='10.0.2.20', **tcp(5433)).verdict == \
+        'dropped: security-group at INGRESS_SG_RULES'
+    out = members.send('db-1', ipv4_dst='10.0.1.10', **tcp(443))               # to: sg:default
+    assert out.verdict == f'out port {PORT["web-1"]}' and 'conj_id' in deciding(out, 'EGRESS_SG_RULES').match
+    assert members.send('db-1', ipv4_dst='10.0.1.10', **tcp(80)).verdict == \
+        'dropped: security-group at EGRESS_SG_RULES'
+    assert members.send('db-1', ipv4_dst='8.8.8.8', **tcp(443)).verdict == \
+        'dropped: security-group at EGRESS_SG_RULES'                             # no member
+
+
+def test_a_member_launched_or_terminated_changes_only_member_clause_flows(members):
+    before = {h: members.rule_flows(h) for h in HOSTS}
+    still = []
+    members.launch('web-3', BLUE, '10.0.1.12', 'h2', 'subnet-a', ('default',), 1)
+    members.push(each=lambda: still.append(members.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432)).verdict))
+    assert set(still) == {f'out port {PORT["db-1"]}'}                        # allowed all along
+    after = members.rule_flows('h1')
+    assert all(after[k] is f for k, f in before['h1'].items())              # none replaced or gone
+    new = [after[k] for k in after.keys() - before['h1'].keys()]
+    assert sorted((f.table, f.match.get('ipv4_src', f.match.get('ipv4_dst'))[0]) for f in new) == \
+        [(P.EGRESS_SG_RULES, value('ipv4_dst', '10.0.1.12')), (P.INGRESS_SG_RULES, value('ipv4_src', '10.0.1.12'))]
+    assert all({k for _, k, _ in f.conjunctions} == {1} for f in new)
+    _, there = members.receive(members.send('web-3', ipv4_dst='10.0.1.10', **tcp(80)), 'h2')
+    assert there.verdict == f'out port {PORT["web-1"]}'
+    members.table.deregister('web-3')
+    members.push()
+    assert members.rule_flows('h1') == before['h1'] and members.rule_flows('h3') == before['h3']
+
+
+def test_a_member_migrating_moves_its_eni_and_no_member_clause(members):
+    clauses = member_clauses(members)
+    members.table.migrate('web-2', 'h1')
+    members.push()
+    assert {k: f for k, f in member_clauses(members).items() if k[0] == 'h1'} == \
+        {k: f for k, f in clauses.items() if k[0] == 'h1'}
+    assert not any(f.conjunctions for f in members.rule_flows('h3').values())   # no local ENI left there
+    assert members.send('web-1', ipv4_dst='10.0.1.11', **tcp(80)).verdict == f'out port {PORT["web-2"]}'
+    assert members.send('web-2', ipv4_dst='10.0.1.10', ip_proto=1).verdict == f'out port {PORT["web-1"]}'
+    assert members.send('db-1', ipv4_dst='10.0.1.11', **tcp(443)).verdict == \
+        'dropped: security-group at INGRESS_SG_RULES'
+
+
+@pytest.mark.parametrize('group,inbound,kept,gained,lost', [
+    ('locked', [rule(6, [5432, 5433], 'sg:default')], ('web-1', '10.0.2.20', 5432), ('web-1', '10.0.2.20', 5433),
+     None),
+    ('default', [rule(6, [80, 80], 'sg:default')], ('web-2', '10.0.1.10', 80), None, ('web-2', '10.0.1.10', 81)),
+    ('default', [rule(6, [443, 443], 'sg:locked'), rule(peer='sg:default')], ('web-1', '10.0.1.11', 80),
+     ('db-1', '10.0.1.11', 443), None),
+])
+def test_a_rule_change_on_a_named_group_has_no_gap(members, group, inbound, kept, gained, lost):
+    def verdict(sender, dst, port):
+        j = members.send(sender, ipv4_dst=dst, **tcp(port))
+        if j.outputs and j.outputs[0][0] == P.TUNNEL_PORT:
+            j = members.receive(j, members.table.entry_of(sender).host)[1]
+        return j.verdict.startswith('out port')
+    assert verdict(*kept) and (gained is None or not verdict(*gained)) and (lost is None or verdict(*lost))
+    outbound = DEFAULT_GROUPS[BLUE][group]['outbound']
+    members.book.set_rules(BLUE, group, inbound, outbound)
+    seen = []
+    members.push(each=lambda: seen.append(verdict(*kept)))
+    assert seen and all(seen)                                               # allowed after every message
+    assert gained is None or verdict(*gained)
+    assert lost is None or not verdict(*lost)
 
 
 # ---- MAPPING, encapsulation, the receiving CHECK, delivery -----------------------------------------
