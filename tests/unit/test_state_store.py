@@ -8,6 +8,7 @@ import pytest
 
 from testbed.state_store import EmbeddedStore, StoreError, open_store
 from testbed.state_store import etcd_server as es
+from testbed.state_store.remote import RemoteStore, StoreServer
 
 _prefixes = itertools.count()
 
@@ -28,15 +29,24 @@ def etcd():
         yield server
 
 
-@pytest.fixture(params=['embedded', 'etcd'])
-def world(request):
-    """(store, advance(seconds)): the embedded store on a fake clock; etcd in real time."""
-    if request.param == 'embedded':
+@pytest.fixture(params=['embedded', 'embedded-remote', 'etcd'])
+def world(request, tmp_path):
+    """(store, advance(seconds)): the embedded store on a fake clock, in this process or served on a
+    Unix socket to another's RemoteStore; etcd in real time."""
+    if request.param.startswith('embedded'):
         clock = FakeClock()
 
         def advance(seconds):
             clock.now += seconds
-        yield EmbeddedStore(clock=clock), advance
+        store = EmbeddedStore(clock=clock)
+        if request.param == 'embedded':
+            yield store, advance
+            return
+        server = StoreServer(store, str(tmp_path / 'store.sock'))
+        remote = RemoteStore(server.path)
+        yield remote, advance
+        remote.close()
+        server.stop()
         return
     server = request.getfixturevalue('etcd')
     store = open_store('etcd', endpoint=server.endpoint, prefix=f'test{next(_prefixes)}')
@@ -95,6 +105,7 @@ def test_racing_nodes_never_hold_the_same_block(world):
     won = {f'hp{i}': [] for i in range(4)}
 
     def claim(node):
+        store = world[0] if not isinstance(world[0], RemoteStore) else RemoteStore(world[0].sock.getpeername())
         while (index := store.claim_block('nat-race', node, count=24)) is not None:
             won[node].append(index)
     threads = [threading.Thread(target=claim, args=(n,)) for n in won]
@@ -112,3 +123,16 @@ def test_an_unknown_backend_or_a_missing_etcd_is_one_clear_error():
         open_store('zookeeper')
     with pytest.raises(StoreError, match='no etcd answers at 127.0.0.1:9'):
         open_store('etcd', endpoint='127.0.0.1:9', timeout=1)
+
+
+def test_a_remote_store_with_no_server_or_a_failing_call_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError, match='no state store serves .*nothing.sock'):
+        RemoteStore(str(tmp_path / 'nothing.sock'))
+    server = StoreServer(EmbeddedStore(), str(tmp_path / 's.sock'))
+    try:
+        with RemoteStore(server.path) as remote:
+            with pytest.raises(StoreError, match='TypeError'):
+                remote._call('join', 'hp1')                   # ttl missing
+            assert remote.members() == []                      # the connection goes on
+    finally:
+        server.stop()
