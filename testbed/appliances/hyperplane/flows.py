@@ -79,6 +79,12 @@ def flow_of(buf):
     return Seen(Tuple(ip.proto, ip.src, ports[0], ip.dst, ports[1]), None, flags)
 
 
+def answer_key(seen):
+    """The tuple a packet answering a flow is looked up by: its own, or for an ICMP error the
+    reverse of the one it quotes (the quote went the other way)."""
+    return seen.tuple.reverse() if seen.quote is not None else seen.tuple
+
+
 def _set_port(buf, off, which, port):
     """The `which` port of the packet at `off` becomes `port`, its checksum fixed if it is there."""
     ip = p.parse_ipv4(buf, off)

@@ -41,6 +41,7 @@ from testbed.appliances.hyperplane.flows import (
     Forward,
     Reply,
     Tuple,
+    answer_key,
     flow_of,
     rewrite,
     tcp_reset,
@@ -185,7 +186,7 @@ class NatNode:
         if seen is None:
             return self._drop('not-a-flow')
         if seen.quote is not None:          # an instance's ICMP error about a reply it got
-            e = self._live(self.out.get(seen.tuple.reverse()), now)
+            e = self._live(self.out.get(answer_key(seen)), now)
             if e is None:
                 return self._drop('no-flow')
             rewrite(buf, seen, 'src', self.address, e.port)
@@ -213,8 +214,7 @@ class NatNode:
         seen = flow_of(buf)
         if seen is None:
             return self._drop('not-a-flow')
-        key = seen.tuple.reverse() if seen.quote is not None else seen.tuple
-        e = self._live(self.into.get(key), now)
+        e = self._live(self.into.get(answer_key(seen)), now)
         if e is None:
             return self._drop('no-flow')
         if seen.quote is None:

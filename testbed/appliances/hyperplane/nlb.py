@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from testbed.appliances.hyperplane.flows import Drop, Forward, Tuple, flow_of, rewrite
+from testbed.appliances.hyperplane.flows import Drop, Forward, Tuple, answer_key, flow_of, rewrite
 from testbed.appliances.hyperplane.sharding import ranking
 from testbed.appliances.packets import PROTO_TCP, ip4_text
 
@@ -146,8 +146,7 @@ class Nlb:
         seen = flow_of(buf)
         if seen is None:
             return self._drop('not-a-flow')
-        key = seen.tuple.reverse() if seen.quote is not None else seen.tuple
-        client = self.replies.get(key)
+        client = self.replies.get(answer_key(seen))
         conn = self._live(client, now) if client is not None else None
         if conn is None:
             return self._drop('no-flow')
