@@ -9,6 +9,7 @@ in the VNI of a VPC that has a way out, from the VPC router's MAC, whatever its 
 """
 from controllers import pipeline as P
 from controllers.router import ofp
+from controllers.router.mapping import COMMIT
 
 EDGE_TARGETS = ('igw', 'vgw', 'dx', 'vpce')
 EDGE_CHECK_PRIORITY = 90          # below the per-instance entries (100), which never name the edge
@@ -19,9 +20,10 @@ def to_edge(subnet, target):
 
 
 def route(subnet, priority, match):
-    """The route table's flow for a route to the edge."""
+    """The route table's flow for a route to the edge: nothing on the sending side drops the packet
+    after it, so a new connection is tracked (COMMIT) as MAPPING does for a local destination."""
     return ofp.flow(P.ROUTE_TABLE, priority, match,
-                    [ofp.set_field(tunnel_id=subnet['vni']), ofp.set_field(tun_ipv4_dst=subnet['edge_ip']),
+                    [ofp.set_field(tunnel_id=subnet['vni']), ofp.set_field(tun_ipv4_dst=subnet['edge_ip']), COMMIT,
                      ofp.output(P.TUNNEL_PORT)], cookie=P.cookie(P.KIND_FIREWALL))
 
 
