@@ -117,7 +117,7 @@ def spoof_alerted(lab, victim, forged_ip):
     lab.node(victim).cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count 10 --src-mac {v.mac} '
                          f'--dst-mac 0e:00:00:00:00:01 --src-ip {forged_ip} --dst-ip 10.1.200.10')
     try:
-        lab.wait_until(lambda: any(forged_ip in a['source'] for a in lab.api.alerts()), timeout=5,
+        lab.wait_until(lambda: any(forged_ip in a['source'] for a in lab.api.alerts()), timeout=15,
                        what='the alert')
         return True
     except LabError:
