@@ -5,7 +5,8 @@ raw-socket forwarder, in the same run, on veths in a scratch namespace (vlt_*, d
     python -m testbed.appliances.bench_loop --minimal IF_IN IF_OUT     # the reference forwarder
 
 Frames are offered on vlt_*b0 as fast as one Python sender can; the forwarder under test joins
-vlt_*a0 to vlt_*a1 and counts what it forwarded.  The variants alternate (A B A B ...) so that a
+vlt_*a0 to vlt_*a1; what arrives on vlt_*b1 (its rx_packets) is what was forwarded, for both.
+The variants alternate (A B A B ...) so that a
 change in the machine's load hits both.  The ratio is the number to keep (for the `edge`
 experiment); absolute numbers depend on the machine and on whatever else runs.  It needs root and
 two mostly idle cores: run it only when the machine is quiet.
@@ -15,12 +16,14 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from testbed.appliances import processes
+from testbed.appliances.packet_loop import PACKET_QDISC_BYPASS, SOL_PACKET
 from testbed.appliances.packets import ETH_P_IP, build_eth, mac
 from testbed.appliances.scratch_netns import ScratchNetns
 
@@ -29,18 +32,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def minimal(if_in, if_out):
-    """The reference: recv on one socket, send on another, nothing else (one direction)."""
+    """The reference: recv on one socket, send on another, nothing else (one direction).  Like the
+    loop it sends with PACKET_QDISC_BYPASS; its receive timeout is the kernel's (SO_RCVTIMEO), not
+    Python's settimeout(), which would add a poll() before every recv()."""
     rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     rx.bind((if_in, ETH_P_ALL))
     tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
     tx.bind((if_out, 0))
-    rx.settimeout(0.2)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack('ll', 0, 200_000))
     stopping, forwarded = [], 0
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     print('ready', flush=True)
+    recv, send = rx.recv, tx.send
     while not stopping:
         try:
-            tx.send(rx.recv(65536))
+            send(recv(65536))
             forwarded += 1
         except (TimeoutError, BlockingIOError, InterruptedError):
             pass
@@ -68,18 +75,27 @@ def offer(ns, ifname, frame, seconds):
     return sent
 
 
+def delivered(ns, ifname):
+    """Frames the far end of the output link has received so far (what was really forwarded, not
+    what the forwarder believes it sent)."""
+    return int(ns.run('cat', f'/sys/class/net/{ifname}/statistics/rx_packets').stdout)
+
+
 def one_run(ns, variant, frame, seconds):
-    (a0, b0), (a1, _) = ns.pairs
+    (a0, b0), (a1, b1) = ns.pairs
     cmd = ([sys.executable, '-m', 'testbed.appliances.bench_loop', '--minimal', a0, a1] if variant == 'minimal'
            else [sys.executable, '-m', 'testbed.appliances.packet_loop', a0, a1])
     proc = ns.popen(*cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         processes.wait_ready(proc)
+        before = delivered(ns, b1)
         offered = offer(ns, b0, frame, seconds)
         time.sleep(0.2)             # let the forwarder drain what it holds
+        forwarded = delivered(ns, b1) - before
     finally:
         counters = processes.stop(proc)
-    return dict(variant=variant, offered_pps=offered / seconds, forwarded_pps=counters.get('sent', 0) / seconds)
+    return dict(variant=variant, offered_pps=offered / seconds, forwarded_pps=forwarded / seconds,
+                reported_pps=counters.get('sent', 0) / seconds)
 
 
 def ratio(rows):

@@ -10,12 +10,10 @@ that is not on their own network, elastic IPs, private addresses behind endpoint
 from dataclasses import dataclass
 from typing import Optional
 
-from controllers.pipeline import ROUTER_MAC
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot import Drop, Edge, ToHost, ToLink
+from testbed.appliances.blackfoot_fast import VPC_ROUTER_MAC, FastPath
 from testbed.appliances.tunnels import decapsulate, encapsulate
-
-VPC_ROUTER_MAC = p.mac(ROUTER_MAC)      # inner source MAC of what the edge sends into a VPC
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,16 @@ class EdgeHandler:
         self.edge, self.underlay, self.counters = edge, underlay, edge.counters
         self.links = {link.name: link for link in links}
         self.by_port = {(link.ifname, link.vlan): link for link in links}
+        self.fast, self.underlay_ifname = FastPath(self), underlay.ifname
+        self.fast_outbound, self.fast_inbound = self.fast.outbound, self.fast.inbound
 
     def __call__(self, frame, ifname, vlan):
-        if ifname == self.underlay.ifname:
-            return self.from_underlay(frame)
+        if ifname == self.underlay_ifname:
+            return self.fast_outbound(frame) or self.from_underlay(frame)
+        if vlan is None:
+            out = self.fast_inbound(ifname, frame)
+            if out is not None:
+                return out
         link = self.by_port.get((ifname, vlan)) or self.by_port.get((ifname, None))
         if link is None:
             self.counters['drop:unknown-link'] += 1

@@ -41,6 +41,8 @@ PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
 PACKET_VERSION = 10
 TPACKET_V2 = 1
+PACKET_TX_RING = 13
+PACKET_LOSS = 14
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 TP_STATUS_KERNEL = 0
@@ -52,6 +54,10 @@ FRAME_SIZE = 16384          # a 9216-byte underlay frame and the slot header fit
 FRAME_COUNT = 256           # 4 MiB of ring per interface
 BURST = 64                  # frames taken from one ring before looking at the others
 POLL_MS = 100               # how often an idle loop looks at its stop flag
+ZERO_STATUS = bytes(4)
+SEND_REQUEST = (1).to_bytes(4, 'little')   # TP_STATUS_SEND_REQUEST
+TX_DATA = 32                # a TX slot's frame starts after the (aligned) tpacket2_hdr
+TX_LENGTHS = struct.Struct('=II')           # tp_len, tp_snaplen
 
 
 def read_slot(ring, offset):
@@ -69,15 +75,18 @@ def read_slot(ring, offset):
 
 def release_slot(ring, offset):
     """Gives the slot back to the kernel (one aligned 4-byte store: the kernel reads it whole)."""
-    ring[offset:offset + 4] = b'\0\0\0\0'
+    ring[offset:offset + 4] = ZERO_STATUS
 
 
 class Port:
-    """One interface: its socket with the receive ring, and where the next frame is expected."""
+    """One interface: its socket with the receive ring (and, with `tx_ring`, a transmit ring: frames
+    are queued into it with `queue(frame)` and sent together by one `flush()`, a syscall per batch
+    instead of one per frame), and where the next frame is expected."""
 
-    def __init__(self, ifname, frame_size=FRAME_SIZE, frame_count=FRAME_COUNT, promisc=True):
+    def __init__(self, ifname, frame_size=FRAME_SIZE, frame_count=FRAME_COUNT, promisc=True, tx_ring=True):
         self.name, self.index = ifname, socket.if_nametoindex(ifname)
         self.frame_size, self.frame_count, self.cursor = frame_size, frame_count, 0
+        self.tx_base = self.tx_cursor = self.pending = 0
         # protocol 0 until bound, so that nothing from other interfaces lands in the ring
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
@@ -86,9 +95,14 @@ class Port:
             per_block = block // frame_size
             blocks = -(-frame_count // per_block)
             self.frame_count = blocks * per_block
-            self.sock.setsockopt(SOL_PACKET, PACKET_RX_RING,
-                                 struct.pack('=IIII', block, blocks, frame_size, self.frame_count))
-            self.ring = mmap.mmap(self.sock.fileno(), block * blocks, mmap.MAP_SHARED,
+            req = struct.pack('=IIII', block, blocks, frame_size, self.frame_count)
+            if tx_ring:         # before any ring: skip a malformed frame to send, do not stop at it
+                self.sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
+            self.sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self.tx_base = block * blocks if tx_ring else 0      # the kernel maps the TX ring after the RX ring
+            if tx_ring:
+                self.sock.setsockopt(SOL_PACKET, PACKET_TX_RING, req)
+            self.ring = mmap.mmap(self.sock.fileno(), block * blocks + self.tx_base, mmap.MAP_SHARED,
                                   mmap.PROT_READ | mmap.PROT_WRITE)
             self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             try:
@@ -105,17 +119,62 @@ class Port:
             raise
 
     def receive(self, limit):
-        """Up to `limit` (frame, vlan, truncated) from the ring, without a syscall."""
-        ring, size, got = self.ring, self.frame_size, []
-        while len(got) < limit:
-            offset = self.cursor * size
-            slot = read_slot(ring, offset)
-            if slot is None:
+        """Up to `limit` (frame, vlan, truncated) from the ring, without a syscall (read_slot and
+        release_slot inlined: this runs for every packet)."""
+        ring, size, count, cursor, got = self.ring, self.frame_size, self.frame_count, self.cursor, []
+        unpack, append = TPACKET2_HDR.unpack_from, got.append
+        for _ in range(limit):
+            offset = cursor * size
+            if not ring[offset] & TP_STATUS_USER:       # the status word's low byte (little-endian)
                 break
-            got.append(slot)
-            release_slot(ring, offset)
-            self.cursor = (self.cursor + 1) % self.frame_count
+            status, length, snaplen, mac_at, _, _, _, tci, _ = unpack(ring, offset)
+            start = offset + mac_at
+            frame = ring[start:start + snaplen]         # mmap slices are bytes: the one copy
+            ring[offset:offset + 4] = ZERO_STATUS
+            cursor = cursor + 1 if cursor + 1 < count else 0
+            if status & TP_STATUS_VLAN_VALID:
+                append((frame, tci & 0x0fff, snaplen < length))
+            elif frame[12:14] == b'\x81\x00':
+                vlan, frame = pop_vlan(frame)
+                append((frame, vlan, snaplen < length))
+            else:
+                append((frame, None, snaplen < length))
+        self.cursor = cursor
         return got
+
+    def queue(self, frame):
+        """Puts `frame` in the next TX ring slot (sent at the next flush); BlockingIOError when the
+        ring is full even after a flush, OSError for a frame larger than a slot.  (With a TX ring the
+        socket's own send() sends what the ring holds and ignores its argument: use `send`.)"""
+        ring, off = self.ring, self.tx_base + self.tx_cursor * self.frame_size
+        if ring[off]:                       # the kernel still holds this slot (requested or sending)
+            self.flush()
+            if ring[off]:
+                raise BlockingIOError('transmit ring full')
+        n = len(frame)
+        if n > self.frame_size - TX_DATA:
+            raise OSError(f'a {n}-byte frame does not fit a transmit slot')
+        ring[off + TX_DATA:off + TX_DATA + n] = frame
+        TX_LENGTHS.pack_into(ring, off + 4, n, n)
+        ring[off:off + 4] = SEND_REQUEST        # last: from now on the slot is the kernel's
+        self.tx_cursor = self.tx_cursor + 1 if self.tx_cursor + 1 < self.frame_count else 0
+        self.pending += 1
+
+    def send(self, frame):
+        """Sends one frame now (with a TX ring: queued and flushed)."""
+        if not self.tx_base:
+            return self.sock.send(frame)
+        self.queue(frame)
+        self.flush()
+
+    def flush(self):
+        """Sends what `queue` put in the TX ring: one syscall for all of it."""
+        if self.pending:
+            self.pending = 0
+            try:
+                self.sock.send(b'')
+            except BlockingIOError:
+                pass
 
     def kernel_drops(self):
         """Frames the kernel dropped because the ring was full, since the last call."""
@@ -137,6 +196,9 @@ class PacketLoop:
         self.handler, self.counters, self.ports = handler, Counter(), list(ports)
         self.by_name = {p.name: p for p in self.ports}
         self.by_name.update({p.index: p for p in self.ports})
+        self.senders = {key: port.queue if getattr(port, 'tx_base', 0) else port.sock.send
+                        for key, port in self.by_name.items()}
+        self.batched = [port for port in self.ports if getattr(port, 'tx_base', 0)]
 
     @classmethod
     def open(cls, interfaces, handler, **port_options):
@@ -151,34 +213,58 @@ class PacketLoop:
         return cls(ports, handler)
 
     def step(self, burst=BURST):
-        """Handles what the rings hold (up to `burst` per port); returns how many frames."""
-        handled, counters, handler = 0, self.counters, self.handler
+        """Handles what the rings hold (up to `burst` per port); returns how many frames.  Counts
+        are kept in locals and added once per step; sends go straight to the output socket's
+        bound `send` (no method call per packet)."""
+        handled = sent = 0
+        handler, senders, counters = self.handler, self.senders, self.counters
         for port in self.ports:
+            name = port.name
             for frame, vlan, truncated in port.receive(burst):
                 handled += 1
-                counters['received'] += 1
                 if truncated:
                     counters['truncated'] += 1      # larger than a ring slot: never half a frame
                     continue
                 try:
-                    out = handler(frame, port.name, vlan) or ()
+                    out = handler(frame, name, vlan)
                 except Exception:                   # noqa: BLE001  one bad frame must not stop the loop
                     counters['handler-error'] += 1
                     continue
+                if not out:
+                    continue
                 for out_if, data in out:
-                    self.send(out_if, data)
+                    send = senders.get(out_if)
+                    if send is None:
+                        counters['unknown-interface'] += 1
+                        continue
+                    try:
+                        send(data)
+                        sent += 1
+                    except OSError:                 # BlockingIOError too: the link's buffer is full
+                        counters['send-error'] += 1
+        for port in self.batched:
+            try:
+                port.flush()
+            except OSError:
+                counters['send-error'] += 1
+        if handled:
+            counters['received'] += handled
+        if sent:
+            counters['sent'] += sent
         return handled
 
     def send(self, out_if, data):
-        port = self.by_name.get(out_if)
-        if port is None:
+        send = self.senders.get(out_if)
+        if send is None:
             self.counters['unknown-interface'] += 1
             return
         try:
-            port.sock.send(data)
+            send(data)
             self.counters['sent'] += 1
-        except (BlockingIOError, OSError):
+        except OSError:
             self.counters['send-error'] += 1        # the link's buffer is full: a real drop
+        for port in self.batched:
+            port.flush()
 
     def run(self, stop, poll_ms=POLL_MS):
         poller = select.poll()

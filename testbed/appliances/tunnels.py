@@ -53,9 +53,10 @@ def parse_tunnel(udp_payload, dport):
 
 
 def flow_port(inner):
-    """An outer UDP source port in 49152-65535 from the inner frame's addresses (same flow, same
-    port: the underlay keeps a flow on one path)."""
-    return 49152 | (zlib.crc32(bytes(inner[:ETH_HLEN + 20])) & 0x3fff)
+    """An outer UDP source port in 49152-65535 from the inner packet's IPv4 addresses (same flow,
+    same port: the underlay keeps a flow on one path; nothing that changes per packet, such as the
+    IP id or checksum, goes into it)."""
+    return 49152 | (zlib.crc32(bytes(inner[ETH_HLEN + 12:ETH_HLEN + 20])) & 0x3fff)
 
 
 def encapsulate(inner, vni, outer_src, outer_dst, src_mac, dst_mac, kind='geneve', ttl=64):

@@ -92,8 +92,8 @@ def test_the_handler_on_a_real_packet_loop(world):  # noqa: F811
             loop = pl.PacketLoop.open([ul, inet], handler, frame_count=8)
             host, internet = pl.Port(ul_peer, frame_count=8), pl.Port(inet_peer, frame_count=8)
         try:
-            host.sock.send(from_host(udp('10.0.1.10', '198.51.100.10')))
-            internet.sock.send(bytes(Ether(src='02:1e:00:00:00:01', dst='02:ed:00:00:01:01')
+            host.send(from_host(udp('10.0.1.10', '198.51.100.10')))
+            internet.send(bytes(Ether(src='02:1e:00:00:00:01', dst='02:ed:00:00:01:01')
                                      / IP(udp('198.51.100.10', '203.0.113.5'))))
             deadline, got = time.monotonic() + 5, {}
             while len(got) < 2 and time.monotonic() < deadline:

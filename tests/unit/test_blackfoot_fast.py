@@ -1,0 +1,106 @@
+"""Blackfoot's fast path sends byte for byte what the general path sends, and leaves to it what it
+does not handle (scapy builds the packets)."""
+import copy
+
+import pytest
+from scapy.contrib.geneve import GENEVE
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+from test_blackfoot import BLUE, HOST2, MAC1
+from test_blackfoot import world as world  # noqa: F401  (the fixture)
+from test_blackfoot_wire import INET_EDGE, INET_PEER, from_host
+from test_blackfoot_wire import handler as handler  # noqa: F401  (the fixture)
+
+from testbed.appliances import blackfoot_fast as fast
+from testbed.appliances import blackfoot_wire as bw
+from testbed.appliances.packets import ip4
+
+OUT = [IP(src='10.0.1.10', dst='198.51.100.10') / UDP(sport=5000, dport=53) / bytes(30),
+       IP(src='10.0.1.10', dst='198.51.100.10', flags='DF', ttl=2) / TCP(sport=40000, dport=80, flags='PA') / b'GET',
+       IP(src='10.0.1.10', dst='198.51.100.10') / ICMP(type=8, id=7, seq=1) / bytes(56),
+       IP(src='10.0.2.20', dst='198.51.100.10') / TCP(sport=40001, dport=80),     # another subnet
+       IP(src='10.0.1.10', dst='198.51.100.10', flags='DF') / TCP(sport=1, dport=2) / bytes(1460)]
+SLOW_OUT = [IP(src='10.0.1.10', dst='198.51.100.10', ttl=1) / UDP(),             # time exceeded
+            IP(src='10.0.1.10', dst='198.51.100.10', flags='DF') / UDP() / bytes(1600),    # too big
+            IP(src='10.0.1.10', dst='198.51.100.10', flags='MF') / UDP() / bytes(16),      # a fragment
+            IP(src='10.0.1.10', dst='198.51.100.10', options=b'\x01\x01\x01\x00') / UDP(),
+            IP(src='10.0.1.10', dst='198.51.100.10') / ICMP(type=3, code=3) / IP(dst='10.0.1.10') / UDP(),
+            IP(src='10.0.3.30', dst='198.51.100.10') / UDP(),                      # no route to igw
+            IP(src='10.0.1.99', dst='198.51.100.10') / UDP(),                      # no elastic IP
+            IP(src='10.0.1.10', dst='198.18.0.10') / UDP()]                        # the endpoint's route
+IN = [IP(src='198.51.100.10', dst='203.0.113.5') / UDP(sport=53, dport=5000) / bytes(30),
+      IP(src='198.51.100.10', dst='203.0.113.5', ttl=9) / TCP(sport=80, dport=40000, flags='SA'),
+      IP(src='198.51.100.10', dst='203.0.113.6') / ICMP(type=0, id=7) / bytes(8),
+      IP(src='198.51.100.10', dst='203.0.113.5') / TCP(sport=1, dport=2) / bytes(1460)]
+SLOW_IN = [IP(src='198.51.100.10', dst='203.0.113.7') / UDP(),             # its subnet has no route to igw
+           IP(src='198.51.100.10', dst='203.0.113.99') / UDP(),            # no elastic IP
+           IP(src='198.51.100.10', dst='203.0.113.5', ttl=1) / UDP(),
+           IP(src='198.51.100.10', dst='203.0.113.5') / ICMP(type=11) / IP(src='203.0.113.5') / UDP()]
+
+
+def general(handler):  # noqa: F811
+    """The same handler without its fast path, on a copy of the edge (its own counters)."""
+    slow = bw.EdgeHandler(copy.deepcopy(handler.edge), handler.underlay, handler.links.values())
+    slow.fast_outbound = slow.fast_inbound = lambda *_: None
+    return slow
+
+
+def from_internet(packet):
+    return bytes(Ether(src=INET_PEER.hex(':'), dst=INET_EDGE.hex(':')) / packet)
+
+
+@pytest.mark.parametrize('packet', OUT, ids=lambda x: x.summary())
+def test_outbound_is_what_the_general_path_sends(handler, packet):  # noqa: F811
+    slow, frame = general(handler), from_host(bytes(packet))
+    got = handler.fast.outbound(frame)
+    assert got is not None and got == slow(frame, 'ul0', None)
+    assert handler.counters == slow.counters
+
+
+@pytest.mark.parametrize('packet', IN, ids=lambda x: x.summary())
+def test_inbound_is_what_the_general_path_sends(handler, packet):  # noqa: F811
+    slow, frame = general(handler), from_internet(packet)
+    got = handler.fast.inbound('inet0', frame)
+    assert got is not None and got == slow(frame, 'inet0', None)
+    assert handler.counters == slow.counters
+
+
+@pytest.mark.parametrize('packet', SLOW_OUT, ids=lambda x: x.summary())
+def test_what_the_fast_path_leaves_outbound(handler, packet):  # noqa: F811
+    assert handler.fast.outbound(from_host(bytes(packet))) is None
+
+
+@pytest.mark.parametrize('packet', SLOW_IN, ids=lambda x: x.summary())
+def test_what_the_fast_path_leaves_inbound(handler, packet):  # noqa: F811
+    assert handler.fast.inbound('inet0', from_internet(packet)) is None
+    assert handler.fast.inbound('dx0', from_internet(packet)) is None
+
+
+def test_geneve_options_and_vxlan(handler):  # noqa: F811
+    inner = Ether(src='0e:00:00:00:01:0a', dst='0e:00:00:00:00:01') / IP(src='10.0.1.10', dst='1.1.1.1') / UDP()
+    outer = Ether() / IP(src='100.127.0.1', dst='100.127.0.100')
+    with_options = bytes(outer / UDP(dport=6081) / GENEVE(vni=BLUE, proto=0x6558, optionlen=1) / bytes(4) / inner)
+    assert handler.fast.outbound(with_options) is None
+    vxlan = bytes(outer / UDP(dport=4789) / VXLAN(vni=BLUE, flags=0x08) / inner)
+    assert handler.fast.outbound(vxlan) == general(handler)(vxlan, 'ul0', None)
+
+
+def test_the_template_follows_the_mapping(handler):  # noqa: F811
+    frame = from_internet(IN[0])
+    (_, first), = handler.fast.inbound('inet0', frame)
+    handler.edge.mapping[(BLUE, ip4('10.0.1.10'))] = (HOST2, MAC1)
+    (_, moved), = handler.fast.inbound('inet0', frame)
+    assert Ether(bytes(first))[IP].dst == '100.127.0.1' and Ether(bytes(moved))[IP].dst == '100.127.0.2'
+    assert bytes(moved) == bytes(general(handler)(frame, 'inet0', None)[0][1])
+    del handler.edge.mapping[(BLUE, ip4('10.0.1.10'))]
+    assert handler.fast.inbound('inet0', frame) is None
+
+
+def test_checksum_arithmetic():
+    old, new = ip4('10.0.1.10'), ip4('203.0.113.5')
+    hdr = bytes(IP(src='10.0.1.10', dst='1.2.3.4'))[:20]
+    moved = bytes(IP(src='203.0.113.5', dst='1.2.3.4'))[:20]
+    csum = int.from_bytes(hdr[10:12], 'big')
+    assert fast.adjust(csum, fast.word_delta(old, new)) == int.from_bytes(moved[10:12], 'big')
+    assert fast.flow_hash(ip4('1.2.3.4') + ip4('5.6.7.8')) >= 49152
