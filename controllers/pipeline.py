@@ -19,8 +19,9 @@ STAGES = (
     Stage(0, 'CLASSIFY', 'where the packet enters',
           'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
           '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
-          '(metered) and raises an alert. From the tunnel port: to CHECK.',
-          ('spoofed-source', 'unknown-port', 'unsupported-protocol')),
+          '(metered) and raises an alert. From the tunnel port: to CHECK. DNS and metadata requests go to the '
+          'service port, DHCP to the router (docs/services.md), before any security group, ACL or flow log.',
+          ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
           'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
@@ -87,13 +88,18 @@ CT_NEW, CT_EST, CT_REL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x10, 0x20
 TUNNEL_PORT = 60000          # ofport of every host bridge's flow-based tunnel port
 ROUTER_MAC = '0e:00:00:00:00:01'   # the VPC router answers ARP for each subnet's .1
 ALERT_METER = 1              # rate-limits drop samples sent to the controller
+# The VPC's own services, answered on the host (docs/services.md): the bridge's port to the host's
+# service namespace, that namespace's MAC, and the meter of DHCP requests sent to the router.
+SERVICE_PORT = 60001
+SERVICE_MAC = '0e:00:00:00:00:02'
+DHCP_METER = 8
 
 # Cookies say who owns a flow, so that a cache entry's flows can be replaced or
 # removed together, and drop flows can be counted by reason.
 KIND_SHIFT = 48
 KIND_MASK = 0xffff << KIND_SHIFT
 (KIND_BASE, KIND_LOCAL, KIND_CACHE, KIND_DROP, KIND_MISS, KIND_GATEWAY, KIND_SG, KIND_FIREWALL,
- KIND_FLOW_LOG) = range(1, 10)
+ KIND_FLOW_LOG, KIND_DHCP) = range(1, 11)
 
 
 def cookie(kind, ident=0):
@@ -123,6 +129,7 @@ DROP_REASONS = {
     11: 'no-route',             # no route of the subnet's route table covers the destination
     12: 'blackhole',            # the route's target is a blackhole
     13: 'target-not-built',     # the route's gateway (igw, nat, vgw, dx, vpce) is not built yet
+    14: 'service-address',      # to an ENI's service address (100.126.0.0/16): it never leaves the host
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}
 ALERTING_REASONS = ('spoofed-source', 'unregistered-source')

@@ -19,6 +19,7 @@ from controllers.router import (
     ofp,
     route_table,
     security_groups,
+    services,
 )
 
 FRAG_NX_MATCH = 3     # OVS's switch-config fragment mode: first fragments keep their ports
@@ -53,7 +54,7 @@ class VirtualRouter:
                ofp.switch_config(FRAG_NX_MATCH)]
         out += classify.base() + arp.base(self.reactive) + security_groups.base(self.groups.enforce)
         out += network_acl.base() + route_table.base() + mapping.base(self.reactive)
-        out += check.base(self.reactive) + deliver.base() + flow_log.base()
+        out += check.base(self.reactive) + deliver.base() + flow_log.base() + services.base()
         for s in self.subnets.values():
             out += network_acl.subnet(s) + route_table.subnet(s)
         return out
@@ -92,6 +93,7 @@ class VirtualRouter:
         out = classify.plug(e, port, subnet['index'])
         out += deliver.plug(e, port, subnet, {e.vni} | self.peers.get(e.vni, set()))
         out += self.groups.plug(e, subnet['flow_logs'])
+        out += services.plug(e, port, subnet)          # DNS, metadata, DHCP (docs/services.md)
         if (e.vni, e.gateway_ip) not in self.gateways:
             self.gateways.add((e.vni, e.gateway_ip))
             out += arp.gateway(e.vni, e.gateway_ip)
@@ -146,6 +148,8 @@ class VirtualRouter:
         pkt = packet.Packet(data)
         if table == P.FLOW_LOG:
             return Outcome(flow_log=[flow_log.first_packet(match, pkt)])
+        if kind == P.KIND_DHCP:
+            return Outcome(services.on_dhcp(self, match, data))
         if kind == P.KIND_DROP and ident == P.REASON_CODE['spoofed-source']:
             in_port = match['in_port']
             return Outcome(alerts=[classify.spoofed(self.local_by_port(in_port), in_port, pkt)])
