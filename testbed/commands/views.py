@@ -5,6 +5,7 @@ from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
 from testbed.observe.flows import dump_flows, parse_flows, table_number
+from testbed.services.counters import services_table
 
 
 def check_host(topo, name):
@@ -88,6 +89,7 @@ def counters(lab, args):
     report.tables.append(Table(('WHAT', 'VALUE'), [('conntrack drops (shared datapath)', datapath),
                                                    ('alerts', m['alerts']),
                                                    ('OpenFlow errors', len(m['ofp_errors']))], 'other'))
+    services_table(report, lab.state.data.get('run_dir'))     # DNS and metadata answers per host
     return render(report, args)
 
 

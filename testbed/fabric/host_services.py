@@ -23,6 +23,7 @@ import time
 from controllers.pipeline import SERVICE_MAC, SERVICE_PORT
 from testbed.fabric.isolation import SealedLink
 from testbed.fabric.runstate import write_private
+from testbed.services import counters
 from testbed.services.addresses import ENI_BLOCK, METADATA_IP, domain_name, service_addresses
 from testbed.services.state import ServiceState
 
@@ -133,7 +134,7 @@ class HostServices:
             raise RuntimeError(f'the services of {host} did not start: {line.strip()} {why}')
 
     def counters_path(self, host):
-        return os.path.join(self.lab.run_dir, f'services-{host}.json')
+        return counters.path(self.lab.run_dir, host)
 
     # ---- DHCP clients ---------------------------------------------------------------------------
     def lease_path(self, instance):
@@ -207,6 +208,10 @@ class HostServices:
             return dict(self.final)
         return {h: a['counters'] for h, a in self.update(dict(op='counters')).items()}
 
+    def answers(self):
+        """All hosts' DNS and metadata counters, summed: {dns: {...}, metadata: {...}}."""
+        return counters.totals(self.counters())
+
     # ---- stop -----------------------------------------------------------------------------------
     def stop(self):
         for host, proc in self.procs.items():
@@ -223,29 +228,6 @@ class HostServices:
             except ValueError:
                 self.final[host] = None
         self.procs = {}
-
-
-def totals(per_host):
-    """The answers of all hosts' processes, per service: {dns: {...}, metadata: {...}}."""
-    out = {}
-    for counters in per_host.values():
-        for service in ('dns', 'metadata'):
-            for k, v in (counters or {}).get(service, {}).items():
-                out.setdefault(service, {})[k] = out.get(service, {}).get(k, 0) + v
-    return out
-
-
-def read_counters(run_dir):
-    """host -> the counters its process last wrote in the run directory (for another terminal)."""
-    out = {}
-    for name in sorted(os.listdir(run_dir)) if run_dir and os.path.isdir(run_dir) else ():
-        if name.startswith('services-') and name.endswith('.json'):
-            try:
-                with open(os.path.join(run_dir, name)) as f:
-                    out[name[len('services-'):-len('.json')]] = json.load(f)
-            except (OSError, ValueError):
-                continue
-    return out
 
 
 def _sh(cmd):
