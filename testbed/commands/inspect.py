@@ -11,21 +11,21 @@ from testbed.commands.views import check_instance
 from testbed.errors import LabError, UsageError
 from testbed.fabric.controller import LAUNCHER
 from testbed.fabric.names import Names
-from testbed.fabric.runstate import alive
 
 NODE_MARK = 'mininet:'
 
 
 def recorded_pids(state):
-    """{what was recorded: PID} of the processes a lab's run state lists (mininet:NAME, the controller)."""
-    return {mark: pid for pid, mark in state.data.get('processes', [])}
+    """{what was recorded: PID} of the lab's processes that still run as recorded (mininet:NAME,
+    the controller)."""
+    return {mark: pid for pid, mark, _ in state.processes()}
 
 
 def node_pid(state, name):
     """The PID of Mininet node `name`'s shell, while it still runs (else LabError)."""
     pid = recorded_pids(state).get(NODE_MARK + name)
-    if pid is None or not alive(pid, NODE_MARK + name):
-        raise LabError(f'{name} has no running namespace in the lab (PID {pid or "not recorded"})')
+    if pid is None:
+        raise LabError(f'{name} has no running namespace in the lab')
     return pid
 
 

@@ -30,8 +30,8 @@ class Clock:
 def register(table, name, vni, ip, host):
     n = len(table.entries()) + 1
     return table.register(vni=vni, ip=ip, host=host, mac=f'0e:00:00:00:00:{n:02x}',
-                          eni=f'eni-{name}', instance=name, subnet='sub-%d' % vni,
-                          gateway_ip=ip.rsplit('.', 1)[0] + '.1', port_name='vl_i%d' % n)
+                          eni=f'eni-{name}', instance=name, subnet=f'sub-{vni}',
+                          gateway_ip=ip.rsplit('.', 1)[0] + '.1', port_name=f'vl_i{n}')
 
 
 def make(mode='proactive', clock=None):
