@@ -23,9 +23,12 @@ def dig(node, server, *query):
 
 def curl(node, url, *headers, method='GET', timeout=3):
     """(HTTP status, body) of one request from `node`; status '000' when nothing came back."""
-    h = ' '.join(f"-H '{x}'" for x in headers)
-    out = node.cmd(f"curl -s -m {timeout} -X {method} {h} -w '\\n%{{http_code}}' {url}")
-    body, _, status = out.rstrip('\r\n').rpartition('\n')
+    argv = ['curl', '-s', '-m', str(timeout), '-X', method, '-w', '\n%{http_code}', url]
+    for h in headers:
+        argv[1:1] = ['-H', h]
+    out = node.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).communicate(
+        timeout=timeout + 5)[0]
+    body, _, status = out.rpartition('\n')
     return status.strip(), body
 
 
@@ -66,12 +69,13 @@ def behind(node, subnet='192.168.50'):
     ns = f'vls_c{os.getpid() % 10 ** 7}'
     subprocess.run(['ip', 'netns', 'add', ns], check=True)
     try:
-        out = node.cmd(f'ip link add veth9 type veth peer name eth0 netns {ns} && '
-                       f'ip addr add {subnet}.1/24 dev veth9 && ip link set veth9 up && '
+        subprocess.run(['ip', 'netns', 'exec', ns, 'ip', 'link', 'add', 'ceth0', 'type', 'veth', 'peer', 'name',
+                        'veth9', 'netns', str(node.pid)], check=True)
+        out = node.cmd(f'ip addr add {subnet}.1/24 dev veth9 && ip link set veth9 up && '
                        'sysctl -qw net.ipv4.ip_forward=1 && '
                        'iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE && echo behind')
         assert 'behind' in out, out
-        for cmd in ('ip link set lo up', 'ip link set eth0 up', f'ip addr add {subnet}.2/24 dev eth0',
+        for cmd in ('ip link set lo up', 'ip link set ceth0 up', f'ip addr add {subnet}.2/24 dev ceth0',
                     f'ip route add default via {subnet}.1'):
             subprocess.run(['ip', 'netns', 'exec', ns, *cmd.split()], check=True)
 
