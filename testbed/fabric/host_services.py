@@ -21,6 +21,7 @@ import threading
 import time
 
 from controllers.pipeline import SERVICE_MAC, SERVICE_PORT
+from testbed.appliances import processes
 from testbed.fabric.isolation import SealedLink
 from testbed.fabric.runstate import write_private
 from testbed.services import counters
@@ -215,17 +216,9 @@ class HostServices:
     # ---- stop -----------------------------------------------------------------------------------
     def stop(self):
         for host, proc in self.procs.items():
-            if proc.poll() is None:
-                proc.terminate()
             try:
-                _, err = proc.communicate(timeout=5)
+                self.final[host] = processes.stop(proc, timeout=5)     # SIGTERM; its last counters
             except subprocess.TimeoutExpired:
-                proc.kill()
-                _, err = proc.communicate()
-            last = (err or '').strip().splitlines()[-1:]
-            try:
-                self.final[host] = json.loads(last[0]) if last else None
-            except ValueError:
                 self.final[host] = None
         self.procs = {}
 
