@@ -1,6 +1,8 @@
 """The views of a running lab (mappings, cache, counters, alerts, placement, flows) as Reports:
 a table for people, JSON (AWS-like field names) and CSV alike (testbed/commands/output.py).
 Names are checked against the lab's topology before anything is asked of it."""
+import os
+
 from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
@@ -89,7 +91,7 @@ def counters(lab, args):
     report.tables.append(Table(('WHAT', 'VALUE'), [('conntrack drops (shared datapath)', datapath),
                                                    ('alerts', m['alerts']),
                                                    ('OpenFlow errors', len(m['ofp_errors']))], 'other'))
-    services_table(report, lab.state.data.get('run_dir'))     # DNS and metadata answers per host
+    services_table(report, os.path.dirname(lab.flow_log_path))     # DNS and metadata answers per host
     return render(report, args)
 
 
