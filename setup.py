@@ -11,6 +11,7 @@ setup(
                       'tabulate>=0.9',           # the views' tables
                       'shtab>=1.6',              # vpclab completion SHELL, from the argparse grammar
                       'cryptography>=3.1',       # ESP (AES-GCM) in the edge's packet loops
+                      'etcd3gw>=2.7; python_version >= "3.10"',  # Hyperplane's etcd state store (gRPC gateway)
                       ],
     extras_require={'test': ['pytest>=7',
                              'jsonschema>=4',    # tests of schema/topology.schema.json

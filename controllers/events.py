@@ -43,10 +43,11 @@ class EventAlert(event.EventBase):
 class LookupRequest(event.EventRequestBase):
     """Router app -> mapping service: a cache miss (reactive mode) or a check."""
 
-    def __init__(self, host, vni, ip, peered=True):
+    def __init__(self, host, vni, ip, peered=True, target=None):
         super().__init__()
         self.dst = 'MappingService'
         self.host, self.vni, self.ip, self.peered = host, vni, ip, peered
+        self.target = target       # the VPC the sender's route table chose (None: any peer)
 
 
 class LookupReply(event.EventReplyBase):

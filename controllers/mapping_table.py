@@ -126,13 +126,17 @@ class MappingTable:
         with self.lock:
             return sorted(self._entries.values(), key=lambda e: (e.vni, e.ip))
 
-    def lookup(self, vni, ip, host=None, peered=True):
+    def lookup(self, vni, ip, host=None, peered=True, target=None):
         """Answer a host's question: IP in VPC `vni` (or, if `peered`, in a VPC peered
-        with it; peered VPCs never overlap, so at most one entry matches).  A `host`
-        that asks subscribes to the entry: its cache will hear of every change."""
+        with it).  Two peers of one VPC may share addresses: `target`, the VPC the sender's
+        route table chose, must then be `vni` or one of its peers, and only it is asked.  A
+        `host` that asks subscribes to the entry: its cache will hear of every change."""
         with self.lock:
             self.counters['lookups'] += 1
-            vnis = (vni, *sorted(self.peers.get(vni, ()))) if peered else (vni,)
+            if target is not None:
+                vnis = (target,) if target == vni or (peered and target in self.peers.get(vni, ())) else ()
+            else:
+                vnis = (vni, *sorted(self.peers.get(vni, ()))) if peered else (vni,)
             for v in vnis:
                 entry = self._entries.get((v, ip))
                 if entry is not None:

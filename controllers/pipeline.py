@@ -19,34 +19,43 @@ STAGES = (
     Stage(0, 'CLASSIFY', 'where the packet enters',
           'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
           '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
-          '(metered) and raises an alert. From the tunnel port: to CHECK. DNS and metadata requests go to the '
-          'service port, DHCP to the router (docs/services.md), before any security group, ACL or flow log.',
+          '(metered) and raises an alert; an 802.1Q-tagged frame is unsupported. From the tunnel port: to CHECK. '
+          'DNS and metadata requests go to the service port, DHCP to the router (docs/services.md), before any '
+          'security group, ACL or flow log.',
           ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
           'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
           ('arp-unknown-target',)),
     Stage(20, 'EGRESS_SG', '4 security group out',
-          '`ct(zone=reg0)`: conntrack in the **sender ENI\'s zone**.', ()),
+          '`ct(zone=reg0)`: conntrack in the **sender ENI\'s zone**, which holds at most `CT_ZONE_LIMIT` '
+          'connections.', ()),
     Stage(21, 'EGRESS_SG_RULES', '4 security group out',
-          '`+inv` drop; `+est`/`+rel` pass; `+new` must match an outbound rule of the ENI\'s groups, then '
-          '`ct(commit)`.', ('invalid-packet', 'security-group')),
+          '`+inv` drop; `+est`/`+rel` pass; `+new` must match an outbound rule of the ENI\'s groups (committed '
+          'at EGRESS_COMMIT).', ('invalid-packet', 'security-group')),
     Stage(30, 'EGRESS_NACL', '4 network ACL out',
           'the sender subnet\'s ACL, outbound, first match by rule number; not applied inside the subnet.',
           ('network-acl',)),
     Stage(40, 'ROUTE_TABLE', '4 route table',
-          'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING.',
+          'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING, with the VPC the '
+          'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route).',
           ('no-route', 'blackhole', 'target-not-built')),
     Stage(50, 'MAPPING', '4-6 mapping look-up, encapsulation',
-          '(VNI, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, `tun_dst` = '
-          'destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service (reactive).',
+          '(VNI, route\'s VPC, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, '
+          '`tun_dst` = destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service for '
+          'that VPC (reactive: metered per sending ENI; an unknown destination is remembered for `NEGATIVE_S`).',
           ('no-mapping',)),
+    Stage(55, 'EGRESS_COMMIT', '4 security group out: the connection is tracked',
+          'MAPPING resubmits here once nothing on the sending side can drop the packet: a `+new` flow is '
+          '`ct(commit)`ted in the sender ENI\'s zone, so a packet that an ACL, a route or a missing mapping '
+          'drops leaves no connection behind.', ()),
     Stage(60, 'CHECK', '7 the receiving check',
           'an encapsulated packet passes only if (VNI, inner source IP and MAC) is registered on the host '
-          'that is its outer source; else it is dropped and an alert says why.',
-          ('unregistered-source',)),
+          'that is its outer source; else it is dropped and an alert says why. A tagged inner frame is unsupported.',
+          ('unregistered-source', 'unsupported-protocol')),
     Stage(70, 'DESTINATION', 'which local ENI',
-          'the receiving ENI (reg1) and its subnet (reg2).', ('no-local-destination',)),
+          'the receiving ENI (reg1) and its subnet (reg2); from a peered VPC, by destination MAC too.',
+          ('no-local-destination',)),
     Stage(80, 'INGRESS_NACL', '8 network ACL in',
           'the receiver subnet\'s ACL, inbound.', ('network-acl',)),
     Stage(90, 'INGRESS_SG', '8 security group in',
@@ -71,7 +80,7 @@ def stage(which):
 
 
 # The table numbers as module constants, for code that names one stage.
-(CLASSIFY, ARP, EGRESS_SG, EGRESS_SG_RULES, EGRESS_NACL, ROUTE_TABLE, MAPPING, CHECK,
+(CLASSIFY, ARP, EGRESS_SG, EGRESS_SG_RULES, EGRESS_NACL, ROUTE_TABLE, MAPPING, EGRESS_COMMIT, CHECK,
  DESTINATION, INGRESS_NACL, INGRESS_SG, INGRESS_SG_RULES, DELIVER, FLOW_LOG) = (s.table for s in STAGES)
 
 # Registers carried along the pipeline (they survive conntrack recirculation).
@@ -80,6 +89,8 @@ REG_DST_ENI = 'reg1'         # ident of the receiving local ENI: its conntrack z
 REG_SUBNET = 'reg2'          # sender's subnet on egress, receiver's subnet on ingress
 REG_LOG_ENI = 'reg3'         # flow logs: the ENI a record belongs to
 REG_LOG_ACTION = 'reg4'      # flow logs: ACCEPT or REJECT
+REG_DST_VPC = 'reg5'         # the VPC (VNI) the sender's route table sends the destination to: its own
+#                              or, by a pcx: route, one peered VPC (two peers may share addresses)
 LOG_ACCEPT, LOG_REJECT = 1, 2
 
 # conntrack state bits (ct_state)
@@ -87,12 +98,32 @@ CT_NEW, CT_EST, CT_REL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x10, 0x20
 
 TUNNEL_PORT = 60000          # ofport of every host bridge's flow-based tunnel port
 ROUTER_MAC = '0e:00:00:00:00:01'   # the VPC router answers ARP for each subnet's .1
-ALERT_METER = 1              # rate-limits drop samples sent to the controller
 # The VPC's own services, answered on the host (docs/services.md): the bridge's port to the host's
-# service namespace, that namespace's MAC, and the meter of DHCP requests sent to the router.
+# service namespace and that namespace's MAC.
 SERVICE_PORT = 60001
 SERVICE_MAC = '0e:00:00:00:00:02'
-DHCP_METER = 8
+
+# What one tenant may cost the others (issue 14 item 3).  Packet-ins are metered per sending ENI, so that
+# one ENI's noise neither hides another's alerts nor delays another's misses; conntrack zones are per ENI
+# and each holds at most CT_ZONE_LIMIT connections (the router app sets it per ENI zone: ovs-appctl
+# dpctl/ct-set-limits; security_groups.zone_limits).
+ALERT_METER = 1              # samples of encapsulated packets that fail the CHECK (the fabric, not a tenant)
+CHECK_MISS_METER = 2         # reactive: first packets from a remote sender this host has not cached
+ALERT_PPS, ALERT_BURST = 50, 20
+CHECK_MISS_PPS, CHECK_MISS_BURST = 500, 100
+ENI_ALERT_PPS, ENI_ALERT_BURST = 20, 10          # per ENI: samples of its spoofed packets
+ENI_PACKET_IN_PPS, ENI_PACKET_IN_BURST = 200, 50  # per ENI: reactive misses and flow-log first packets
+CT_ZONE_LIMIT = 20000        # connections per ENI zone
+NEGATIVE_S = 5               # reactive: how long a host remembers that a destination does not exist
+FLOW_LOG_FLOW_LIMIT = 10000  # learned flow-log counting flows per host; the ENI with most loses its oldest
+
+
+def eni_alert_meter(ident):
+    return 16 + 2 * ident
+
+
+def eni_packet_in_meter(ident):
+    return 17 + 2 * ident
 
 # Cookies say who owns a flow, so that a cache entry's flows can be replaced or
 # removed together, and drop flows can be counted by reason.
@@ -122,7 +153,7 @@ DROP_REASONS = {
     4: 'no-local-destination',  # tunnel packet for an instance that is not on this host
     5: 'arp-unknown-target',    # ARP for an address the VPC does not have
     6: 'unknown-port',          # a packet from a port that no instance owns
-    7: 'unsupported-protocol',  # neither IPv4 nor ARP (this VPC carries IPv4 only)
+    7: 'unsupported-protocol',  # neither IPv4 nor ARP (this VPC carries IPv4 only), or 802.1Q-tagged
     8: 'security-group',        # a new flow that no rule of the ENI's security groups allows
     9: 'invalid-packet',        # conntrack: out of the TCP window, bad state, unrelated ICMP error
     10: 'network-acl',          # denied by a network ACL rule, or by its implicit final deny
@@ -144,7 +175,10 @@ def drop_cookie(reason):
 def ovs_table_names(bridges):
     """ovs-vsctl arguments that name every stage's table on `bridges` (one shared Flow_Table row
     per stage), to append to an ovs-vsctl command."""
-    rows = ' '.join(f'-- --id=@t{s.table} create flow_table name={s.name}' for s in STAGES)
+    # FLOW_LOG learns a flow per new 5-tuple: bounded, and when full the ENI (reg3) with the most
+    # counting flows loses its oldest, so that one ENI's new flows cannot push out another's
+    limits = {FLOW_LOG: f' flow_limit={FLOW_LOG_FLOW_LIMIT} overflow_policy=evict \'groups="NXM_NX_REG3[]"\''}
+    rows = ' '.join(f'-- --id=@t{s.table} create flow_table name={s.name}{limits.get(s.table, "")}' for s in STAGES)
     names = ' '.join(f'flow_tables:{s.table}=@t{s.table}' for s in STAGES)
     return rows + ''.join(f' -- set bridge {br} {names}' for br in bridges)
 

@@ -5,7 +5,14 @@ Each attempt sends a few packets while the victim's interface is captured.  Cont
 the same kind of packet sent legitimately, run in the same lab: they must all arrive,
 which shows the capture would have seen an attack's packets had they got through.
 New capabilities (security groups, network ACLs) add their attempts to CASES.
+
+Issue 14's attacks: (1) the lab host's own stack (ARP, IPv4 and IPv6 at the host's addresses;
+"delivered" counts the host's answers at the attacker), on topologies/default.yaml; on
+topologies/isolation.yaml, (2) misdelivery between two peered spokes that share addresses,
+(3) another tenant's new connections while one floods, (4) VLAN-tagged frames and fragments
+under a network ACL that denies another port.
 """
+import sys
 from collections import namedtuple
 
 from testbed.bench import plots
@@ -23,8 +30,22 @@ METRICS = {
 CRAFTED = 'icmp[0] == 8 and icmp[4:2] == 0x7a7a'     # echo requests testbed.observe.craft made
 ECHO_FROM = 'icmp[0] == 8 and src host %s'
 
-# send(lab, topology, count) puts the attempt's packets on their way
-Case = namedtuple('Case', 'name kind victim bpf send')
+# send(lab, topology, count) puts the attempt's packets on their way; each sends `per` packets per count
+# (a fragmented datagram: 3), in a lab of `topology`
+Case = namedtuple('Case', 'name kind victim bpf send topology per', defaults=(None, 1))
+ISOLATION = 'topologies/isolation.yaml'
+ROUTER_MAC = '0e:00:00:00:00:01'
+# a single line (a Mininet node's shell runs one line per command): scapy frames from an instance
+SCAPY = ('from scapy.all import *; import sys; '
+         'sendp({frame}, iface="eth0", count=int(sys.argv[1]), inter=0.05, verbose=0)')
+TAGGED = SCAPY.format(frame='Ether(src=sys.argv[2], dst=sys.argv[5]) / Dot1Q(vlan=7) / IP(src=sys.argv[3], '
+                            'dst=sys.argv[4]) / ICMP(id=0x7a7a) / b"vpclab-crafted"')
+HOST_ARP = SCAPY.format(frame='Ether(src=sys.argv[2], dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=sys.argv[2], '
+                              'psrc=sys.argv[3], pdst=sys.argv[4])')
+HOST_IP = SCAPY.format(frame='Ether(src=sys.argv[2], dst=sys.argv[5]) / IP(src=sys.argv[3], dst=sys.argv[4]) / ICMP()')
+HOST_IPV6 = SCAPY.format(frame='Ether(src=sys.argv[2], dst="33:33:00:00:00:01") / IPv6(src="fe80::1", dst="ff02::1") '
+                               '/ ICMPv6EchoRequest()')
+UNDERLAY_IP = '100.127.0.1'
 
 
 def _inst(topo, name):
@@ -47,9 +68,48 @@ def tunnel(victim, vpc, from_host, inner_of=None, inner=None):
     return send
 
 
-def ping(src, dst):
-    return lambda lab, t, n: journey.ping(lab.node(src), _inst(t, dst).ip, count=n,
+def ping(src, dst, ip=None):
+    return lambda lab, t, n: journey.ping(lab.node(src), ip or _inst(t, dst).ip, count=n,
                                           interval=0.05)
+
+
+def scapy(src, script, dst_ip, dst_mac=ROUTER_MAC):
+    """A scapy one-liner run in instance `src` with (count, its MAC, its IP, dst_ip, dst_mac); dst_mac
+    'cable' is the MAC of the instance cable's root-namespace end (the host's own interface)."""
+    def send(lab, t, n):
+        s = _inst(t, src)
+        mac = dst_mac
+        if mac == 'cable':
+            with open(f'/sys/class/net/{lab.network.port_name(src)}/address') as f:
+                mac = f.read().strip()
+        ip = _inst(t, dst_ip).ip if dst_ip in {i.name for i in t.instances()} else dst_ip
+        lab.node(src).cmd(f"{sys.executable} -c '{script}' {n} {s.mac} {s.ip} {ip} {mac}")
+    return send
+
+
+def fragmented(src, dst, port):
+    return lambda lab, t, n: lab.node(src).cmd(
+        f'{sys.executable} -m testbed.observe.craft fragments --iface eth0 --count {n} --src-mac {_inst(t, src).mac} '
+        f'--dst-mac {ROUTER_MAC} --src-ip {_inst(t, src).ip} --dst-ip {_inst(t, dst).ip} --dport {port}')
+
+
+def connections_during_flood(lab, t, n):
+    """b-1's new connections to b-2 while a-1 floods (experiments/flood.py); returns how many succeeded."""
+    from experiments import flood
+    server = flood.serve(lab, 'b-2')
+    try:
+        attack = flood.flood(lab, 'a-1', 'a-2', 4)
+        ok = sum('connected' in lab.node('b-1').cmd(
+            f'{sys.executable} -c "import socket; socket.create_connection((\'{_inst(t, "b-2").ip}\', {flood.PORT}), '
+            f'timeout=3).close(); print(\'connected\')"') for _ in range(n))
+        flood.finish(attack)
+        return ok
+    finally:
+        server.terminate()
+        server.wait()
+
+
+FRAGMENTS = 'src host 10.0.1.10 and ip[6:2] & 0x3fff != 0'
 
 
 CASES = [
@@ -73,23 +133,51 @@ CASES = [
          ping('web-1', 'green-1')),
     Case('tunnel: genuine', 'control', 'web-2', CRAFTED,
          tunnel('web-2', 'blue', None, inner_of='web-1')),
+    # 1: the lab host's own stack; the victim is the attacker, "delivered" the host's answers
+    Case('host stack: ARP for the underlay address', 'attack', 'web-1', 'arp[6:2] == 2',
+         scapy('web-1', HOST_ARP, UNDERLAY_IP)),
+    Case('host stack: IPv4 to the host\'s cable', 'attack', 'web-1', 'icmp[0] == 0',
+         scapy('web-1', HOST_IP, UNDERLAY_IP, 'cable')),
+    Case('host stack: IPv6 all-nodes ping', 'attack', 'web-1', 'icmp6 and ip6[40] == 129',
+         scapy('web-1', HOST_IPV6, 'ff02::1')),
+    # 2: misdelivery between peered spokes that share 10.1.0.10
+    Case('peering: the spoke the route does not name', 'attack', 'b-1', ECHO_FROM % '10.0.1.10',
+         ping('hub-1', None, '10.1.0.10'), ISOLATION),
+    Case('peering: the spoke the route names', 'control', 'a-1', ECHO_FROM % '10.0.1.10',
+         ping('hub-1', None, '10.1.0.10'), ISOLATION),
+    # 4: VLAN-tagged frames, fragments under an ACL that denies udp 6000 into a-low
+    Case('VLAN-tagged frame, own addresses', 'attack', 'a-2', 'vlan or icmp[4:2] == 0x7a7a',
+         scapy('a-1', TAGGED, 'a-2'), ISOLATION),
+    Case('fragments to a port the ACL denies', 'attack', 'a-1', FRAGMENTS, fragmented('hub-1', 'a-1', 6000),
+         ISOLATION, 3),
+    Case('fragments to a port the ACL allows', 'control', 'a-1', FRAGMENTS, fragmented('hub-1', 'a-1', 5000),
+         ISOLATION, 3),
+    # 3: counted in connections, not packets (victim None: no capture)
+    Case('another tenant\'s connections during a flood', 'control', None, None, connections_during_flood,
+         ISOLATION),
 ]
 
 
 def run(ctx):
     p = ctx.params
     rows = []
-    with ctx.lab(p['topology']) as lab:
-        topo = lab.topology
-        for case in CASES:
-            ctx.progress(f'{case.kind}: {case.name}')
-            with Capture('eth0', case.bpf, node=lab.node(case.victim)) as seen:
-                case.send(lab, topo, p['count'])
-            rows.append(dict(case=case.name, kind=case.kind, victim=case.victim,
-                             sent=p['count'], delivered=len(seen.packets)))
-        metrics = lab.api.metrics()
-        rows = [dict(r, drops_total=sum(metrics['drops'].values()),
-                     alerts_total=metrics['alerts']) for r in rows]
+    for path in dict.fromkeys(c.topology or p['topology'] for c in CASES):
+        cases, lab_rows = [c for c in CASES if (c.topology or p['topology']) == path], []
+        with ctx.lab(path) as lab:
+            topo = lab.topology
+            for case in cases:
+                ctx.progress(f'{case.kind}: {case.name}')
+                if case.victim is None:
+                    delivered = case.send(lab, topo, p['count'])
+                else:
+                    with Capture('eth0', case.bpf, node=lab.node(case.victim)) as seen:
+                        case.send(lab, topo, p['count'])
+                    delivered = len(seen.packets)
+                lab_rows.append(dict(case=case.name, kind=case.kind, victim=case.victim or '-',
+                                     sent=p['count'] * case.per, delivered=delivered))
+            metrics = lab.api.metrics()
+        rows += [dict(r, drops_total=sum(metrics['drops'].values()), alerts_total=metrics['alerts'])
+                 for r in lab_rows]
     return rows
 
 
@@ -104,10 +192,10 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
-    lines = [f'{"attempt":<40} {"kind":<8} {"victim":<8} {"sent":>5} {"delivered":>9}']
+    lines = [f'{"attempt":<46} {"kind":<8} {"victim":<8} {"sent":>5} {"delivered":>9}']
     for r in rows:
         through = '  <-- GOT THROUGH' if r['kind'] == 'attack' and r['delivered'] else ''
-        lines.append(f'{r["case"]:<40} {r["kind"]:<8} {r["victim"]:<8} {r["sent"]:5d} {r["delivered"]:9d}{through}')
+        lines.append(f'{r["case"]:<46} {r["kind"]:<8} {r["victim"]:<8} {r["sent"]:5d} {r["delivered"]:9d}{through}')
     return lines
 
 

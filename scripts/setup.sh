@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # tshark reads ESP and Geneve captures; busybox's udhcpc and dig are the real clients of the VPC services
 APT_PACKAGES="openvswitch-switch mininet iperf3 ethtool tcpdump iputils-ping netcat-openbsd
-  iproute2 iptables socat python3-venv python3-pip procps graphviz tshark busybox bind9-dnsutils curl"
+  iproute2 iptables socat python3-venv python3-pip procps graphviz tshark busybox bind9-dnsutils curl etcd-server"
 VENV=.venv
 STAMP=$VENV/.vpclab-setup
 WANT="$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)"

@@ -48,7 +48,7 @@ class MappingService(BaseApp):
 
     @set_ev_cls(LookupRequest)
     def lookup(self, req):
-        entry = self.table.lookup(req.vni, req.ip, host=req.host, peered=req.peered)
+        entry = self.table.lookup(req.vni, req.ip, host=req.host, peered=req.peered, target=req.target)
         self.reply_to_request(req, LookupReply(req.src, entry))
 
     @set_ev_cls(EventAlert)

@@ -4,6 +4,7 @@ OpenFlow events come in here and go to the host's router; what the router return
 with the datapath and sent.  Questions to the mapping service travel as its events.
 """
 import logging
+import subprocess
 import time
 
 from controllers import config
@@ -18,10 +19,11 @@ from controllers.compat import (
     set_ev_cls,
 )
 from controllers.events import EventAlert, EventCacheAck, EventCachePush, EventHostUp, LookupRequest
-from controllers.router import flow_log
+from controllers.router import flow_log, security_groups
 from controllers.router.virtual_router import VirtualRouter
 
 STATS_INTERVAL_S = 1.0
+MAX_OFP_ERRORS = 1000         # kept for the management API; older ones are counted only
 
 
 class RouterApp(BaseApp):
@@ -42,6 +44,8 @@ class RouterApp(BaseApp):
         self.barriers = {}        # (dpid, xid) -> change to acknowledge
         self.stats_parts = {}     # dpid -> flow stats received so far (multipart)
         self.ofp_errors = []
+        self.ofp_errors_dropped = 0
+        self.zones_limited = set()  # ENI zones whose conntrack limit is set
         self.logger.setLevel(logging.INFO)
         self.poller = hub.spawn(self._poll_stats)
 
@@ -92,6 +96,9 @@ class RouterApp(BaseApp):
         # a rejected flow-mod otherwise fails silently
         m = ev.msg
         self.ofp_errors.append(dict(dpid=m.datapath.id, type=m.type, code=m.code))
+        if len(self.ofp_errors) > MAX_OFP_ERRORS:
+            del self.ofp_errors[0]
+            self.ofp_errors_dropped += 1
         self.logger.error('OpenFlow error from datapath %016x: type=%d code=%d data=%s',
                           m.datapath.id, m.type, m.code, m.data[:64].hex())
 
@@ -104,10 +111,22 @@ class RouterApp(BaseApp):
         self._send(router, router.apply(ev.plan))
         for e in ev.plan.local_upserts:
             self.flow_logs.know(e)
+        self._limit_zones({e.ident for e in ev.plan.local_upserts} - self.zones_limited)
         dp = self.datapaths[router.name]
         barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
         dp.send_msg(barrier)
         self.barriers[(dp.id, barrier.xid)] = ev.change
+
+    def _limit_zones(self, zones):
+        """The host's own setting, like its flows: each new local ENI's conntrack zone is capped
+        (all the hosts of this lab share one datapath, so once per zone)."""
+        if not zones:
+            return
+        r = subprocess.run(['ovs-appctl', *security_groups.zone_limits(zones)], capture_output=True, text=True)
+        if r.returncode:
+            self.logger.error('conntrack zone limits not set: %s', r.stderr.strip())
+        else:
+            self.zones_limited |= zones
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def barrier_reply(self, ev):
@@ -127,8 +146,9 @@ class RouterApp(BaseApp):
         if router is None:
             return
 
-        def lookup(vni, ip, peered=True, subscribe=True):
-            return self.send_request(LookupRequest(router.name if subscribe else None, vni, ip, peered)).entry
+        def lookup(vni, ip, peered=True, subscribe=True, target=None):
+            return self.send_request(LookupRequest(router.name if subscribe else None, vni, ip, peered,
+                                                   target)).entry
         outcome = router.packet_in(msg.table_id, msg.cookie, msg.match, msg.data, lookup)
         self._send(router, outcome.messages)
         for key in outcome.flow_log:

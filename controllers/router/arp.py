@@ -20,9 +20,23 @@ def responder(vni, ip, mac, cookie):
 
 
 def base(reactive):
-    if reactive:
-        return [ofp.flow(P.ARP, 0, ofp.match(), [ofp.to_controller()], cookie=P.cookie(P.KIND_MISS, P.ARP))]
+    """A request nobody answers is dropped; in reactive mode each local ENI's first go to the controller
+    (plug)."""
     return [ofp.drop(P.ARP, 0, ofp.match(), 'arp-unknown-target')]
+
+
+def plug(e, reactive):
+    """Reactive: e's unanswered requests ask the mapping service, metered per ENI."""
+    if not reactive:
+        return []
+    return [ofp.flow(P.ARP, 1, ofp.match(eth_type=ofp.ARP_TYPE, **{P.REG_SRC_ENI: e.ident}), [ofp.to_controller()],
+                     meter=P.eni_packet_in_meter(e.ident), cookie=P.cookie(P.KIND_MISS, e.ident))]
+
+
+def negative(vni, ip):
+    """Reactive: `ip` is nobody in VPC `vni`: the switch drops requests for it for a while."""
+    return ofp.drop(P.ARP, 50, ofp.match(metadata=vni, eth_type=ofp.ARP_TYPE, arp_op=1, arp_tpa=ip),
+                    'arp-unknown-target', hard_timeout=P.NEGATIVE_S)
 
 
 def gateway(vni, gateway_ip):
@@ -35,9 +49,10 @@ def cache_entry(e, senders):
 
 
 def on_miss(vni, pkt, lookup):
-    """Reactive steps 2-3: the entry to cache for a request the host could not answer, or None
-    (dropped: arp-unknown-target)."""
+    """Reactive steps 2-3: (the entry to cache for a request the host could not answer or None
+    (dropped: arp-unknown-target), the negative-cache flow for None)."""
     req = pkt.get_protocol(arp.arp)
     if req is None or req.opcode != arp.ARP_REQUEST:
-        return None
-    return lookup(vni, req.dst_ip, peered=False)
+        return None, None
+    entry = lookup(vni, req.dst_ip, peered=False)
+    return entry, None if entry else negative(vni, req.dst_ip)

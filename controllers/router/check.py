@@ -9,9 +9,14 @@ from controllers.router import ofp
 def base(reactive):
     """A miss goes to the controller, which checks with the mapping service and alerts; in
     proactive mode it is a counted drop whose samples are metered."""
+    # an instance never sends a tagged frame (CLASSIFY drops them): one from the tunnel is not theirs
+    tagged = ofp.drop(P.CHECK, 200, ofp.match(vlan_vid=ofp.ANY_VLAN), 'unsupported-protocol')
     if reactive:
-        return [ofp.flow(P.CHECK, 0, ofp.match(), [ofp.to_controller()], cookie=P.cookie(P.KIND_MISS, P.CHECK))]
-    return [ofp.drop(P.CHECK, 0, ofp.match(), 'unregistered-source', [ofp.to_controller()], meter=P.ALERT_METER)]
+        # a tenant cannot make these at will (a new remote sender each time): one meter per host
+        return [tagged, ofp.flow(P.CHECK, 0, ofp.match(), [ofp.to_controller()], meter=P.CHECK_MISS_METER,
+                                 cookie=P.cookie(P.KIND_MISS, P.CHECK))]
+    return [tagged, ofp.drop(P.CHECK, 0, ofp.match(), 'unregistered-source', [ofp.to_controller()],
+                             meter=P.ALERT_METER)]
 
 
 def cache_entry(e, here):
@@ -19,7 +24,8 @@ def cache_entry(e, here):
     if e.host == here:
         return []
     return [ofp.flow(P.CHECK, 100, ofp.match(in_port=P.TUNNEL_PORT, tunnel_id=e.vni, tun_ipv4_src=e.host_ip,
-                                             eth_src=e.mac, eth_type=ofp.IP, ipv4_src=e.ip),
+                                             eth_src=e.mac, vlan_vid=ofp.NO_VLAN,
+                                             eth_type=ofp.IP, ipv4_src=e.ip),
                      metadata=e.vni, goto=P.DESTINATION, cookie=P.cookie(P.KIND_CACHE, e.ident))]
 
 

@@ -9,11 +9,13 @@ def base():
 
 
 def plug(e, port, subnet, vnis):
-    """`vnis`: e's VPC and its peers (a peer's packets arrive with the sender's VNI)."""
+    """`vnis`: e's VPC and its peers (a peer's packets arrive with the sender's VNI).  Two peers of the
+    sender may share e's address, so a peer's packet must also be for e's MAC (set at MAPPING)."""
     owner = P.cookie(P.KIND_LOCAL, e.ident)
     tags = [ofp.set_field(**{P.REG_DST_ENI: e.ident}), ofp.set_field(**{P.REG_SUBNET: subnet['index']}),
             ofp.set_field(eth_dst=e.mac)]
-    out = [ofp.flow(P.DESTINATION, 100, ofp.match(metadata=vni, eth_type=ofp.IP, ipv4_dst=e.ip), tags,
+    out = [ofp.flow(P.DESTINATION, 100, ofp.match(metadata=vni, eth_type=ofp.IP, ipv4_dst=e.ip,
+                                                  **({} if vni == e.vni else dict(eth_dst=e.mac))), tags,
                     goto=P.INGRESS_NACL, cookie=owner) for vni in sorted(vnis)]
     accept = flow_log.log(P.LOG_ACCEPT, eni=e.ident) if subnet['flow_logs'] else []
     out.append(ofp.flow(P.DELIVER, 100, ofp.match(eth_type=ofp.IP, **{P.REG_DST_ENI: e.ident}),

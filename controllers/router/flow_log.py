@@ -25,6 +25,7 @@ ETHERNET_HEADER = 14
 IDLE_S = 300                   # a learned counting flow leaves after this long without packets
 PACKET_IN_BYTES = 128          # first packets of a flow go to the controller this long
 LEARNED_PRIORITY = 100         # the learned counting flows (above the learning ones)
+MAX_PENDING = 50000            # records waiting for their interval; beyond, new ones are skipped (counted)
 
 # ident: the ENI's pipeline number; action: P.LOG_ACCEPT/P.LOG_REJECT
 FlowKey = namedtuple('FlowKey', 'ident action src dst sport dport protocol')
@@ -38,8 +39,15 @@ def log(action, eni_reg=None, eni=None):
 
 
 def base():
-    """The first packet of each (ENI, action, 5-tuple) learns a counting flow here and is
-    counted by the controller (a learned flow counts only the packets after it)."""
+    """Nothing is logged for an ENI that `plug` did not give its learning flows."""
+    return [ofp.flow(P.FLOW_LOG, 0, ofp.match(), cookie=P.cookie(P.KIND_BASE))]
+
+
+def plug(e):
+    """The first packet of each (ENI, action, 5-tuple) of e learns a counting flow here and is
+    counted by the controller (a learned flow counts only the packets after it).  Those packet-ins
+    are metered per ENI, and only they: the packet itself goes on (a new 5-tuple beyond the rate
+    is still counted by its learned flow, but for its first packet)."""
     p = ofp.parser
 
     def field(name, bits):
@@ -57,10 +65,16 @@ def base():
             table_id=P.FLOW_LOG, priority=LEARNED_PRIORITY, idle_timeout=IDLE_S, hard_timeout=0,
             cookie=P.cookie(P.KIND_FLOW_LOG), flags=ofp.ofp.OFPFF_SEND_FLOW_REM, fin_idle_timeout=0,
             fin_hard_timeout=0, specs=common + [protocol] + [field(name, 16) for name in ports])
-        match = ofp.match(eth_type=ofp.IP, ip_proto=proto) if proto else ofp.match(eth_type=ofp.IP)
-        out.append(ofp.flow(P.FLOW_LOG, priority, match, [learn, ofp.to_controller(PACKET_IN_BYTES)],
-                            cookie=P.cookie(P.KIND_FLOW_LOG)))
+        match = ofp.match(eth_type=ofp.IP, ip_proto=proto, **{P.REG_LOG_ENI: e.ident}) if proto else \
+            ofp.match(eth_type=ofp.IP, **{P.REG_LOG_ENI: e.ident})
+        out.append(ofp.flow(P.FLOW_LOG, priority, match,
+                            [learn, ofp.to_controller(PACKET_IN_BYTES, meter=P.eni_packet_in_meter(e.ident))],
+                            cookie=P.cookie(P.KIND_FLOW_LOG, e.ident)))
     return out
+
+
+def unplug(e):
+    return [ofp.delete_owner(P.KIND_FLOW_LOG, e.ident)]
 
 
 # ---- what the controller counts ------------------------------------------------------------------
@@ -98,6 +112,7 @@ class FlowLogBook:
         self.seen = {}                 # learned flow (FlowKey) -> (packets, bytes) at the last poll
         self.learning = set()          # FlowKeys whose learning packet was counted
         self.window_start = {vni: clock() for vni in self.vpcs}
+        self.skipped = 0               # packets of records that found no room (AWS: log-status SKIPDATA)
         self.lock = threading.Lock()
         with open(path, 'w') as f:
             f.write(HEADER + '\n')
@@ -131,6 +146,9 @@ class FlowLogBook:
                 self.seen[key] = (packets, frame_bytes)
 
     def _add(self, key, packets, ip_bytes):
+        if packets > 0 and key not in self.pending and len(self.pending) >= MAX_PENDING:
+            self.skipped += packets
+            return
         if packets > 0:
             total = self.pending.setdefault(key, [0, 0])
             total[0] += packets

@@ -17,6 +17,14 @@ def acl_entries(rule_list):
             for r in rule_list for m in rules.matches(r, [r['peer']])]
 
 
+def acl_matches(m, peer_field, allow, own):
+    """The OpenFlow matches of one ACL rule.  A later fragment carries no ports, so a rule with ports
+    cannot tell which datagram it belongs to: an allow admits it (as the security groups do), a deny
+    leaves it to the next rules.  Its first fragment, which has the ports, is what the rule decides, and
+    the receiver's reassembler (conntrack) never releases later fragments without their first."""
+    return [rules.of_match(f) for f in rules.fields(m, peer_field, **own) if allow or 'ip_frag' not in f]
+
+
 def base():
     return [ofp.drop(table, 0, ofp.match(), 'network-acl') for table, *_ in DIRECTIONS]
 
@@ -37,7 +45,7 @@ def subnet(s):
             out.append(ofp.flow(table, 1, ofp.match(eth_type=ofp.IP, **own), accept, goto=after, cookie=owner))
             continue
         for priority, m, allow in acl_entries(s['acl'][direction]):
-            for match in rules.of_matches(m, peer_field, **own):
+            for match in acl_matches(m, peer_field, allow, own):
                 out.append(ofp.flow(table, priority, match, accept, goto=after, cookie=owner) if allow
                            else ofp.drop(table, priority, match, 'network-acl', reject))
         out.append(ofp.drop(table, 1, ofp.match(eth_type=ofp.IP, **own), 'network-acl', reject))

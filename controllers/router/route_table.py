@@ -1,5 +1,7 @@
 """ROUTE_TABLE: the sender subnet's route table, longest prefix first.  The local route and
-peerings go on to the mapping look-up; other targets are dropped with the reason."""
+peerings go on to the mapping look-up, told which VPC the route goes to (REG_DST_VPC), so that two
+peered VPCs with the same addresses are told apart by the route table; other targets are dropped with
+the reason."""
 import ipaddress
 
 from controllers import pipeline as P
@@ -21,10 +23,11 @@ def route_decision(target):
     raise ValueError(f'unknown route target {target!r}')
 
 
-def route_entries(routes):
-    """[(priority, destination CIDR, drop reason or None)]; no match at all is 'no-route'."""
+def route_entries(routes, own_vni):
+    """[(priority, destination CIDR, drop reason or None, VNI of the VPC it goes to)]; no match at all is
+    'no-route'.  The local route goes to the sender's own VPC, a pcx: route to the peered VPC (its `vni`)."""
     return [(ROUTE_PRIORITY_BASE + ipaddress.IPv4Network(r['destination']).prefixlen,
-             r['destination'], route_decision(r['target'])) for r in routes]
+             r['destination'], route_decision(r['target']), r.get('vni', own_vni)) for r in routes]
 
 
 def base():
@@ -33,8 +36,9 @@ def base():
 
 def subnet(s):
     out = []
-    for priority, cidr, reason in route_entries(s['routes']):
+    for priority, cidr, reason, vni in route_entries(s['routes'], s['vni']):
         match = ofp.match(eth_type=ofp.IP, ipv4_dst=rules.net(cidr), **{P.REG_SUBNET: s['index']})
-        out.append(ofp.flow(P.ROUTE_TABLE, priority, match, goto=P.MAPPING, cookie=P.cookie(P.KIND_FIREWALL))
+        out.append(ofp.flow(P.ROUTE_TABLE, priority, match, [ofp.set_field(**{P.REG_DST_VPC: vni})], goto=P.MAPPING,
+                            cookie=P.cookie(P.KIND_FIREWALL))
                    if reason is None else ofp.drop(P.ROUTE_TABLE, priority, match, reason))
     return out

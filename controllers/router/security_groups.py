@@ -2,7 +2,9 @@
 
 conntrack runs in the ENI's own zone (its ident): established and related packets pass, invalid
 ones drop, and a new flow must match a rule of one of the ENI's groups (AWS: the union of their
-rules; `sg:<group>` means the group's members), which commits it.
+rules; `sg:<group>` means the group's members).  It is committed after the last drop decision of
+its side: arriving, by the inbound rule that allows it; leaving, at EGRESS_COMMIT, which MAPPING
+resubmits to once the network ACL, the route table and the mapping let it go (`commit_actions`).
 """
 import itertools
 
@@ -102,7 +104,31 @@ def base(enforce=True):
         out += [ofp.flow(rules_table, 200, ofp.match(eth_type=ofp.IP, ct_state=ct_state(state)), goto=after,
                          cookie=owner) for state in (P.CT_EST, P.CT_REL)]
         out.append(ofp.drop(rules_table, 0, ofp.match(), 'security-group'))
+    return out + egress_commit(enforce)
+
+
+def egress_commit(enforce=True):
+    """EGRESS_COMMIT: a new flow that nothing on the sending side dropped is tracked in the sender's
+    zone; everything else (tracked already, or conntrack left out) only returns to MAPPING."""
+    out = [ofp.flow(P.EGRESS_COMMIT, 0, ofp.match(), cookie=P.cookie(P.KIND_FIREWALL))]
+    if enforce:
+        out.append(ofp.flow(P.EGRESS_COMMIT, 10, ofp.match(eth_type=ofp.IP, ct_state=ct_state(P.CT_NEW)),
+                            [ofp.ct(P.REG_SRC_ENI, commit=True)], cookie=P.cookie(P.KIND_FIREWALL)))
     return out
+
+
+def zone_limits(idents, limit=P.CT_ZONE_LIMIT):
+    """ovs-appctl arguments that cap the conntrack zone of each ENI (its ident) at `limit`
+    connections, so that one ENI cannot fill the tracker all share.  Each zone is named: on this
+    userspace datapath (OVS 3.1) `default=N` keeps one counter for all the zones without a limit of
+    their own, which would make it a global limit that one flood fills for everyone."""
+    return ['dpctl/ct-set-limits', *(f'zone={z},limit={limit}' for z in sorted(idents))]
+
+
+def commit_actions(table, zone_reg):
+    """What a rule that allows a new flow does: inbound, the last drop decision, commits; outbound
+    leaves it to EGRESS_COMMIT."""
+    return [ofp.ct(zone_reg, commit=True)] if table == P.INGRESS_SG_RULES else []
 
 
 DIRECT_PRIORITY = 100    # a rule whose other end is a CIDR: a flow per ENI and match
@@ -111,8 +137,9 @@ CLAUSES = 2              # 0: the ENIs (register, ct +new, protocol, ports); 1: 
 
 
 def allow(table, priority, match, reg, after, cookie):
-    """A new flow the rules allow: committed in the ENI's zone (its register), on to `after`."""
-    return ofp.flow(table, priority, match, [ofp.ct(reg, commit=True)], goto=after, cookie=cookie)
+    """A new flow the rules allow: on to `after`; committed in the ENI's zone (its register) where that
+    is its side's last drop decision (commit_actions)."""
+    return ofp.flow(table, priority, match, commit_actions(table, reg), goto=after, cookie=cookie)
 
 
 def _key(table, fields):

@@ -7,7 +7,7 @@
   They skip conntrack, security groups, network ACLs and flow logs, as in AWS; no TTL is
   decremented (the metadata hop limit relies on it).
 - DHCP (UDP 68 -> 67 from the ENI's MAC, from 0.0.0.0 to broadcast or from its own address) goes to
-  the router, metered, which answers it with controllers/router/dhcp.py; nothing else from 0.0.0.0
+  the router, metered per ENI, which answers it with controllers/router/dhcp.py; nothing else from 0.0.0.0
   passes (the spoofed-source flows stay).
 - An instance may not send to the service addresses (dropped: service-address), so they never
   leave the host.
@@ -31,17 +31,10 @@ from testbed.services.addresses import (
 
 PRIORITY = 110                 # above the ENI's own IP flow (100)
 GUARD_PRIORITY = 105           # the service-address drop: above the ENI's IP flow, below the steering
-NO_VLAN = ofp.ofp.OFPVID_NONE  # untagged frames only
 UDP, TCP = 17, 6
-DHCP_PPS, DHCP_BURST = 20, 10
 BLOCK = (str(ENI_BLOCK.network_address), str(ENI_BLOCK.netmask))
 _REPLY_TYPE_AT = 14 + 20 + 8 + 236 + 4      # Ethernet, IPv4, UDP, BOOTP, magic: the first option (53)
 _COUNTED = {dhcp.OFFER: 'dhcp_offers', dhcp.ACK: 'dhcp_acks', dhcp.NAK: 'dhcp_naks'}
-
-
-def base():
-    """What every host starts with: the DHCP meter."""
-    return [ofp.meter(P.DHCP_METER, pps=DHCP_PPS, burst=DHCP_BURST)]
 
 
 def plug(e, port, subnet):
@@ -51,7 +44,7 @@ def plug(e, port, subnet):
         return []
     owner = P.cookie(P.KIND_LOCAL, e.ident)
     me = eni_address(e.ident)
-    own = dict(in_port=port, eth_src=e.mac, vlan_vid=NO_VLAN, eth_type=ofp.IP, ipv4_src=e.ip)
+    own = dict(in_port=port, eth_src=e.mac, vlan_vid=ofp.NO_VLAN, eth_type=ofp.IP, ipv4_src=e.ip)
     there = [ofp.set_field(ipv4_src=me), ofp.set_field(eth_dst=P.SERVICE_MAC), ofp.output(P.SERVICE_PORT)]
     dns = dns_server_ip(svc['vpc_cidr'])
     asks = [(ip, proto, DNS_PORT) for ip in (dns, DNS_IP) for proto in (UDP, TCP)] + [(METADATA_IP, TCP, METADATA_PORT)]
@@ -64,9 +57,11 @@ def plug(e, port, subnet):
                         back, cookie=owner))
     out.append(ofp.drop(P.CLASSIFY, GUARD_PRIORITY, ofp.match(**own, ipv4_dst=BLOCK), 'service-address'))
     # DHCP: at boot from 0.0.0.0 to broadcast, later from its own address (renewals, INFORM)
-    asking = dict(in_port=port, eth_src=e.mac, vlan_vid=NO_VLAN, eth_type=ofp.IP, ip_proto=UDP,
+    asking = dict(in_port=port, eth_src=e.mac, vlan_vid=ofp.NO_VLAN, eth_type=ofp.IP, ip_proto=UDP,
                   udp_src=dhcp.CLIENT_PORT, udp_dst=dhcp.SERVER_PORT)
-    to_router = dict(actions=[ofp.to_controller()], meter=P.DHCP_METER, cookie=P.cookie(P.KIND_DHCP, e.ident))
+    # metered by the ENI's own packet-in meter: one tenant's flood delays nobody else's lease
+    to_router = dict(actions=[ofp.to_controller()], meter=P.eni_packet_in_meter(e.ident),
+                     cookie=P.cookie(P.KIND_DHCP, e.ident))
     out += [ofp.flow(P.CLASSIFY, PRIORITY, ofp.match(**asking, ipv4_src='0.0.0.0', ipv4_dst=dhcp.BROADCAST_IP),
                      **to_router),
             ofp.flow(P.CLASSIFY, PRIORITY, ofp.match(**asking, ipv4_src=e.ip), **to_router)]

@@ -40,6 +40,7 @@ class VirtualRouter:
         self.plugged = {}                 # key -> ofport its flows were installed for
         self.cache = {}                   # key -> Entry (remote and local destinations)
         self.gateways = set()             # (vni, gateway IP) answered by the VPC router
+        self.meters = set()               # meter ids the switch holds (added once each)
         self.counters = dict(packet_in=0, cache_misses=0)
         self.polled = {}                  # drop reason -> packets, from flow stats
         self.decided = {}                 # drop reason -> packets the router dropped itself
@@ -49,12 +50,15 @@ class VirtualRouter:
 
     # ---- the pipeline every host starts with ------------------------------------
     def start(self):
-        out = [ofp.delete(), ofp.meter(P.ALERT_METER, pps=50, burst=20),
+        # the switch may hold meters of an earlier connection: adding one again would fail
+        self.meters = {P.ALERT_METER, P.CHECK_MISS_METER}
+        out = [ofp.delete(), ofp.delete_meters(), ofp.meter(P.ALERT_METER, P.ALERT_PPS, P.ALERT_BURST),
+               ofp.meter(P.CHECK_MISS_METER, P.CHECK_MISS_PPS, P.CHECK_MISS_BURST),
                # by default OVS zeroes the ports of every fragment, and no port rule could match one
                ofp.switch_config(FRAG_NX_MATCH)]
         out += classify.base() + arp.base(self.reactive) + security_groups.base(self.groups.enforce)
         out += network_acl.base() + route_table.base() + mapping.base(self.reactive)
-        out += check.base(self.reactive) + deliver.base() + flow_log.base() + services.base()
+        out += check.base(self.reactive) + deliver.base() + flow_log.base()
         for s in self.subnets.values():
             out += network_acl.subnet(s) + route_table.subnet(s)
         return out
@@ -90,7 +94,9 @@ class VirtualRouter:
         if self.plugged.get(e.key) == port:
             return []
         subnet = self.subnets[e.subnet]
-        out = classify.plug(e, port, subnet['index'])
+        out = self._meters(e) + classify.plug(e, port, subnet['index'])
+        out += arp.plug(e, self.reactive) + mapping.plug(e, self.reactive)
+        out += flow_log.plug(e) if subnet['flow_logs'] else []
         out += deliver.plug(e, port, subnet, {e.vni} | self.peers.get(e.vni, set()))
         out += self.groups.plug(e, subnet['flow_logs'])
         out += services.plug(e, port, subnet)          # DNS, metadata, DHCP (docs/services.md)
@@ -100,9 +106,18 @@ class VirtualRouter:
         self.plugged[e.key] = port
         return out
 
+    def _meters(self, e):
+        """The ENI's own meters, added once (they stay when it leaves, for its return)."""
+        want = {P.eni_alert_meter(e.ident): (P.ENI_ALERT_PPS, P.ENI_ALERT_BURST),
+                P.eni_packet_in_meter(e.ident): (P.ENI_PACKET_IN_PPS, P.ENI_PACKET_IN_BURST)}
+        out = [ofp.meter(m, *rate) for m, rate in sorted(want.items()) if m not in self.meters]
+        self.meters |= want.keys()
+        return out
+
     def _unplug(self, e):
         port = self.plugged.pop(e.key, None)
-        out = [ofp.delete_owner(P.KIND_LOCAL, e.ident)] + self.groups.unplug(e)
+        out = [ofp.delete_owner(P.KIND_LOCAL, e.ident), ofp.delete_owner(P.KIND_MISS, e.ident)]
+        out += flow_log.unplug(e) + self.groups.unplug(e)
         return out + (classify.unplug(port) if port is not None else [])
 
     # ---- the host cache: steps 2-7 ------------------------------------------------
@@ -142,7 +157,8 @@ class VirtualRouter:
     # ---- packets the switch could not decide alone ---------------------------------
     def packet_in(self, table, cookie, match, data, lookup):
         """An Outcome for a packet the switch sent up.  lookup(vni, ip, peered=True,
-        subscribe=True) asks the mapping service (an Entry or None)."""
+        subscribe=True, target=None) asks the mapping service (an Entry or None; `target`: only in
+        that VPC, which must be vni's own or a peer)."""
         self.counters['packet_in'] += 1
         kind, ident = P.cookie_kind(cookie), P.cookie_ident(cookie)
         pkt = packet.Packet(data)
@@ -164,12 +180,15 @@ class VirtualRouter:
             self.counters['cache_misses'] += 1
             return Outcome(self.cache_add(entry) + [check.resubmit(data, match)])
         if kind == P.KIND_MISS and table in (P.ARP, P.MAPPING):
-            stage, reason = (arp, 'arp-unknown-target') if table == P.ARP else (mapping, 'no-mapping')
             self.counters['cache_misses'] += 1
-            entry = stage.on_miss(match['metadata'], pkt, lookup)
+            if table == P.ARP:
+                reason, (entry, negative) = 'arp-unknown-target', arp.on_miss(match['metadata'], pkt, lookup)
+            else:
+                reason = 'no-mapping'
+                entry, negative = mapping.on_miss(match['metadata'], match.get(P.REG_DST_VPC), pkt, lookup)
             if entry is None:
                 self.count_drop(reason)
-                return Outcome()
+                return Outcome([negative] if negative is not None else [])
             # the switch handles messages in order: the new flows decide the resubmitted packet
             return Outcome(self.cache_add(entry) + [ofp.resubmit(data, match['in_port'])])
         return Outcome()

@@ -31,5 +31,16 @@ def subnets(topo):
             index=index, vni=vpc.vni, cidr=subnet.cidr, flow_logs=vpc.flow_log_interval_s is not None,
             acl=None if acl is None else dict(inbound=[rule(r) for r in acl.inbound],
                                               outbound=[rule(r) for r in acl.outbound]),
-            routes=[dataclasses.asdict(r) for r in vpc.route_table_of(subnet.name).routes])
+            routes=[route(topo, vpc, r) for r in vpc.route_table_of(subnet.name).routes])
+    return out
+
+
+def route(topo, vpc, r):
+    """{destination, target}, and for a pcx: route the VNI of the VPC at the peering's other end: the
+    data plane sends a peered destination to the VPC its sender's route table names."""
+    out = dataclasses.asdict(r)
+    kind, _, peering = r.target.partition(':')
+    if kind == 'pcx':
+        ends = next(p.vpcs for p in topo.peerings if p.name == peering)
+        out['vni'] = topo.vpcs[ends[1] if ends[0] == vpc.name else ends[0]].vni
     return out

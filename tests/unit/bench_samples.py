@@ -35,13 +35,19 @@ def scale():
 
 
 def isolation():
-    return [dict(case=c.name, kind=c.kind, victim=c.victim, sent=3,
-                 delivered=3 if c.kind == 'control' else 0, drops_total=24, alerts_total=8)
+    return [dict(case=c.name, kind=c.kind, victim=c.victim or '-', sent=3 * c.per,
+                 delivered=3 * c.per if c.kind == 'control' else 0, drops_total=24, alerts_total=8)
             for c in experiments.get('isolation').CASES]
 
 
+def flood():
+    return [dict(mode='reactive', phase=phase, seconds=4, connections=n, failed=0,
+                 flood_packets=sent, victim_alert=alert, drops_total=100)
+            for phase, n, sent, alert in (('quiet', 200, 0, None), ('flood', 150, 90000, 1))]
+
+
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation)
+               isolation=isolation, flood=flood)
 
 
 def params(name):

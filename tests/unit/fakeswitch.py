@@ -18,7 +18,8 @@ from controllers import pipeline as P
 IP_FIELDS = {'ipv4_src', 'ipv4_dst', 'arp_spa', 'arp_tpa', 'tun_ipv4_src', 'tun_ipv4_dst'}
 MAC_FIELDS = {'eth_src', 'eth_dst', 'arp_sha', 'arp_tha'}
 CT = {'new': P.CT_NEW, 'est': P.CT_EST, 'rel': P.CT_REL, 'inv': P.CT_INV}
-ZEROED = ('metadata', 'ct_state', 'tunnel_id', 'tun_ipv4_src', 'tun_ipv4_dst') + tuple(f'reg{n}' for n in range(8))
+ZEROED = ('metadata', 'vlan_vid', 'ct_state', 'tunnel_id', 'tun_ipv4_src', 'tun_ipv4_dst') + \
+    tuple(f'reg{n}' for n in range(8))
 
 
 def value(name, v):
@@ -221,6 +222,8 @@ class FakeSwitch:
             bits = (1 << a.n_bits) - 1
             moved = (pkt[a.src_field] >> a.src_ofs) & bits
             pkt[a.dst_field] = (pkt.get(a.dst_field, 0) & ~(bits << a.dst_ofs)) | (moved << a.dst_ofs)
+        elif isinstance(a, parser.NXActionController2):        # controller(max_len=...,meter_id=...)
+            journey.packet_ins.append((table, flow.cookie, dict(pkt)))
         elif isinstance(a, parser.OFPActionOutput):
             if a.port == ofp.OFPP_CONTROLLER:
                 journey.packet_ins.append((table, flow.cookie, dict(pkt)))

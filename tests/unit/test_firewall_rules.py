@@ -82,10 +82,11 @@ def test_acl_rules_are_evaluated_lowest_number_first():
 def test_routes_longest_prefix_wins_and_unbuilt_targets_say_why():
     routes = [dict(destination='10.0.0.0/16', target='local'), dict(destination='0.0.0.0/0', target='igw'),
               dict(destination='10.9.0.0/16', target='nat:ngw-1'), dict(destination='10.8.0.0/16', target='blackhole'),
-              dict(destination='10.1.0.0/16', target='pcx:blue-green')]
-    entries = route_table.route_entries(routes)
-    assert [(r, p) for p, _, r in entries] == [(None, 116), ('target-not-built', 100), ('target-not-built', 116),
-                                               ('blackhole', 116), (None, 116)]
+              dict(destination='10.1.0.0/16', target='pcx:blue-green', vni=200)]
+    entries = route_table.route_entries(routes, 100)
+    assert [(r, p) for p, _, r, _ in entries] == [(None, 116), ('target-not-built', 100), ('target-not-built', 116),
+                                                  ('blackhole', 116), (None, 116)]
+    assert [vni for *_, vni in entries] == [100] * 4 + [200]     # the VPC each route goes to
     assert {route_table.route_decision(t) for t in ('vgw', 'dx:x', 'vpce:s3')} == {'target-not-built'}
 
 

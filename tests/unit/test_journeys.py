@@ -46,16 +46,19 @@ class World:
     """The mapping service's table and one virtual router per host, each with its fake switch.
     groups: the VPCs' security groups; assign: instance -> its groups, if not its INSTANCES one."""
 
-    def __init__(self, mode='proactive', enforce=True, groups=GROUPS, assign=None):
-        self.table = MappingTable(HOSTS, {BLUE: set(), RED: set()}, mode)
+    def __init__(self, mode='proactive', enforce=True, groups=GROUPS, assign=None, instances=INSTANCES,
+                 subnets=SUBNETS, peers=None):
+        self.instances = instances
+        self.port = {name: n for n, name in enumerate(instances, start=1)}
+        self.table = MappingTable(HOSTS, peers or {vni: set() for vni in groups}, mode)
         self.book = SecurityGroupBook(groups)
-        for name, (vni, ip, host, subnet, group) in INSTANCES.items():
-            self.launch(name, vni, ip, host, subnet, (assign or {}).get(name, (group,)), PORT[name])
+        for name, (vni, ip, host, subnet, group) in instances.items():
+            self.launch(name, vni, ip, host, subnet, (assign or {}).get(name, (group,)), self.port[name])
         self.routers, self.switches = {}, {}
         for h, ip in HOSTS.items():
-            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, SUBNETS, enforce)
+            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, subnets, enforce)
             sw = self.switches[h] = FakeSwitch().apply(r.start())
-            for port in PORT.values():
+            for port in self.port.values():
                 sw.apply(r.port_added(f'vl_i{port}', port))
         self.push()
 
@@ -105,14 +108,15 @@ class World:
         return host, self.switches[host].send(**fields)
 
     def lookup(self, host):
-        def ask(vni, ip, peered=True, subscribe=True):
-            return self.table.lookup(vni, ip, host=host if subscribe else None, peered=peered)
+        def ask(vni, ip, peered=True, subscribe=True, target=None):
+            return self.table.lookup(vni, ip, host=host if subscribe else None, peered=peered, target=target)
         return ask
 
     def packet_in(self, host, journey, n=0):
         """Hand the journey's n-th packet-in to the host's router, as the router app does."""
         table, cookie, fields = journey.packet_ins[n]
-        match = {k: v for k, v in fields.items() if k in ('in_port', 'metadata', 'tunnel_id', 'reg3', 'reg4')}
+        kept = ('in_port', 'metadata', 'tunnel_id', 'reg0', 'reg3', 'reg4', 'reg5')
+        match = {k: v for k, v in fields.items() if k in kept}
         if fields['tun_ipv4_src']:
             match['tun_ipv4_src'] = str(ipaddress.IPv4Address(fields['tun_ipv4_src']))
         return self.routers[host].packet_in(table, cookie, match, packet_of(fields), self.lookup(host))
@@ -182,8 +186,8 @@ def test_a_security_group_allows_its_members_and_drops_the_rest(world):
     ok = world.send('web-1', ipv4_dst='10.0.2.20', **tcp(5432))
     assert ok.verdict == f'out port {PORT["db-1"]}'
     assert ok.stages == ['CLASSIFY', 'EGRESS_SG', 'EGRESS_SG_RULES', 'EGRESS_NACL', 'FLOW_LOG', 'ROUTE_TABLE',
-                         'MAPPING', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG', 'INGRESS_SG_RULES', 'DELIVER',
-                         'FLOW_LOG']
+                         'MAPPING', 'EGRESS_COMMIT', 'DESTINATION', 'INGRESS_NACL', 'INGRESS_SG',
+                         'INGRESS_SG_RULES', 'DELIVER', 'FLOW_LOG']
     assert ok.commits == [world.table.entry_of('web-1').ident, world.table.entry_of('db-1').ident]
     assert world.send('web-1', ipv4_dst='10.0.2.20', **tcp(80)).verdict == \
         'dropped: security-group at INGRESS_SG_RULES'

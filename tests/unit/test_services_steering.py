@@ -17,11 +17,10 @@ UNTAGGED = dict(vlan_vid=0)
 
 
 @pytest.fixture
-def world(monkeypatch):
+def world():
     subnets = {k: dict(s, services=dict(vpc_cidr='10.0.0.0/16', domain='ec2.internal', mtu=9001))
                for k, s in test_journeys.SUBNETS.items()}
-    monkeypatch.setattr(test_journeys, 'SUBNETS', subnets)
-    return World()
+    return World(subnets=subnets)
 
 
 def ident(world, name):
