@@ -19,8 +19,10 @@ STAGES = (
     Stage(0, 'CLASSIFY', 'where the packet enters',
           'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
           '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
-          '(metered) and raises an alert; an 802.1Q-tagged frame is unsupported. From the tunnel port: to CHECK.',
-          ('spoofed-source', 'unknown-port', 'unsupported-protocol')),
+          '(metered) and raises an alert; an 802.1Q-tagged frame is unsupported. From the tunnel port: to CHECK. '
+          'DNS and metadata requests go to the service port, DHCP to the router (docs/services.md), before any '
+          'security group, ACL or flow log.',
+          ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
           'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
@@ -96,6 +98,10 @@ CT_NEW, CT_EST, CT_REL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x10, 0x20
 
 TUNNEL_PORT = 60000          # ofport of every host bridge's flow-based tunnel port
 ROUTER_MAC = '0e:00:00:00:00:01'   # the VPC router answers ARP for each subnet's .1
+# The VPC's own services, answered on the host (docs/services.md): the bridge's port to the host's
+# service namespace and that namespace's MAC.
+SERVICE_PORT = 60001
+SERVICE_MAC = '0e:00:00:00:00:02'
 
 # What one tenant may cost the others (issue 14 item 3).  Packet-ins are metered per sending ENI, so that
 # one ENI's noise neither hides another's alerts nor delays another's misses; conntrack zones are per ENI
@@ -124,7 +130,7 @@ def eni_packet_in_meter(ident):
 KIND_SHIFT = 48
 KIND_MASK = 0xffff << KIND_SHIFT
 (KIND_BASE, KIND_LOCAL, KIND_CACHE, KIND_DROP, KIND_MISS, KIND_GATEWAY, KIND_SG, KIND_FIREWALL,
- KIND_FLOW_LOG) = range(1, 10)
+ KIND_FLOW_LOG, KIND_DHCP) = range(1, 11)
 
 
 def cookie(kind, ident=0):
@@ -154,6 +160,7 @@ DROP_REASONS = {
     11: 'no-route',             # no route of the subnet's route table covers the destination
     12: 'blackhole',            # the route's target is a blackhole
     13: 'target-not-built',     # the route's gateway (igw, nat, vgw, dx, vpce) is not built yet
+    14: 'service-address',      # to an ENI's service address (100.126.0.0/16): it never leaves the host
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}
 ALERTING_REASONS = ('spoofed-source', 'unregistered-source')

@@ -21,6 +21,7 @@ from testbed import security_groups as group_rules
 from testbed.errors import LabError, UsageError
 from testbed.fabric import conntrack, edge, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
+from testbed.fabric.host_services import HostServices
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.fabric.network import Network
 from testbed.fabric.runstate import RunState
@@ -45,6 +46,7 @@ class Lab:
         self.edge = None                # the edge and the outside world (fabric/edge.py), when used
         self.api = None
         self.run_dir = None
+        self.services = None          # DNS, metadata and DHCP clients (testbed/fabric/host_services.py)
         self.timings = {}
         self._old_sigterm = None
 
@@ -84,6 +86,7 @@ class Lab:
             self.timings['build_s'] = time.monotonic() - t0
             self.progress('waiting until every hypervisor is programmed')
             self.wait_ready(timeout)
+            self.services = HostServices(self).start()
             self.timings['ready_s'] = time.monotonic() - t0
         except BaseException:
             self.stop()
@@ -107,6 +110,8 @@ class Lab:
         t0 = time.monotonic()
         try:
             self.edge = self.edge and self.edge.stop()
+            if self.services is not None:
+                self.services.stop()          # its last counters stay in self.services.final
             if self.network is not None:
                 self.network.stop()
                 self.network = None
@@ -195,6 +200,7 @@ class Lab:
         record = self.api.wait_for_change(self.api.migrate(instance, host), timeout,
                                           f'the migration of {instance}')
         self.wait_ready(timeout)
+        self.services.migrated(instance, host)
         return dict(record, total_seconds=time.monotonic() - t0)
 
     # ---- security groups and flow logs ------------------------------------------------------
@@ -206,7 +212,9 @@ class Lab:
         """Replace a group's rules on the running lab (rules as in the topology file; a
         direction left out keeps its rules).  Returns once every host has the change.
         Tracked connections keep flowing, as in AWS."""
-        return group_rules.replace(self.api, self.topology, vpc, group, inbound, outbound, timeout)
+        change = group_rules.replace(self.api, self.topology, vpc, group, inbound, outbound, timeout)
+        self.services.groups_changed(vpc, group)
+        return change
 
     def wait_for_change(self, change, timeout=30.0):
         """The change record once change `change` (a number the API returned) reached every host."""

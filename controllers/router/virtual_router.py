@@ -19,6 +19,7 @@ from controllers.router import (
     ofp,
     route_table,
     security_groups,
+    services,
 )
 
 FRAG_NX_MATCH = 3     # OVS's switch-config fragment mode: first fragments keep their ports
@@ -98,6 +99,7 @@ class VirtualRouter:
         out += flow_log.plug(e) if subnet['flow_logs'] else []
         out += deliver.plug(e, port, subnet, {e.vni} | self.peers.get(e.vni, set()))
         out += self.groups.plug(e, subnet['flow_logs'])
+        out += services.plug(e, port, subnet)          # DNS, metadata, DHCP (docs/services.md)
         if (e.vni, e.gateway_ip) not in self.gateways:
             self.gateways.add((e.vni, e.gateway_ip))
             out += arp.gateway(e.vni, e.gateway_ip)
@@ -162,6 +164,8 @@ class VirtualRouter:
         pkt = packet.Packet(data)
         if table == P.FLOW_LOG:
             return Outcome(flow_log=[flow_log.first_packet(match, pkt)])
+        if kind == P.KIND_DHCP:
+            return Outcome(services.on_dhcp(self, match, data))
         if kind == P.KIND_DROP and ident == P.REASON_CODE['spoofed-source']:
             in_port = match['in_port']
             return Outcome(alerts=[classify.spoofed(self.local_by_port(in_port), in_port, pkt)])

@@ -1,10 +1,13 @@
 """The views of a running lab (mappings, cache, counters, alerts, placement, flows) as Reports:
 a table for people, JSON (AWS-like field names) and CSV alike (testbed/commands/output.py).
 Names are checked against the lab's topology before anything is asked of it."""
+import os
+
 from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
 from testbed.observe.flows import dump_flows, parse_flows, table_number
+from testbed.services.counters import services_table
 
 
 def check_host(topo, name):
@@ -88,6 +91,7 @@ def counters(lab, args):
     report.tables.append(Table(('WHAT', 'VALUE'), [('conntrack drops (shared datapath)', datapath),
                                                    ('alerts', m['alerts']),
                                                    ('OpenFlow errors', len(m['ofp_errors']))], 'other'))
+    services_table(report, os.path.dirname(lab.flow_log_path))     # DNS and metadata answers per host
     return render(report, args)
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from testbed.fabric import firewall_config
+from testbed.fabric import firewall_config, host_services
 
 LAUNCHER = 'controllers.launcher'
 FLOW_LOG_FILE = 'flow-logs.txt'       # in the lab's run directory
@@ -54,7 +54,8 @@ def controller_config(topo, names, api_port, run_dir, security_groups=True, api_
                            flow_log_interval_s=v.flow_log_interval_s,
                            security_groups=firewall_config.security_groups(v))
                       for v in topo.vpcs.values()],
-                subnets=firewall_config.subnets(topo), security_groups_enforced=security_groups,
+                subnets=host_services.controller_subnets(topo, firewall_config.subnets(topo)),
+                security_groups_enforced=security_groups,
                 flow_log_path=os.path.join(run_dir, FLOW_LOG_FILE),
                 peers=peers, instances=instances)
 

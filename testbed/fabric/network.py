@@ -12,6 +12,7 @@ from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT, ovs_table_names
 from testbed.fabric import isolation, underlay
+from testbed.fabric.host_services import takes_dhcp
 from testbed.fabric.isolation import SealedLink as Link
 from testbed.fabric.links import LinkConditioner
 from testbed.fabric.names import (
@@ -113,8 +114,9 @@ class Network:
     def _add_instance(self, inst):
         vpc = self.topo.vpcs[inst.vpc]
         subnet = vpc.subnets[inst.subnet]
-        node = self.net.addHost(inst.name, ip=f'{inst.ip}/{subnet.network.prefixlen}',
-                                mac=inst.mac)
+        # with DHCP the instance takes its address itself at boot (fabric/host_services.py)
+        node = self.net.addHost(inst.name, ip=None if takes_dhcp(self.topo, inst) else
+                                f'{inst.ip}/{subnet.network.prefixlen}', mac=inst.mac)
         # before its interface exists, so that it never sends IPv6 chatter
         node.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 '
                  'net.ipv6.conf.default.disable_ipv6=1')
@@ -172,9 +174,10 @@ class Network:
         router as default gateway."""
         subnet = self.topo.vpcs[inst.vpc].subnets[inst.subnet]
         node = self.net.get(inst.name)
+        route = '' if takes_dhcp(self.topo, inst) else \
+            f'ip route replace default via {subnet.gateway_ip} dev {INSTANCE_INTF} && '
         out = node.cmd(f'ip link set {INSTANCE_INTF} mtu {self.topo.mtu} && '
-                       f'ethtool -K {INSTANCE_INTF} tx off >/dev/null && '
-                       f'ip route replace default via {subnet.gateway_ip} dev {INSTANCE_INTF} && echo configured')
+                       f'ethtool -K {INSTANCE_INTF} tx off >/dev/null && {route}echo configured')
         if 'configured' not in out:
             raise RuntimeError(f'could not configure instance {inst.name}: {out.strip()}')
 
@@ -189,8 +192,9 @@ class Network:
         self.location[instance] = host
         link = self._cable(node, inst)
         link.intf1.setMAC(inst.mac)
-        link.intf1.setIP(inst.ip, ipaddress.ip_network(
-            self.topo.vpcs[inst.vpc].subnets[inst.subnet].cidr).prefixlen)
+        if not takes_dhcp(self.topo, inst):
+            link.intf1.setIP(inst.ip, ipaddress.ip_network(
+                self.topo.vpcs[inst.vpc].subnets[inst.subnet].cidr).prefixlen)
         sh(f'ip link set {link.intf2.name} mtu {self.topo.mtu} && ethtool -K {link.intf2.name} tx off >/dev/null')
         link.intf2.node.attach(link.intf2)
         self._configure_instance(inst)

@@ -2,6 +2,7 @@
 
     python -m testbed.services.host_services --state STATE.json [--token-key-file KEY]
         [--dns-address A ...] [--metadata-address 169.254.169.254] [--dns-port 53] [--metadata-port 80]
+        [--counters-file PATH]
 
 Runs in the host's service namespace (docs/services.md, "How it is wired"). It answers DNS on
 169.254.169.253 and on every VPC's base + 2 (or the --dns-address given), metadata on
@@ -9,12 +10,14 @@ Runs in the host's service namespace (docs/services.md, "How it is wired"). It a
 Prints `ready` on stdout once every socket is bound. Reads update messages from stdin, one JSON
 object a line, and answers each with one JSON line on stdout: {"ok": true, "said": ...} or
 {"ok": false, "error": ...}; {"op": "counters"} answers with the counters. On SIGTERM it prints
-its counters as one JSON line on stderr and exits 0.
+its counters as one JSON line on stderr and exits 0. With --counters-file it also writes its
+counters there (JSON, replaced whole) every second, for `vpclab counters` in another terminal.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -77,6 +80,13 @@ def read_updates(services, lines, out):
             print(json.dumps(services.update(line)), file=out, flush=True)
 
 
+def write_counters(services, path):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(services.counters(), f, sort_keys=True)
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--state", required=True, help="the services state, JSON (ServiceState.to_json)")
@@ -85,6 +95,7 @@ def main(argv=None):
     ap.add_argument("--metadata-address", default=METADATA_IP)
     ap.add_argument("--dns-port", type=int, default=DNS_PORT)
     ap.add_argument("--metadata-port", type=int, default=METADATA_PORT)
+    ap.add_argument("--counters-file", help="write the counters here every second")
     args = ap.parse_args(argv)
     try:
         with open(args.state, encoding="utf-8") as f:
@@ -104,11 +115,14 @@ def main(argv=None):
     print("ready", flush=True)
     threading.Thread(target=read_updates, args=(services, sys.stdin, sys.stdout), daemon=True).start()
     try:
-        while not stopping.wait(0.5):
-            pass
+        while not stopping.wait(1.0):
+            if args.counters_file:
+                write_counters(services, args.counters_file)
     except KeyboardInterrupt:
         pass
     services.stop()
+    if args.counters_file:
+        write_counters(services, args.counters_file)
     print(json.dumps(services.counters(), sort_keys=True), file=sys.stderr, flush=True)
     return 0
 

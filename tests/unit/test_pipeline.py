@@ -6,7 +6,7 @@ import pytest
 from controllers import pipeline as P
 
 KINDS = [P.KIND_BASE, P.KIND_LOCAL, P.KIND_CACHE, P.KIND_DROP, P.KIND_MISS, P.KIND_GATEWAY,
-         P.KIND_SG, P.KIND_FIREWALL, P.KIND_FLOW_LOG]
+         P.KIND_SG, P.KIND_FIREWALL, P.KIND_FLOW_LOG, P.KIND_DHCP]
 ROOT = pathlib.Path(P.__file__).resolve().parent.parent
 
 

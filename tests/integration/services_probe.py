@@ -1,0 +1,88 @@
+"""What the VPC services' integration tests share: dig and curl in an instance, captures on every
+NIC cable, and a namespace behind an instance (a container it routes for, with NAT)."""
+import contextlib
+import ipaddress
+import os
+import subprocess
+
+from testbed.observe.capture import Capture, tunnel_summary
+from testbed.services.addresses import DNS_IP, ENI_BLOCK, METADATA_IP
+
+MD = f'http://{METADATA_IP}/latest'
+SERVICE_IPS = {DNS_IP, METADATA_IP}
+
+
+def dig(node, server, *query):
+    """(status, answers) of one query from `node` (dig's +short answers, one a line)."""
+    out = node.cmd(f'dig +time=2 +tries=1 +nocookie @{server} {" ".join(query)}')
+    status = next((line.split('status: ')[1].split(',')[0] for line in out.splitlines() if 'status: ' in line),
+                  'no answer')
+    short = node.cmd(f'dig +short +time=2 +tries=1 +nocookie @{server} {" ".join(query)}').split()
+    return status, short
+
+
+def curl(node, url, *headers, method='GET', timeout=3):
+    """(HTTP status, body) of one request from `node`; status '000' when nothing came back."""
+    argv = ['curl', '-s', '-m', str(timeout), '-X', method, '-w', '\n%{http_code}', url]
+    for h in headers:
+        argv[1:1] = ['-H', h]
+    out = node.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).communicate(
+        timeout=timeout + 5)[0]
+    body, _, status = out.rpartition('\n')
+    return status.strip(), body
+
+
+def token(node, ttl=60):
+    return curl(node, f'{MD}/api/token', f'X-aws-ec2-metadata-token-ttl-seconds: {ttl}', method='PUT')
+
+
+def _is_service(ip):
+    return ip in SERVICE_IPS or ipaddress.IPv4Address(ip) in ENI_BLOCK
+
+
+def service_packets(packets):
+    """Captured packets with a service address (169.254.169.253/.254, 100.126.0.0/16) as outer or
+    inner source or destination."""
+    from scapy.layers.inet import IP
+    found = []
+    for p in packets:
+        ips = [p[IP].src, p[IP].dst] if p.haslayer(IP) else []
+        tun = tunnel_summary(p)
+        ips += [tun[3], tun[4]] if tun else []
+        if any(ip and _is_service(str(ip)) for ip in ips):
+            found.append(p)
+    return found
+
+
+@contextlib.contextmanager
+def nic_captures(lab):
+    """Captures on every physical host's NIC cable (the ul0 side), all traffic."""
+    with contextlib.ExitStack() as stack:
+        caps = [stack.enter_context(Capture(lab.nic(h))) for h in lab.topology.hosts]
+        yield caps
+
+
+@contextlib.contextmanager
+def behind(node, subnet='192.168.50'):
+    """A namespace (vls_c<pid>) behind instance `node`, routed through it with NAT, as a container
+    on the instance would be; yields a function that runs a command in it."""
+    ns = f'vls_c{os.getpid() % 10 ** 7}'
+    subprocess.run(['ip', 'netns', 'add', ns], check=True)
+    try:
+        subprocess.run(['ip', 'netns', 'exec', ns, 'ip', 'link', 'add', 'ceth0', 'type', 'veth', 'peer', 'name',
+                        'veth9', 'netns', str(node.pid)], check=True)
+        out = node.cmd(f'ip addr add {subnet}.1/24 dev veth9 && ip link set veth9 up && '
+                       'sysctl -qw net.ipv4.ip_forward=1 && '
+                       'iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE && echo behind')
+        assert 'behind' in out, out
+        for cmd in ('ip link set lo up', 'ip link set ceth0 up', f'ip addr add {subnet}.2/24 dev ceth0',
+                    f'ip route add default via {subnet}.1'):
+            subprocess.run(['ip', 'netns', 'exec', ns, *cmd.split()], check=True)
+
+        def run(cmd):
+            return subprocess.run(['ip', 'netns', 'exec', ns, 'sh', '-c', cmd], capture_output=True, text=True,
+                                  timeout=30).stdout
+        yield run
+    finally:
+        node.cmd('iptables -t nat -F POSTROUTING; sysctl -qw net.ipv4.ip_forward=0; ip link del veth9')
+        subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
