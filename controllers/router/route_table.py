@@ -39,7 +39,7 @@ def subnet(s):
     for r, (priority, cidr, reason, vni) in zip(s['routes'], route_entries(s['routes'], s['vni'])):
         match = ofp.match(eth_type=ofp.IP, ipv4_dst=rules.net(cidr), **{P.REG_SUBNET: s['index']})
         if gateways.to_edge(s, r['target']):
-            out.append(gateways.route(s, priority, match))
+            out += gateways.route(s, priority, match, r['target'])
             continue
         out.append(ofp.flow(P.ROUTE_TABLE, priority, match, [ofp.set_field(**{P.REG_DST_VPC: vni})], goto=P.MAPPING,
                             cookie=P.cookie(P.KIND_FIREWALL))

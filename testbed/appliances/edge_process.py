@@ -11,12 +11,16 @@ from the lab, which follows the mapping service: one JSON object per line on std
 
 so the edge looks each packet's destination up in what the mapping service said last, and an
 elastic IP follows a migration.  Prints `ready` when its sockets are open; on SIGTERM its counters.
+With `counters_file` in CONFIG it also writes its counters there as JSON every second, when asked
+and when it stops (a root-only file, replaced atomically), so that `vpclab counters` in another
+terminal can read them (testbed/fabric/edge.py, `read_counters`).
 """
 import json
 import os
 import select
 import signal
 import sys
+import time
 
 from testbed.appliances import blackfoot as bf
 from testbed.appliances import blackfoot_wire as bw
@@ -25,6 +29,18 @@ from testbed.appliances.packet_loop import FRAME_COUNT, PacketLoop
 from testbed.appliances.packets import ip4, mac
 
 CONTROL_EVERY = 64      # busy loop: look at stdin after this many steps
+WRITE_EVERY_S = 1.0     # how often the counters file is rewritten
+
+
+def write_counters(path, counters):
+    """`counters` as JSON in `path`, atomically (a private temporary file renamed over it), 0600."""
+    tmp = f'{path}.{os.getpid()}.tmp'
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, json.dumps(counters).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def build(config, mapping):
@@ -60,9 +76,20 @@ def mapping_of(rows):
 class Control:
     """Lines of JSON on a file descriptor (the lab's pipe), read without blocking the loop."""
 
-    def __init__(self, fd, mapping, report):
+    def __init__(self, fd, mapping, report, counters_file=None):
         self.fd, self.mapping, self.report, self.buffer = fd, mapping, report, b''
+        self.counters_file, self.written = counters_file, 0.0
         os.set_blocking(fd, False)
+
+    def write(self, now=None):
+        """Writes the counters file (if there is one) when a second has passed, or now=0."""
+        now = time.monotonic() if now is None else now
+        if self.counters_file and (now == 0 or now - self.written >= WRITE_EVERY_S):
+            self.written = now or time.monotonic()
+            try:
+                write_counters(self.counters_file, self.report())
+            except OSError:
+                pass                # the run directory went away: the lab is stopping
 
     def read(self):
         try:
@@ -83,6 +110,7 @@ class Control:
             self.mapping.clear()            # the same dict: Edge reads it on every packet
             self.mapping.update(fresh)
         if message.get('counters'):
+            self.write(0)           # first, so the file is as fresh as the answer once it is read
             print(json.dumps(self.report()), flush=True)
 
 
@@ -100,6 +128,7 @@ def run(loop, control, stop):
             events = select.select([control.fd], [], [], 0)[0]
         else:
             events = [fd for fd, _ in poller.poll(100) if fd == control.fd]
+        control.write()
         if events and not control.read():
             return
 
@@ -113,13 +142,14 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     handler, interfaces = build(config, mapping)
     loop = PacketLoop.open(interfaces, handler, frame_count=config.get('frames', FRAME_COUNT))
-    control = Control(sys.stdin.fileno(), mapping, loop.report)
+    control = Control(sys.stdin.fileno(), mapping, loop.report, config.get('counters_file'))
     print('ready ' + ' '.join(interfaces), flush=True)
     try:
         run(loop, control, lambda: bool(stopping))
     except KeyboardInterrupt:
         pass
     print(json.dumps(loop.report()), file=sys.stderr, flush=True)
+    control.write(0)
     loop.close()
     return 0
 

@@ -6,6 +6,7 @@ import os
 from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
+from testbed.fabric import edge
 from testbed.observe.flows import dump_flows, parse_flows, table_number
 from testbed.services.counters import services_table
 
@@ -92,6 +93,7 @@ def counters(lab, args):
                                                    ('alerts', m['alerts']),
                                                    ('OpenFlow errors', len(m['ofp_errors']))], 'other'))
     services_table(report, os.path.dirname(lab.flow_log_path))     # DNS and metadata answers per host
+    edge.counters_table(report, os.path.dirname(lab.flow_log_path))  # Blackfoot's counters and drops
     return render(report, args)
 
 

@@ -16,7 +16,7 @@ import sys
 import threading
 
 from testbed.appliances import processes
-from testbed.fabric import edge_plan, isolation, underlay
+from testbed.fabric import edge_plan, isolation, runstate, underlay
 from testbed.fabric.controller import REPO
 from testbed.fabric.names import UNDERLAY_MTU
 
@@ -56,7 +56,7 @@ class EdgeWorld:
     # ---- build ------------------------------------------------------------------------
     def build(self):
         net, plan, record = self.lab.network.net, self.plan, self.lab.state.add
-        root = [lk.if2 for lk in plan.links if lk.node2 is None] + [self.underlay_cable]
+        root = [lk.if2 for lk in plan.links if lk.node2 is None] + [self.underlay_cable(k) for k in self.ks]
         record('bridges', *plan.dx_bridges)
         record('interfaces', *root)
         nodes = {}
@@ -66,7 +66,8 @@ class EdgeWorld:
             nodes[name].cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 '
                             'net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0')
         self.nodes = nodes
-        self._underlay(nodes[plan.edge])
+        for k, name in zip(self.ks, plan.edges):
+            self._underlay(nodes[name], k)
         for link in plan.links:
             self._cable(link)
         for bridge, spec in plan.dx_bridges.items():
@@ -75,8 +76,9 @@ class EdgeWorld:
             out = nodes[name].cmd(' && '.join(commands) + ' && echo configured')
             if 'configured' not in out:
                 raise RuntimeError(f'could not configure {name}: {out.strip()[-300:]}')
-        with open(os.path.join(self.lab.run_dir, f'{plan.edge[len(self.names.prefix):]}.json'), 'w') as f:
-            json.dump(plan.edge_config, f)
+        for name, config in plan.edge_configs.items():
+            with open(os.path.join(self.lab.run_dir, f'{name[len(self.names.prefix):]}.json'), 'w') as f:
+                json.dump(config, f)
         for node, argv, env, what in plan.processes:
             self._start(node, argv, env, what)
         self.push_mapping()
@@ -84,13 +86,16 @@ class EdgeWorld:
         self.follower.start()
 
     @property
-    def underlay_cable(self):
-        return f'{self.names.prefix}eu1'
+    def ks(self):
+        return range(1, len(self.plan.edges) + 1)
 
-    def _underlay(self, edge):
-        """The edge's NIC cable to a spine, and the static flows that reach it."""
-        topo, nm, k = self.topo, self.names, 1
-        mac, ip, cable = edge_plan.edge_mac(k), edge_plan.edge_ip(k), self.underlay_cable
+    def underlay_cable(self, k):
+        return f'{self.names.prefix}eu{k}'
+
+    def _underlay(self, edge, k):
+        """Edge host k's NIC cable to a spine, and the static flows that reach it."""
+        topo, nm = self.topo, self.names
+        mac, ip, cable = edge_plan.edge_mac(k), edge_plan.edge_ip(k), self.underlay_cable(k)
         spine = (k - 1) % topo.spines + 1
         port = edge_plan.EDGE_SPINE_PORT + k
         sh(f'ip link add name {cable} type veth peer name ul address {mac} netns {edge.pid}')
@@ -144,8 +149,12 @@ class EdgeWorld:
 
     # ---- the mapping, followed ---------------------------------------------------------
     @property
+    def edge_procs(self):
+        return {name: self.procs[(name, 'testbed.appliances.edge_process')] for name in self.plan.edges}
+
+    @property
     def edge_proc(self):
-        return self.procs[(self.plan.edge, 'testbed.appliances.edge_process')]
+        return self.edge_procs[self.plan.edge]
 
     def push_mapping(self):
         vnis = set(self.plan.edge_config['vnis'])
@@ -154,8 +163,9 @@ class EdgeWorld:
 
     def _send(self, message):
         with self.lock:
-            self.edge_proc.stdin.write(json.dumps(message) + '\n')
-            self.edge_proc.stdin.flush()
+            for proc in self.edge_procs.values():
+                proc.stdin.write(json.dumps(message) + '\n')
+                proc.stdin.flush()
 
     def _follow(self):
         seen = None
@@ -170,14 +180,17 @@ class EdgeWorld:
                 continue
 
     def counters(self, timeout=5.0):
-        """The edge's counters now: what its loop and its decisions counted."""
-        proc = self.edge_proc
+        """The edge's counters now: what its loops and decisions counted, summed over the edge
+        nodes, and each node's own under 'nodes' (node name without the lab prefix -> counters)."""
+        nodes = {}
         with self.lock:
-            proc.stdin.write('{"counters": true}\n')
-            proc.stdin.flush()
-            if not select.select([proc.stdout], [], [], timeout)[0]:
-                raise RuntimeError('the edge process did not answer')
-            return json.loads(proc.stdout.readline())
+            for name, proc in self.edge_procs.items():
+                proc.stdin.write('{"counters": true}\n')
+                proc.stdin.flush()
+                if not select.select([proc.stdout], [], [], timeout)[0]:
+                    raise RuntimeError(f'the edge process on {name} did not answer')
+                nodes[name[len(self.names.prefix):]] = json.loads(proc.stdout.readline())
+        return dict(merge(nodes.values()), nodes=nodes)
 
     # ---- stop ----------------------------------------------------------------------------
     def stop(self):
@@ -190,6 +203,53 @@ class EdgeWorld:
             except Exception:       # noqa: BLE001  stop the others whatever one did
                 pass
         self.procs = {}
+
+
+def read_counters(run_dir):
+    """edge node ('edge1', ...) -> the counters its process last wrote in the run directory."""
+    out = {}
+    names = sorted(os.listdir(run_dir)) if run_dir and os.path.isdir(run_dir) else ()
+    for name in names:
+        if name.startswith('edge') and name.endswith(edge_plan.COUNTERS_SUFFIX):
+            raw = runstate.read_private(os.path.join(run_dir, name))
+            try:
+                out[name[:-len(edge_plan.COUNTERS_SUFFIX)]] = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def counters_table(report, run_dir):
+    """Adds the edge's counters and drops by reason (as its processes last wrote them) to a
+    `counters` report (testbed/commands/views.py)."""
+    from testbed.commands.output import Table
+    nodes = read_counters(run_dir)
+    if not nodes:
+        return report
+    total = merge(nodes.values())
+    handler = total.get('handler', {})
+    loop = [(k, v) for k, v in sorted(total.items()) if not isinstance(v, dict)]
+    rows = [(k, v, *(n.get(k, 0) for n in nodes.values())) for k, v in loop]
+    rows += [(k, v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
+             for k, v in sorted(handler.items()) if not k.startswith('drop:')]
+    report.tables.append(Table(('COUNTER', 'ALL', *nodes), rows, 'edge (Blackfoot)'))
+    drops = [(k[5:], v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
+             for k, v in sorted(handler.items()) if k.startswith('drop:')]
+    report.tables.append(Table(('REASON', 'ALL', *nodes), drops, 'edge drops by reason', empty='(no drops)'))
+    report.document['Edge'] = dict(Total=total, Nodes=nodes)
+    return report
+
+
+def merge(counters):
+    """The sum of counter dicts, nested dicts (the handler's) summed too."""
+    out = {}
+    for c in counters:
+        for key, value in c.items():
+            if isinstance(value, dict):
+                out[key] = merge([out.get(key, {}), value])
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
 
 
 def _up(ifname, mtu):

@@ -6,7 +6,14 @@
                                   └── dx<j> ── DX bridge (OVS: VLAN per connection) ── <site>-dx ── site router
 
 The edge host is on the underlay like a physical host: underlay address 100.127.255.<k>, a cable to
-a spine, static flows on the ToRs and spines.  Its outside interfaces have no address: the packet
+a spine, static flows on the ToRs and spines.  With `edge: {nodes: N}` there are N edge hosts
+(edge1..edgeN), each with its own underlay address, cable and packet loop, and each with its own
+link to the internet router and to S3: elastic-IP NAT and gateway endpoints keep no per-flow state
+on Blackfoot, so any node can take any packet of theirs, and the internet router and S3 spread
+their replies over the nodes (ECMP, L4 hash).  VPN and Direct Connect stay on edge1: an ESP tunnel
+has one sequence counter and replay window, a DX connection one trunk, so they need one node each
+(the controller sends vgw and dx: routes to edge1 only; controllers/router/gateways.py).
+Its outside interfaces have no address: the packet
 loop answers ARP for everything there (proxy ARP).  The internet router and the site routers are
 plain Linux routers; every host hangs off its router on a point-to-point link (a /32 each side),
 so nobody on a link but the router answers ARP.  A site router sends replies to a VPC the way that
@@ -104,13 +111,15 @@ class Link:
 
 @dataclass
 class Plan:
-    edge: str                                  # the edge host's Mininet node
+    edge: str                                  # the first edge host's Mininet node (VPN and DX end there)
+    edges: list = field(default_factory=list)  # every edge host's node, edge1 first
     nodes: list = field(default_factory=list)  # every node to make, in order
     links: list = field(default_factory=list)
     setup: dict = field(default_factory=dict)  # node -> shell commands once its links exist
     dx_bridges: dict = field(default_factory=dict)   # bridge -> [flows]
     processes: list = field(default_factory=list)    # (node, argv, env or None, what)
-    edge_config: dict = field(default_factory=dict)
+    edge_config: dict = field(default_factory=dict)  # edge1's
+    edge_configs: dict = field(default_factory=dict)  # edge node -> its configuration
 
 
 def router_link(plan, macs, router, host, host_ip, router_if, router_ip):
@@ -123,39 +132,68 @@ def router_link(plan, macs, router, host, host_ip, router_if, router_ip):
         f'ip addr add {router_ip}/32 dev {router_if}', f'ip route add {host_ip}/32 dev {router_if}'])
 
 
+COUNTERS_SUFFIX = '-counters.json'
+
+
+def counters_path(run_dir, k):
+    """Where edge node k's process writes its counters (for `vpclab counters` in another terminal)."""
+    return f'{run_dir}/edge{k}{COUNTERS_SUFFIX}'
+
+
+def edge_count(topo):
+    return max(1, getattr(getattr(topo, 'edge', None), 'nodes', 1) or 1)
+
+
+def _ecmp(via, devs):
+    """A default route over several links to the same next hop (one link: a plain route)."""
+    if len(devs) == 1:
+        return f'ip route add default via {via} dev {devs[0]}'
+    return 'ip route add default ' + ' '.join(f'nexthop via {via} dev {d} onlink' for d in devs)
+
+
 def plan(topo, names, run_dir):
     """The whole outside world and the edge, for a topology that needs them."""
-    p, macs, k = Plan(edge=f'{names.prefix}edge1'), Macs(), 1
-    inet, edge = f'{names.prefix}inet', p.edge
-    p.nodes += [edge, inet, *topo.outside.internet, topo.services.s3_host]
-    links = []        # the edge's outside links, for its config
-    # the internet: the router and its hosts
-    link = Link(edge, 'inet', macs(), inet, 'edge', macs())
-    p.links.append(link)
-    links.append(dict(name='internet', ifname='inet', mac=link.mac1, peer_mac=link.mac2))
-    p.setup[inet] = ['sysctl -qw net.ipv4.ip_forward=1', f'ip addr add {ROUTER_IP}/30 dev edge',
-                     f'ip route add default via {EDGE_OUTSIDE_IP} dev edge']
-    for n, host in enumerate(topo.outside.internet.values(), start=1):
-        router_link(p, macs, inet, host.name, host.ip, f'h{n}', ROUTER_IP)
-    # S3 on the services network
+    n = edge_count(topo)
+    p, macs = Plan(edge=f'{names.prefix}edge1', edges=[f'{names.prefix}edge{k}' for k in range(1, n + 1)]), Macs()
+    inet = f'{names.prefix}inet'
+    p.nodes += [*p.edges, inet, *topo.outside.internet, topo.services.s3_host]
+    per_node = {k: [] for k in range(1, n + 1)}     # each edge's outside links, for its config
+    # the internet: the router (one link per edge node) and its hosts
+    inet_ifs, s3_ifs = [], []
+    for k, edge in enumerate(p.edges, start=1):
+        link = Link(edge, 'inet', macs(), inet, 'edge' if k == 1 else f'edge{k}', macs())
+        p.links.append(link)
+        inet_ifs.append(link.if2)
+        per_node[k].append(dict(name='internet', ifname='inet', mac=link.mac1, peer_mac=link.mac2))
+    p.setup[inet] = ['sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1']
+    p.setup[inet] += [f'ip addr add {ROUTER_IP}/30 dev {d}' for d in inet_ifs] + [_ecmp(EDGE_OUTSIDE_IP, inet_ifs)]
+    for i, host in enumerate(topo.outside.internet.values(), start=1):
+        router_link(p, macs, inet, host.name, host.ip, f'h{i}', ROUTER_IP)
+    # S3 on the services network (one link per edge node)
     s3, s3_ip = topo.services.s3_host, topo.services.s3_ip
     gateway = str(ipaddress.IPv4Network(topo.services.s3_cidr).network_address + 1)
-    link = Link(edge, 'svc', macs(), s3, 'eth0', macs())
-    p.links.append(link)
-    links.append(dict(name='services', ifname='svc', mac=link.mac1, peer_mac=link.mac2))
+    for k, edge in enumerate(p.edges, start=1):
+        link = Link(edge, 'svc', macs(), s3, f'eth{k - 1}', macs())
+        p.links.append(link)
+        s3_ifs.append(link.if2)
+        per_node[k].append(dict(name='services', ifname='svc', mac=link.mac1, peer_mac=link.mac2))
     eps = gateway_endpoints(topo)
-    p.setup[s3] = [f'ip addr add {a}/32 dev eth0' for a in [s3_ip] + [alias for _, _, alias in eps]]
-    p.setup[s3] += [f'ip route add {gateway} dev eth0 scope link', f'ip route add default via {gateway} dev eth0']
+    p.setup[s3] = ['sysctl -qw net.ipv4.fib_multipath_hash_policy=1']
+    p.setup[s3] += [f'ip addr add {a}/32 dev eth0' for a in [s3_ip] + [alias for _, _, alias in eps]]
+    p.setup[s3] += [f'ip route add {gateway} dev {d} scope link' for d in s3_ifs[:1]] + [_ecmp(gateway, s3_ifs)]
     p.processes.append((s3, ['-m', 'testbed.appliances.s3', '--listen', f'0.0.0.0:{S3_PORT}',
                              '--store', f'{run_dir}/s3'] +
                         [a for _, ep, alias in eps for a in ('--endpoint', f'{alias}={ep.id}')], None,
                         'testbed.appliances.s3'))
     vpns = vpn_connections(topo)
     for j, site in enumerate(topo.outside.sites.values(), start=1):
-        links += _site(p, macs, topo, names, j, site, [x for x in vpns if x[1].site == site.name])
-    p.edge_config = _edge_config(topo, k, links, eps, vpns)
-    p.processes.insert(0, (edge, ['-m', 'testbed.appliances.edge_process', f'{run_dir}/edge{k}.json'], None,
-                           'testbed.appliances.edge_process'))
+        per_node[1] += _site(p, macs, topo, names, j, site, [x for x in vpns if x[1].site == site.name])
+    p.edge_configs = {edge: dict(_edge_config(topo, k, per_node[k], eps, vpns if k == 1 else [], k == 1),
+                                 counters_file=counters_path(run_dir, k))
+                      for k, edge in enumerate(p.edges, start=1)}
+    p.edge_config = p.edge_configs[p.edge]
+    p.processes[:0] = [(edge, ['-m', 'testbed.appliances.edge_process', f'{run_dir}/edge{k}.json'], None,
+                        'testbed.appliances.edge_process') for k, edge in enumerate(p.edges, start=1)]
     return p
 
 
@@ -240,7 +278,7 @@ def _policy(topo, site, tables):
     return out
 
 
-def _edge_config(topo, k, links, eps, vpns):
+def _edge_config(topo, k, links, eps, vpns, sites=True):
     return dict(
         underlay=dict(ifname='ul', ip=edge_ip(k), mac=edge_mac(k), encapsulation=topo.encapsulation,
                       next_hops={h.underlay_ip: _nic_mac(h) for h in topo.hosts.values()}),
@@ -251,7 +289,7 @@ def _edge_config(topo, k, links, eps, vpns):
         vpn=[dict(name=c.id, vni=v.vni, site_cidr=topo.outside.sites[c.site].cidr, topology=topo.name,
                   edge_ip=edge_end, site_ip=topo.outside.sites[c.site].vpn_router_ip) for v, c, edge_end, _ in vpns],
         dx=[dict(name=d.name, vni=v.vni, site_cidr=topo.outside.sites[d.site].cidr, vlan=d.vlan)
-            for v in topo.vpcs.values() for d in v.direct_connect.values()],
+            for v in topo.vpcs.values() for d in v.direct_connect.values() if sites],
         endpoints=[dict(name=ep.name, vni=v.vni, service_address=topo.services.s3_ip, alias=alias)
                    for v, ep, alias in eps],
         vnis=sorted(v.vni for v in topo.vpcs.values() if uses_edge(v)))

@@ -35,7 +35,9 @@ def subnets(topo):
             acl=None if acl is None else dict(inbound=[rule(r) for r in acl.inbound],
                                               outbound=[rule(r) for r in acl.outbound]),
             routes=[route(topo, vpc, r) for r in vpc.route_table_of(subnet.name).routes],
-            edge_ip=edge_plan.edge_ip() if edge_plan.uses_edge(vpc) else None)   # igw, vgw, dx:, vpce: go there
+            edge_ip=edge_plan.edge_ip() if edge_plan.uses_edge(vpc) else None,   # igw, vgw, dx:, vpce: go there
+            edge_ips=[edge_plan.edge_ip(k) for k in range(1, edge_plan.edge_count(topo) + 1)]
+            if edge_plan.uses_edge(vpc) else [])                                # igw, vpce: spread over these
     return out
 
 

@@ -1,9 +1,10 @@
 """The edge's plan from a topology (testbed/fabric/edge_plan.py) and its flows in the router
 (controllers/router/gateways.py): pure, no lab."""
+import dataclasses
 import os
 
 from controllers import pipeline as P
-from controllers.router import route_table
+from controllers.router import gateways, route_table
 from testbed.appliances import edge_process
 from testbed.fabric import edge_plan, firewall_config
 from testbed.fabric.names import Names
@@ -53,3 +54,63 @@ def test_gateway_routes_go_to_the_edge_and_the_check_lets_the_edge_in():
     # without an edge the same routes stay target-not-built
     private['edge_ip'] = None
     assert not [f for f in route_table.subnet(private) if f.table_id == P.CHECK]
+
+
+def two_nodes():
+    return dataclasses.replace(GATEWAYS, edge=dataclasses.replace(GATEWAYS.edge, nodes=2))
+
+
+def test_two_edge_nodes_each_with_its_own_underlay_loop_and_outside_links():
+    topo = two_nodes()
+    plan = edge_plan.plan(topo, Names(), '/run/x')
+    assert plan.edges == ['vl_edge1', 'vl_edge2'] and plan.edge == 'vl_edge1'
+    loops = [argv[-1] for node, argv, _, what in plan.processes if what == 'testbed.appliances.edge_process']
+    assert loops == ['/run/x/edge1.json', '/run/x/edge2.json']
+    one, two = (plan.edge_configs[e] for e in plan.edges)
+    assert (one['underlay']['ip'], two['underlay']['ip']) == (edge_plan.edge_ip(1), edge_plan.edge_ip(2))
+    assert {lk['name'] for lk in two['links']} == {'internet', 'services'}       # VPN and DX stay on edge1
+    assert two['vpn'] == [] and two['dx'] == [] and one['vpn'] and one['dx']
+    assert two['elastic_ips'] == one['elastic_ips']
+    inet = plan.setup['vl_inet']
+    assert any('nexthop via 100.64.0.2 dev edge onlink nexthop via 100.64.0.2 dev edge2 onlink' in c for c in inet)
+    assert {lk.if2 for lk in plan.links if lk.node2 == 's3'} == {'eth0', 'eth1'}
+
+
+def test_two_edge_nodes_share_igw_and_endpoint_routes_by_source_and_keep_tunnels_on_the_first():
+    subnets = firewall_config.subnets(two_nodes())
+    public = next(s for s in subnets.values() if s['cidr'] == '10.0.1.0/24')
+    assert public['edge_ips'] == [edge_plan.edge_ip(1), edge_plan.edge_ip(2)]
+    flows = route_table.subnet(public)
+    to_edge = [f for f in flows if f.table_id == P.ROUTE_TABLE and 'tun_ipv4_dst' in str(f.instructions)]
+    by_source = {f.match.get('ipv4_src'): str(f.instructions) for f in to_edge}
+    assert edge_plan.edge_ip(1) in by_source[('0.0.0.0', '0.0.0.1')]
+    assert edge_plan.edge_ip(2) in by_source[('0.0.0.1', '0.0.0.1')]
+    private = next(s for s in subnets.values() if s['cidr'] == '10.0.2.0/24')
+    tunnels = [f for f in route_table.subnet(private) if f.table_id == P.ROUTE_TABLE and 'tun_ipv4_dst' in
+               str(f.instructions) and 'ipv4_src' not in f.match]
+    assert len(tunnels) == 2 and all(edge_plan.edge_ip(1) in str(f.instructions) for f in tunnels)  # vgw, dx:
+    assert {f.match['tun_ipv4_src'] for f in flows if f.table_id == P.CHECK} == set(public['edge_ips'])
+    assert gateways.buckets(3) == [(0, 3), (1, 3), (2, 3), (3, 3)] and gateways.buckets(1) == [(0, 0)]
+
+
+def test_edge_counters_are_written_atomically_and_read_from_another_terminal(tmp_path):
+    from testbed.commands.output import Report
+    from testbed.fabric import edge
+    for k, sent in ((1, 5), (2, 7)):
+        edge_process.write_counters(edge_plan.counters_path(str(tmp_path), k),
+                                    {'sent': sent, 'handler': {'out:internet': sent, 'drop:no-elastic-ip': k}})
+    assert oct(os.stat(edge_plan.counters_path(str(tmp_path), 1)).st_mode & 0o777) == '0o600'
+    assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
+    nodes = edge.read_counters(str(tmp_path))
+    assert set(nodes) == {'edge1', 'edge2'}
+    report = edge.counters_table(Report([], {}), str(tmp_path))
+    assert report.document['Edge']['Total'] == {'sent': 12, 'handler': {'out:internet': 12, 'drop:no-elastic-ip': 3}}
+    drops = report.tables[-1]
+    assert list(drops.rows) == [('no-elastic-ip', 3, 1, 2)]
+    assert edge.counters_table(Report([], {}), str(tmp_path / 'none')).tables == []
+
+
+def test_the_plan_tells_each_edge_process_where_to_write_its_counters():
+    plan = edge_plan.plan(two_nodes(), Names(), '/run/x')
+    assert [plan.edge_configs[e]['counters_file'] for e in plan.edges] == [
+        '/run/x/edge1-counters.json', '/run/x/edge2-counters.json']
