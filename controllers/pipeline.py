@@ -38,7 +38,9 @@ STAGES = (
           ('network-acl',)),
     Stage(40, 'ROUTE_TABLE', '4 route table',
           'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING, with the VPC the '
-          'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route).',
+          'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route); `igw`, `vgw`, `dx:` and '
+          '`vpce:` leave the VPC: encapsulated in its VNI to an edge node (Blackfoot; igw and vpce: spread over the '
+          'nodes by source address), connection committed; `nat:` is `target-not-built` until Hyperplane.',
           ('no-route', 'blackhole', 'target-not-built')),
     Stage(50, 'MAPPING', '4-6 mapping look-up, encapsulation',
           '(VNI, route\'s VPC, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, '
@@ -159,7 +161,8 @@ DROP_REASONS = {
     10: 'network-acl',          # denied by a network ACL rule, or by its implicit final deny
     11: 'no-route',             # no route of the subnet's route table covers the destination
     12: 'blackhole',            # the route's target is a blackhole
-    13: 'target-not-built',     # the route's gateway (igw, nat, vgw, dx, vpce) is not built yet
+    13: 'target-not-built',     # the route's gateway is not built yet (nat: until Hyperplane; igw, vgw,
+                                # dx, vpce without an edge)
     14: 'service-address',      # to an ENI's service address (100.126.0.0/16): it never leaves the host
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}

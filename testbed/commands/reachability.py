@@ -16,10 +16,11 @@ from controllers.router.route_table import route_decision
 from controllers.router.security_groups import security_group_matches
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
+from testbed.fabric import edge_plan
 from testbed.fabric.firewall_config import rule, security_groups
 
 ICMP = 1
-SHORT = {'security-group': 'sg', 'network-acl': 'nacl', 'target-not-built': 'no-target'}
+SHORT = {'security-group': 'sg', 'network-acl': 'nacl', 'target-not-built': 'no-target', 'leaves-vpc': 'out'}
 
 
 @dataclass
@@ -69,11 +70,14 @@ def _acl_allows(vpc, subnet, direction, peer_ip):
 
 def route(topo, a, b):
     """None if a packet from a to b's address reaches b's VPC by a's route table; else the reason
-    ('other-vpc': the address is someone else's there)."""
+    ('other-vpc': the address is someone else's there; 'leaves-vpc': the route sends it to a gateway
+    on the edge -- igw, vgw, dx:, vpce: -- so it leaves the VPC instead)."""
     vpc = topo.vpcs[a.vpc]
     found = vpc.route_table_of(a.subnet).route_for(b.ip)
     if found is None:
         return 'no-route'
+    if edge_plan.uses_edge(vpc) and edge_plan.target_kind(found.target) in edge_plan.EDGE_KINDS:
+        return 'leaves-vpc'         # to Blackfoot and out: not to an instance of these VPCs
     reason = route_decision(found.target)
     if reason:
         return reason

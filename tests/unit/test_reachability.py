@@ -1,5 +1,6 @@
 """The expected reachability matrix, from the model alone: routes, security groups, network ACLs
 (both ways: they are stateless), peerings; by instance name, never by bare address."""
+import dataclasses
 import json
 import os
 
@@ -136,3 +137,13 @@ def test_the_command_expected_only_and_its_csv():
     rows = command.run(FakeLab(), command.parse('--expected -o csv')).splitlines()
     assert rows[0] == 'VPC,SOURCE,DESTINATION,IP,EXPECTED,OBSERVED,MATCH'
     assert 'red,red-1,red-2,10.0.1.11,reachable,,True' in rows
+
+
+def test_a_route_to_an_edge_gateway_leaves_the_vpc():
+    topo = load(os.path.join(os.path.dirname(__file__), '..', '..', 'topologies', 'gateways.yaml'))
+    blue = topo.vpcs['blue']
+    web, app = blue.instances['web-1'], blue.instances['app-1']
+    site_address = dataclasses.replace(app, ip='192.168.1.10')
+    assert R.route(topo, web, app) is None                          # local
+    assert R.route(topo, app, site_address) == 'leaves-vpc'         # the private subnet's vgw route
+    assert R.SHORT['leaves-vpc'] == 'out'
