@@ -104,6 +104,10 @@ class Trace:
         return f'{head}: {self.verdict.replace("-", " ")}: {self.why}'
 
     def explanation(self):
+        if self.verdict == 'reachable' and self.mode == 'wire':
+            hosts = list(dict.fromkeys(s.host for s in self.steps))
+            return (f'Reachable: the packet crossed {" and ".join(hosts)} and was delivered by '
+                    f'{self.steps[-1].flow}.')
         if self.verdict == 'reachable':
             said = [f'{s.stage} {s.detail.removeprefix("allow: ")}' for s in self.steps
                     if s.decision == 'pass' and s.stage in EXPLAINED]
@@ -112,7 +116,9 @@ class Trace:
         if self.verdict == 'dropped':
             last = self.steps[-1].detail.removeprefix('deny: ')
             fix = f' {FIX[self.reason][0].upper()}{FIX[self.reason][1:]}.' if self.reason in FIX else ''
-            return f'Not reachable: {self.stage} on {self.host} drops it ({self.reason}): {last}.{fix}'
+            counted = f' (flow {self.steps[-1].flow})' if self.mode == 'wire' else ''
+            last = 'its drop flow counted the packet' if self.mode == 'wire' else last
+            return f'Not reachable: {self.stage} on {self.host} drops it ({self.reason}): {last}{counted}.{fix}'
         return f'{self.verdict.replace("-", " ").capitalize()}: {self.why}.'
 
     def document(self):

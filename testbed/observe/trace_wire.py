@@ -146,8 +146,8 @@ def follow(lab, t, packet, hits):
                 return t.drop(stage, host, P.DROP_REASONS[ident], detail, flow=_text(f), packets=n)
             t.add(stage, host, detail, flow=_text(f), packets=n)
             if table == P.MAPPING and 'tun_dst' in f['actions']:
-                there = _host_of(topo, f['actions'])
-                legs.append((there, 'arriving'))
+                legs.append((_host_of(topo, f['actions']), 'arriving'))
+            if legs and table >= P.EGRESS_COMMIT:          # it left this host by the tunnel
                 break
             if table == P.DELIVER:
                 return t.reachable()

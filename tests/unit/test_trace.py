@@ -111,3 +111,19 @@ def test_cli_exit_codes_and_outputs(capsys):
     assert 'INGRESS_SG_RULES' in capsys.readouterr().out
     assert cli.main(['trace', '--topology', path, 'client-1', 'nobody']) == 2
     assert cli.main(['trace', '--topology', path, 'client-1', 'web-1', 'tcp/x']) == 2
+
+
+def test_ofproto_trace_lines_and_counter_deltas():
+    from testbed.observe.trace_ofproto import parse_path
+    from testbed.observe.trace_wire import moved
+    text = (' 0. ip,in_port=1,nw_src=10.0.1.30, priority 100, cookie 0x2000000000003\n'
+            '    goto_table:20\n'
+            '    110. tcp,reg3=0x3, priority 3, cookie 0x9000000000003\n'
+            ' 0. priority 0, cookie 0x4000000000006\n'
+            '21. ct_state=+new+trk,ip,reg0=0x3, priority 100\n')
+    assert parse_path(text) == {(0, 100, '0x2000000000003', 'ip,in_port=1,nw_src=10.0.1.30'),
+                                (110, 3, '0x9000000000003', 'tcp,reg3=0x3'), (0, 0, '0x4000000000006', ''),
+                                (21, 100, '0x0', 'ct_state=+new+trk,ip,reg0=0x3')}
+    flow = dict(n_packets=5)
+    assert moved({'h': {'k': dict(n_packets=3), 'j': dict(n_packets=1)}},
+                 {'h': {'k': flow, 'j': dict(n_packets=1)}}) == {'h': {'k': (flow, 2)}}
