@@ -9,8 +9,18 @@ what the file says (TraceState.of_topology).  The model traces the first packet 
 from dataclasses import dataclass, field
 
 from controllers.pipeline import ROUTER_MAC
+from testbed.errors import UsageError
 from testbed.observe.trace_ends import End, resolve
-from testbed.observe.trace_rules import PING, Probe, acl_decision, group_decision, inside, membership, route_choice
+from testbed.observe.trace_rules import (
+    PING,
+    Decision,
+    Probe,
+    acl_decision,
+    group_decision,
+    inside,
+    membership,
+    route_choice,
+)
 from testbed.observe.trace_verdict import Step, Trace, gateway_words
 
 SPORT = 40000          # the source port of the traced packet (tcp/udp), which the reply is sent to
@@ -115,10 +125,10 @@ def _from_instance(topo, state, t, a, b, probe, from_host):
         outer = here
     else:
         if from_host not in topo.hosts:
-            raise _usage(f'no physical host {from_host!r}; hosts are: {", ".join(topo.hosts)}')
+            raise UsageError(f'no physical host {from_host!r}; hosts are: {", ".join(topo.hosts)}')
         target = state.entry(vpc.vni, b.ip) if b.kind == 'instance' else None
         if target is None:
-            raise _usage('--from-host forges a packet to an instance of SRC\'s VPC; DST is not one')
+            raise UsageError('--from-host forges a packet to an instance of SRC\'s VPC; DST is not one')
         t.note('CLASSIFY', from_host, f'forged: an encapsulated packet from {from_host} '
                                       f'({topo.hosts[from_host].underlay_ip}), VNI {vpc.vni}, inner source '
                                       f'{a.ip} / {e["mac"]}, put on {target["host"]}\'s cable: no virtual router '
@@ -172,7 +182,6 @@ def _reply(topo, t, a, b, probe):
 
 
 def _route_back(r, a):
-    from testbed.observe.trace_rules import Decision
     if r.route is None:
         return Decision(False, f'no route back to {a.ip}')
     return Decision(r.reason is None and r.vpc == a.vpc, f'{r.route.destination} -> {r.route.target}')
@@ -205,11 +214,6 @@ def _from_outside(topo, state, t, a, b, probe):
     back = 'no route back' if r.route is None else f'the route back {r.route.destination} -> {r.route.target}'
     return t.not_carried(f'the data plane does not carry traffic from outside yet (the edge, Blackfoot, is not '
                          f'wired in: {back}{" is " + r.reason if r.reason else ""})')
-
-
-def _usage(message):
-    from testbed.errors import UsageError
-    return UsageError(message)
 
 
 __all__ = ['End', 'Step', 'Trace', 'TraceState', 'trace']
