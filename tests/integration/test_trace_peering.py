@@ -1,9 +1,11 @@
 """`vpclab trace` across a peering on a real lab, model and wire agreeing, through the CLI as a second
 terminal runs it (the lab found by its run state) and through the `vpclab up` shell."""
-import pytest
-from conftest import topology
+import subprocess
+import sys
 
-from testbed.commands import cli
+import pytest
+from conftest import ROOT, topology
+
 from testbed.commands.shell import VpcShell
 from testbed.commands.trace import probe
 from testbed.lab import Lab
@@ -29,12 +31,18 @@ def test_across_the_peering_both_modes_agree(lab):
     assert red[0].key == red[1].key == ('dropped', 'MAPPING', 'r1-h1', 'no-mapping')
 
 
+def vpclab(*args):
+    """The CLI as a second terminal runs it: it finds the lab by its run state."""
+    out = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode, out.stdout.strip() or out.stderr.strip()
+
+
 def test_the_cli_and_the_shell(lab, capsys):
-    assert cli.main(['trace', '--minimal', 'blue-1', 'green-2', 'tcp/80']) == 0
-    assert capsys.readouterr().out.strip() == 'blue-1 -> green-2 tcp/80: allowed'
-    assert cli.main(['trace', '--wire', '--minimal', 'green-1', 'blue-1', 'udp/5000']) == 0
-    assert capsys.readouterr().out.strip() == 'green-1 -> blue-1 udp/5000: allowed'
-    assert cli.main(['trace', 'blue-1', 'nobody']) == 2
+    assert vpclab('trace', '--minimal', 'blue-1', 'green-2', 'tcp/80') == (0, 'blue-1 -> green-2 tcp/80: allowed')
+    assert vpclab('trace', '--wire', '--minimal', 'green-1', 'blue-1', 'udp/5000') == \
+        (0, 'green-1 -> blue-1 udp/5000: allowed')
+    assert vpclab('trace', 'blue-1', 'nobody')[0] == 2
     shell = VpcShell.__new__(VpcShell)       # the shell's command, without its interactive loop
     shell.lab = lab
     shell.onecmd('trace blue-1 green-1 --minimal')
