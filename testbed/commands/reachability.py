@@ -7,19 +7,14 @@ and for the reply (ACLs are stateless) both ACLs the other way and the route bac
 ping in the sender's namespace (entered by the PID the run state recorded).  Only pairs where the
 address names the instance are pinged: in another, unpeered VPC the same address is someone else
 (Mininet's pingall pings bare addresses, and lies with overlapping CIDRs)."""
-import ipaddress
 import subprocess
 from dataclasses import dataclass
 
-from controllers.router.network_acl import acl_entries
-from controllers.router.route_table import route_decision
-from controllers.router.security_groups import security_group_matches
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
 from testbed.fabric import edge_plan
-from testbed.fabric.firewall_config import rule, security_groups
+from testbed.observe.trace_rules import PING, acl_decision, group_decision, route_choice, topology_membership
 
-ICMP = 1
 SHORT = {'security-group': 'sg', 'network-acl': 'nacl', 'target-not-built': 'no-target', 'leaves-vpc': 'out'}
 
 
@@ -35,60 +30,33 @@ class Pair:
         return self.observed is not None and self.observed != (self.expected is None)
 
 
-def _allows(matches, ip, members=lambda group: ()):
-    """Does one of `matches` admit ICMP from/to ip?  A match naming `sg:<group>` admits the
-    group's members (members(group): their /32 blocks)."""
-    address = ipaddress.IPv4Address(ip)
-    return any(m.protocol in (None, ICMP) and any(
-        address in ipaddress.IPv4Network(block)
-        for block in (members(m.cidr[3:]) if m.cidr.startswith('sg:') else (m.cidr,))) for m in matches)
-
-
-def _membership(topo):
-    out = {}
-    for vpc in topo.vpcs.values():
-        for inst in vpc.instances.values():
-            for group in inst.security_groups:
-                out.setdefault((vpc.vni, group), set()).add(f'{inst.ip}/32')
-    return out
-
-
 def _group_allows(topo, inst, direction, peer_ip, membership, groups):
     vpc = topo.vpcs[inst.vpc]
-    rules = groups.get(vpc.name) or security_groups(vpc)
-    found = security_group_matches(rules, inst.security_groups)
-    return _allows(found[direction], peer_ip, lambda group: membership.get((vpc.vni, group), ()))
+    return group_decision(vpc, groups.get(vpc.name), inst.security_groups, direction, PING, peer_ip,
+                          membership).allow
 
 
 def _acl_allows(vpc, subnet, direction, peer_ip):
-    acl = vpc.network_acl_of(subnet)
-    if acl is None:                      # the default ACL allows everything
-        return True
-    entries = sorted(acl_entries([rule(r) for r in getattr(acl, direction)]), key=lambda e: -e[0])
-    return next((allow for _, m, allow in entries if _allows([m], peer_ip)), False)
+    return acl_decision(vpc, subnet, direction, PING, peer_ip).allow
 
 
 def route(topo, a, b):
     """None if a packet from a to b's address reaches b's VPC by a's route table; else the reason
     ('other-vpc': the address is someone else's there; 'leaves-vpc': the route sends it to a gateway
     on the edge -- igw, vgw, dx:, vpce: -- so it leaves the VPC instead)."""
-    vpc = topo.vpcs[a.vpc]
-    found = vpc.route_table_of(a.subnet).route_for(b.ip)
-    if found is None:
-        return 'no-route'
-    if edge_plan.uses_edge(vpc) and edge_plan.target_kind(found.target) in edge_plan.EDGE_KINDS:
+    found = route_choice(topo, a.vpc, a.subnet, b.ip)
+    if (found.route is not None and edge_plan.uses_edge(topo.vpcs[a.vpc])
+            and edge_plan.target_kind(found.route.target) in edge_plan.EDGE_KINDS):
         return 'leaves-vpc'         # to Blackfoot and out: not to an instance of these VPCs
-    reason = route_decision(found.target)
-    if reason:
-        return reason
-    there = a.vpc if found.target == 'local' else topo.peered_vpc_for(a.vpc, a.subnet, b.ip)
-    return None if there == b.vpc else 'other-vpc'
+    if found.reason:
+        return found.reason
+    return None if found.vpc == b.vpc else 'other-vpc'
 
 
 def expected(topo, a, b, membership=None, groups=None):
     """None if a's ping reaches b and b's reply reaches a; else the first reason, with where.
     groups: {vpc: {group: rules}} as the running lab holds them now (else the file's)."""
-    membership = _membership(topo) if membership is None else membership
+    membership = topology_membership(topo) if membership is None else membership
     groups = groups or {}
     va, vb = topo.vpcs[a.vpc], topo.vpcs[b.vpc]
     inside = a.vpc == b.vpc and a.subnet == b.subnet      # ACLs apply between subnets only
@@ -108,7 +76,7 @@ def expected(topo, a, b, membership=None, groups=None):
 def pairs(topo, vpc_names=None, groups=None):
     """{vpc: [Pair]}: each instance of the VPC to every other instance its address reaches by name
     (its own VPC's, and peered VPCs' where the route table sends the address there)."""
-    membership = _membership(topo)
+    membership = topology_membership(topo)
     out = {}
     for vpc in topo.vpcs.values():
         if vpc_names and vpc.name not in vpc_names:

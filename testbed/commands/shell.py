@@ -7,6 +7,7 @@ from mininet.log import setLogLevel
 
 from testbed.commands.grammar import HelpShown, usage
 from testbed.commands.lab_commands import ALIASES, COMMANDS
+from testbed.commands.trace import shell_command as trace_command
 from testbed.errors import LabError
 from testbed.management_client import ApiError
 from testbed.topology import TopologyError
@@ -64,3 +65,4 @@ for _command in COMMANDS.values():
     setattr(VpcShell, f'do_{_method(_command.name)}', _shell_command(_command))
 for _alias, _name in ALIASES.items():
     setattr(VpcShell, f'do_{_alias}', _shell_command(COMMANDS[_name]))
+VpcShell.do_trace = trace_command()
