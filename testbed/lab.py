@@ -30,10 +30,13 @@ from testbed.topology import Topology, load
 
 class Lab:
     def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
-                 security_groups=True, keep=None):
+                 security_groups=True, keep=None, cables='patch'):
         """security_groups=False builds the same pipeline without conntrack (benchmarks);
-        keep: a directory to write the run's flow logs and controller log to when it stops."""
+        keep: a directory to write the run's flow logs and controller log to when it stops;
+        cables: 'patch' (OVS patch ports between the fabric's bridges) or 'veth' (the old
+        fabric, for comparisons; testbed/fabric/cables.py)."""
         self.keep = keep
+        self.cables = cables
         topo = topology if isinstance(topology, Topology) else load(topology)
         self.enforce_groups = security_groups
         self.topology = topo.with_mode(mode) if mode else topo
@@ -76,7 +79,7 @@ class Lab:
                           f'{len(self.topology.instances())} instances')
             setLogLevel('error')
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
-                                   self.state.add)
+                                   self.state.add, cables=self.cables)
             self.network.build()
             conntrack.enable_reassembly()
             self.timings['build_s'] = time.monotonic() - t0
@@ -169,8 +172,18 @@ class Lab:
         return self.names.hypervisor(self.topology.hosts[host])
 
     def nic(self, host):
-        """The underlay cable of a physical host, for captures."""
-        return self.names.nic(self.topology.hosts[host])
+        """The interface to capture a physical host's NIC cable on (made on first use when
+        the cable is a patch port; testbed/fabric/cables.py)."""
+        return self.network.capture_point(self._host(host))
+
+    def nic_inject(self, host):
+        """The interface where a frame sent arrives on a physical host's NIC cable from its ToR."""
+        return self.network.injection_point(self._host(host))
+
+    def _host(self, host):
+        if host not in self.topology.hosts:
+            raise UsageError(f'no physical host named {host!r}')
+        return host
 
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record

@@ -11,6 +11,7 @@ from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT, ovs_table_names
+from testbed.fabric import cables as cables_mod
 from testbed.fabric import isolation, underlay
 from testbed.fabric.isolation import SealedLink as Link
 from testbed.fabric.links import LinkConditioner
@@ -48,6 +49,15 @@ def sh(cmd):
     return r.stdout
 
 
+def vsctl(*args, timeout=30):
+    """One ovs-vsctl transaction (arguments as a list: no shell, no 128 KiB limit of one
+    shell word)."""
+    r = subprocess.run(['ovs-vsctl', f'--timeout={timeout}', *args], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f'ovs-vsctl {" ".join(args)[:200]} failed: {r.stderr.strip()}')
+    return r.stdout
+
+
 def switch_opts(dpid, fail_mode='secure'):
     # userspace datapath (no kernel module here); batch=True builds big bridges reliably
     return dict(cls=OVSSwitch, datapath='user', protocols='OpenFlow13', failMode=fail_mode,
@@ -55,15 +65,23 @@ def switch_opts(dpid, fail_mode='secure'):
 
 
 class Network:
-    def __init__(self, topo, names, ofp_port, record):
+    def __init__(self, topo, names, ofp_port, record, cables=cables_mod.PATCH):
+        """cables: how the fabric's bridges are cabled where no link condition asks for a
+        veth: 'patch' (OVS patch ports, testbed/fabric/cables.py) or 'veth' (to compare)."""
+        if cables not in (cables_mod.PATCH, cables_mod.VETH):
+            raise ValueError(f'cables={cables!r}: use {cables_mod.PATCH} or {cables_mod.VETH}')
         self.topo = topo
         self.names = names
         self.ofp_port = ofp_port
         self.record = record          # record(kind, *names): into the run state first
+        self.cables = cables
         self.net = None
         self.instance_index = {i.name: n for n, i in enumerate(topo.instances(), start=1)}
         self.location = {i.name: i.host for i in topo.instances()}
         self.links = LinkConditioner(topo, names, record)
+        self.patches = []             # cables.Patch, added in _plumb
+        self.captures = {}            # host name -> capture interface made on demand
+        self.ul0_mac = None
 
     # ---- build ---------------------------------------------------------------------
     def build(self):
@@ -87,14 +105,13 @@ class Network:
                   for k in range(1, topo.spines + 1)]
         bridges += [s.name for s in [ul0, *tors.values(), *spines]]
         for h in topo.hosts.values():
-            self.links.cable(net, 'nic', ul0, tors[h.rack], h.index, h.index,
-                             nm.nic(h), nm.tor_port(h), Link)
-            intfs += [nm.nic(h), nm.tor_port(h)]
+            intfs += self._underlay_cable('nic', ul0, tors[h.rack], h.index, h.index,
+                                          nm.nic(h) if self.nic_is_veth() else nm.nic_patch(h),
+                                          nm.tor_port(h))
         for rack, r in racks.items():
             for k, spine in enumerate(spines, start=1):
-                self.links.cable(net, 'uplink', tors[rack], spine, underlay.UPLINK_BASE + k, r,
-                                 nm.uplink(r, k), nm.downlink(k, r), Link)
-                intfs += [nm.uplink(r, k), nm.downlink(k, r)]
+                intfs += self._underlay_cable('uplink', tors[rack], spine, underlay.UPLINK_BASE + k,
+                                              r, nm.uplink(r, k), nm.downlink(k, r))
         for inst in topo.instances():
             self._add_instance(inst)
             intfs.append(self.port_name(inst.name))
@@ -106,6 +123,21 @@ class Network:
         # the bridges' LOCAL taps (the cables were sealed as Mininet made them)
         isolation.seal(b for b in bridges if os.path.exists(f'/sys/class/net/{b}'))
         self._plumb()
+
+    def _veth(self, kind):
+        return self.cables == cables_mod.VETH or self.links.conditioned(kind)
+
+    def nic_is_veth(self):
+        return self._veth('nic')
+
+    def _underlay_cable(self, kind, node1, node2, port1, port2, name1, name2):
+        """A veth pair (through Mininet, conditioned or not) or a patch port pair (added in
+        _plumb); returns the kernel interfaces it makes."""
+        if self._veth(kind):
+            self.links.cable(self.net, kind, node1, node2, port1, port2, name1, name2, Link)
+            return [name1, name2]
+        self.patches.append(cables_mod.Patch(node1.name, port1, name1, node2.name, port2, name2))
+        return []
 
     def port_name(self, instance):
         return self.names.instance_port(self.instance_index[instance])
@@ -142,14 +174,17 @@ class Network:
         root += [f'ip link set {ul0} mtu {UNDERLAY_MTU} up']
         sh(' && '.join(root))
         self.links.start(sh, UNDERLAY_MTU)
-        sh('ovs-vsctl --timeout=30 ' + ' '.join(
-            '-- add-port {br} {tun} -- set interface {tun} type={enc} ofport_request={port} '
-            'options:remote_ip=flow options:key=flow options:local_ip={ip}'.format(
-                br=nm.hypervisor(h), tun=nm.tunnel(h), enc=topo.encapsulation,
-                port=TUNNEL_PORT, ip=h.underlay_ip)
-            for h in topo.hosts.values())
-           + ' ' + ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()))
-        ul0_mac = open(f'/sys/class/net/{ul0}/address').read().strip()
+        args = []
+        for h in topo.hosts.values():
+            tun = nm.tunnel(h)
+            args += ['--', 'add-port', nm.hypervisor(h), tun, '--', 'set', 'interface', tun,
+                     f'type={topo.encapsulation}', f'ofport_request={TUNNEL_PORT}', 'options:remote_ip=flow',
+                     'options:key=flow', f'options:local_ip={h.underlay_ip}']
+        for patch in self.patches:
+            args += cables_mod.patch_args(patch)
+        vsctl(*args, *ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()).split())
+        with open(f'/sys/class/net/{ul0}/address') as f:
+            ul0_mac = self.ul0_mac = f.read().strip()
         for h in topo.hosts.values():
             sh(f'ovs-appctl tnl/neigh/set {ul0} {h.underlay_ip} {nic_mac(h)}')
         self._add_flows(ul0, underlay.ul0_flows(topo, ul0_mac))
@@ -178,6 +213,31 @@ class Network:
         if 'configured' not in out:
             raise RuntimeError(f'could not configure instance {inst.name}: {out.strip()}')
 
+    # ---- captures ----------------------------------------------------------------------
+    def capture_point(self, host):
+        """The interface on which tcpdump sees physical host `host`'s NIC cable: the veth
+        itself, or, for a patch port, a veth that ul0's flows copy the cable to, made on
+        first use (recorded first, sealed before it is up, removed with the lab)."""
+        h, nm = self.topo.hosts[host], self.names
+        if self.nic_is_veth():
+            return nm.nic(h)
+        if host not in self.captures:
+            outer, inner = cables_mod.capture_names(nm, h)
+            self.record('interfaces', outer, inner)
+            sh(f'ip link add {outer} mtu {UNDERLAY_MTU} type veth peer name {inner} mtu {UNDERLAY_MTU}')
+            isolation.seal([outer, inner])
+            sh(f'ip link set {inner} up && ip link set {outer} up')
+            vsctl(*cables_mod.capture_args(nm.underlay(), inner, h))
+            self._add_flows(nm.underlay(), underlay.capture_flows(h, self.ul0_mac, cables_mod.capture_port(h)))
+            self.captures[host] = outer
+        return self.captures[host]
+
+    def injection_point(self, host):
+        """The interface where a frame sent arrives at `host`'s NIC as if from its ToR."""
+        if self.nic_is_veth():
+            return self.names.tor_port(self.topo.hosts[host])
+        return self.capture_point(host)
+
     # ---- migration: the instance's cable moves to another host's bridge -------------
     def move(self, instance, host):
         inst = self.topo.instance(instance)
@@ -201,6 +261,9 @@ class Network:
         if self.net is not None:
             stop_mininet(self.net)
             self.net = None
+        for outer in self.captures.values():
+            subprocess.run(['ip', 'link', 'del', outer], stderr=subprocess.DEVNULL)
+        self.captures = {}
 
 
 def stop_mininet(net):
