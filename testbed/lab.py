@@ -106,17 +106,26 @@ class Lab:
 
     def stop(self):
         t0 = time.monotonic()
+        failures = []
+
+        def step(do):                   # every step runs even if one before it failed
+            try:
+                do()
+            except Exception as exc:    # noqa: BLE001  (raised again once all ran)
+                failures.append(exc)
         try:
             if self.network is not None:
-                self.network.stop()
+                step(self.network.stop)
                 self.network = None
             if self.controller is not None:
-                self.controller.stop()
+                step(self.controller.stop)
                 self.controller = None
-            self._close_run_dir()
+            step(self._close_run_dir)
             if self.state is not None:
-                self.state.clean(log=lambda msg: None)   # anything Mininet missed
+                step(lambda: self.state.clean(log=lambda msg: None))   # anything Mininet missed
                 self.state = None
+            if failures:
+                raise failures[0]
         finally:
             atexit.unregister(self.stop)
             if self._old_sigterm is not None:

@@ -55,6 +55,9 @@ class Names:
     def delay_node(self, cable):           # Mininet node of a delay line on a cable
         return self.prefix + 'd' + cable[len(self.prefix):]
 
+    def instance_netns(self, instance):    # an instance's namespace, /run/netns/<prefix><name>
+        return self.prefix + instance
+
     def instance_port(self, index):        # hypervisor side of an instance's cable
         return f'{self.prefix}i{index}'
 

@@ -3,7 +3,6 @@
 Mininet creates the bridges and cables; what it cannot express (tunnel ports, underlay
 addresses and flows, MTUs, offloads) is plumbed right after it starts.
 """
-import ipaddress
 import os
 import subprocess
 
@@ -12,7 +11,7 @@ from mininet.node import OVSSwitch, RemoteController
 
 from controllers.pipeline import TUNNEL_PORT, ovs_table_names
 from testbed.fabric import cables as cables_mod
-from testbed.fabric import isolation, underlay
+from testbed.fabric import instances, isolation, netns, underlay
 from testbed.fabric.isolation import SealedLink as Link
 from testbed.fabric.links import LinkConditioner
 from testbed.fabric.names import (
@@ -23,8 +22,6 @@ from testbed.fabric.names import (
     UNDERLAY_PREFIXLEN,
     nic_mac,
 )
-
-INSTANCE_INTF = 'eth0'
 
 
 class LabController(RemoteController):
@@ -74,7 +71,7 @@ class Network:
         self.names = names
         self.ofp_port = ofp_port
         self.record = record          # record(kind, *names): into the run state first
-        self.cables = cables
+        self.cabling = cables
         self.net = None
         self.instance_index = {i.name: n for n, i in enumerate(topo.instances(), start=1)}
         self.location = {i.name: i.host for i in topo.instances()}
@@ -82,6 +79,7 @@ class Network:
         self.patches = []             # cables.Patch, added in _plumb
         self.captures = {}            # host name -> capture interface made on demand
         self.ul0_mac = None
+        self.cables = []              # netns.Cable of every instance (instances.py)
 
     # ---- build ---------------------------------------------------------------------
     def build(self):
@@ -112,20 +110,26 @@ class Network:
             for k, spine in enumerate(spines, start=1):
                 intfs += self._underlay_cable('uplink', tors[rack], spine, underlay.UPLINK_BASE + k,
                                               r, nm.uplink(r, k), nm.downlink(k, r))
-        for inst in topo.instances():
-            self._add_instance(inst)
-            intfs.append(self.port_name(inst.name))
+        self.cables = [instances.cable(topo, nm, inst, self.instance_index[inst.name])
+                       for inst in topo.instances()]
+        self.record('netns', *[c.netns for c in self.cables])
         self.record('bridges', *bridges)
-        self.record('interfaces', *intfs)
+        self.record('interfaces', *intfs, *[c.port for c in self.cables])
         net.build()
         self.record('processes', *[[n.pid, 'mininet:' + n.name] for n in net.hosts])
         net.start()
         # the bridges' LOCAL taps (the cables were sealed as Mininet made them)
         isolation.seal(b for b in bridges if os.path.exists(f'/sys/class/net/{b}'))
+        netns.make(self.cables, isolation.seal)
+        for c, inst in zip(self.cables, topo.instances()):
+            instances.node(net, c, inst.name, self._shell_started)
         self._plumb()
 
+    def _shell_started(self, pid, must_contain):
+        self.record('processes', [pid, must_contain])
+
     def _veth(self, kind):
-        return self.cables == cables_mod.VETH or self.links.conditioned(kind)
+        return self.cabling == cables_mod.VETH or self.links.conditioned(kind)
 
     def nic_is_veth(self):
         return self._veth('nic')
@@ -141,21 +145,6 @@ class Network:
 
     def port_name(self, instance):
         return self.names.instance_port(self.instance_index[instance])
-
-    def _add_instance(self, inst):
-        vpc = self.topo.vpcs[inst.vpc]
-        subnet = vpc.subnets[inst.subnet]
-        node = self.net.addHost(inst.name, ip=f'{inst.ip}/{subnet.network.prefixlen}',
-                                mac=inst.mac)
-        # before its interface exists, so that it never sends IPv6 chatter
-        node.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 '
-                 'net.ipv6.conf.default.disable_ipv6=1')
-        self._cable(node, inst)
-
-    def _cable(self, node, inst):
-        bridge = self.net.get(self.names.hypervisor(self.topo.hosts[self.location[inst.name]]))
-        return self.net.addLink(node, bridge, cls=Link, intfName1=INSTANCE_INTF,
-                                intfName2=self.port_name(inst.name))
 
     # ---- what Mininet cannot express ------------------------------------------------
     def _plumb(self):
@@ -182,6 +171,8 @@ class Network:
                      'options:key=flow', f'options:local_ip={h.underlay_ip}']
         for patch in self.patches:
             args += cables_mod.patch_args(patch)
+        for inst, c in zip(topo.instances(), self.cables):
+            args += ['--', 'add-port', nm.hypervisor(topo.hosts[inst.host]), c.port]
         vsctl(*args, *ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()).split())
         with open(f'/sys/class/net/{ul0}/address') as f:
             ul0_mac = self.ul0_mac = f.read().strip()
@@ -192,8 +183,6 @@ class Network:
             self._add_flows(nm.tor(r), underlay.tor_flows(topo, rack))
         for k in range(1, topo.spines + 1):
             self._add_flows(nm.spine(k), underlay.spine_flows(topo))
-        for inst in topo.instances():
-            self._configure_instance(inst)
 
     @staticmethod
     def _add_flows(bridge, flows):
@@ -201,17 +190,6 @@ class Network:
                               capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
-
-    def _configure_instance(self, inst):
-        """Inside the instance: its MTU, offloads off (or TCP stalls on netdev), the VPC
-        router as default gateway."""
-        subnet = self.topo.vpcs[inst.vpc].subnets[inst.subnet]
-        node = self.net.get(inst.name)
-        out = node.cmd(f'ip link set {INSTANCE_INTF} mtu {self.topo.mtu} && '
-                       f'ethtool -K {INSTANCE_INTF} tx off >/dev/null && '
-                       f'ip route replace default via {subnet.gateway_ip} dev {INSTANCE_INTF} && echo configured')
-        if 'configured' not in out:
-            raise RuntimeError(f'could not configure instance {inst.name}: {out.strip()}')
 
     # ---- captures ----------------------------------------------------------------------
     def capture_point(self, host):
@@ -240,30 +218,30 @@ class Network:
 
     # ---- migration: the instance's cable moves to another host's bridge -------------
     def move(self, instance, host):
-        inst = self.topo.instance(instance)
-        node = self.net.get(instance)
-        old_bridge = self.net.get(self.names.hypervisor(self.topo.hosts[self.location[instance]]))
-        for link in self.net.linksBetween(node, old_bridge):
-            old_bridge.detach(link.intf2)
-            self.net.delLink(link)
+        """The cable keeps its name, so the new host's agent recognises the instance; the
+        instance keeps its interface, addresses and connections, as in a live migration."""
+        old = self.names.hypervisor(self.topo.hosts[self.location[instance]])
+        new = self.names.hypervisor(self.topo.hosts[host])
+        port = self.port_name(instance)
+        vsctl('--', 'del-port', old, port, '--', 'add-port', new, port)
         self.location[instance] = host
-        link = self._cable(node, inst)
-        link.intf1.setMAC(inst.mac)
-        link.intf1.setIP(inst.ip, ipaddress.ip_network(
-            self.topo.vpcs[inst.vpc].subnets[inst.subnet].cidr).prefixlen)
-        sh(f'ip link set {link.intf2.name} mtu {self.topo.mtu} && ethtool -K {link.intf2.name} tx off >/dev/null')
-        link.intf2.node.attach(link.intf2)
-        self._configure_instance(inst)
 
     # ---- stop ------------------------------------------------------------------------
     def stop(self):
         self.links.stop()
         if self.net is not None:
-            stop_mininet(self.net)
+            stop_mininet(self.net)      # also the instances' shells that were started
             self.net = None
+        netns.remove(c.netns for c in self.cables)
         for outer in self.captures.values():
             subprocess.run(['ip', 'link', 'del', outer], stderr=subprocess.DEVNULL)
         self.captures = {}
+        # a namespace's interfaces go with it, asynchronously (the cable's root end too), unless
+        # a process started in it still runs: then the cable is deleted here
+        left = netns.wait_gone([c.port for c in self.cables], timeout=5)
+        if left:
+            netns.delete_links(left)
+        self.cables = []
 
 
 def stop_mininet(net):
