@@ -15,7 +15,7 @@ DESCRIPTION = 'RTT CDFs by path; first packet against later ones, proactive and 
 PARAMETERS = dict(repeats=3, modes=['proactive', 'reactive'], racks=2, hosts_per_rack=2,
                   instances_per_host=4, count=50, first_samples=24, delay_ms=0.0,
                   loss_percent=0.0, cables=['patch'])
-QUICK = dict(repeats=1, instances_per_host=3, count=20, first_samples=12)
+QUICK = dict(repeats=2, instances_per_host=3, count=50, first_samples=12)
 METRICS = {
     'first_over_second_proactive': Metric('lower', 0.6, 'first / second packet RTT, proactive'),
     'first_over_second_reactive': Metric('lower', 0.6, 'first / second packet RTT, reactive'),
