@@ -14,5 +14,5 @@ def names():
 
 def get(name):
     if name not in names():
-        raise UnknownExperiment('no experiment named {!r}; `vpclab run --list` shows: {}'.format(name, ', '.join(names())))
+        raise UnknownExperiment(f'no experiment named {name!r}; `vpclab run --list` shows: {", ".join(names())}')
     return importlib.import_module(f'{__name__}.{name}')

@@ -16,9 +16,9 @@ import sys
 import pytest
 from conftest import topology
 
-from testbed.observe.capture import Capture
 from testbed.fabric import isolation
 from testbed.lab import Lab
+from testbed.observe.capture import Capture
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'isolation_probe.py')
 UNDERLAY = '100.127.0.1'
