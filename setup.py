@@ -12,6 +12,7 @@ setup(
                       'shtab>=1.6',              # vpclab completion SHELL, from the argparse grammar
                       'cryptography>=3.1',       # ESP (AES-GCM) in the edge's packet loops
                       'etcd3gw>=2.7; python_version >= "3.10"',  # Hyperplane's etcd state store (gRPC gateway)
+                      'pyroute2>=0.7',           # namespaces and cables over netlink, in process
                       ],
     extras_require={'test': ['pytest>=7',
                              'jsonschema>=4',    # tests of schema/topology.schema.json

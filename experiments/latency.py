@@ -14,8 +14,8 @@ from testbed.bench.metric import Metric
 DESCRIPTION = 'RTT CDFs by path; first packet against later ones, proactive and reactive'
 PARAMETERS = dict(repeats=3, modes=['proactive', 'reactive'], racks=2, hosts_per_rack=2,
                   instances_per_host=4, count=50, first_samples=24, delay_ms=0.0,
-                  loss_percent=0.0)
-QUICK = dict(repeats=1, instances_per_host=3, count=20, first_samples=12)
+                  loss_percent=0.0, cables=['patch'])
+QUICK = dict(repeats=2, instances_per_host=3, count=50, first_samples=12)
 METRICS = {
     'first_over_second_proactive': Metric('lower', 0.6, 'first / second packet RTT, proactive'),
     'first_over_second_reactive': Metric('lower', 0.6, 'first / second packet RTT, reactive'),
@@ -23,6 +23,8 @@ METRICS = {
                                             'first-packet RTT, reactive / proactive'),
     'cross_rack_over_same_host': Metric('lower', 0.5,
                                         'warm RTT across racks / within a host'),
+    'cross_host_over_same_host': Metric('lower', 0.5,
+                                        'warm RTT across hosts / within a host'),
 }
 PATHS = ('same-host', 'cross-host', 'cross-rack')
 
@@ -60,32 +62,44 @@ def fresh_pairs(topo, instances):
 
 
 def run(ctx):
+    """cables=patch,veth runs each mode on both fabrics (testbed/fabric/cables.py), in turn."""
     p = ctx.params
     rows = []
     for mode in p['modes']:
-        ctx.progress(f'{mode} mode: starting the lab')
-        with ctx.lab(topology(p, mode)) as lab:
-            topo = lab.topology
-            warm_pair = {}
-            for n, (path, (a, b)) in enumerate(fresh_pairs(topo, topo.instances())):
-                if n == p['first_samples']:
-                    break
-                got = traffic.rtt_by_seq(lab.node(a.name), b.ip, count=2)
-                for seq, kind in ((1, 'first'), (2, 'second')):
-                    rows.append(dict(mode=mode, path=path, kind=kind, src=a.name, dst=b.name,
-                                     rtt_ms=got.get(seq)))
-                warm_pair.setdefault(path, (a, b))
-            ctx.progress('%s mode: %d warm pings on each path' % (mode, p['count']))
-            for path, (a, b) in warm_pair.items():
-                rows += [dict(mode=mode, path=path, kind='warm', src=a.name, dst=b.name,
-                              rtt_ms=rtt) for rtt in traffic.rtts(lab.node(a.name), b.ip,
-                                                                  p['count'])]
+        for cables in p['cables']:
+            ctx.progress(f'{mode} mode, {cables} cables: starting the lab')
+            with ctx.lab(topology(p, mode), cables=cables) as lab:
+                rows += [dict(row, cables=cables) for row in _measure(ctx, lab, mode)]
+    return rows
+
+
+def _measure(ctx, lab, mode):
+    p, topo, rows = ctx.params, lab.topology, []
+    warm_pair = {}
+    for n, (path, (a, b)) in enumerate(fresh_pairs(topo, topo.instances())):
+        if n == p['first_samples']:
+            break
+        got = traffic.rtt_by_seq(lab.node(a.name), b.ip, count=2)
+        for seq, kind in ((1, 'first'), (2, 'second')):
+            rows.append(dict(mode=mode, path=path, kind=kind, src=a.name, dst=b.name,
+                             rtt_ms=got.get(seq)))
+        warm_pair.setdefault(path, (a, b))
+    ctx.progress(f'{mode} mode: {p["count"]} warm pings on each path')
+    for path, (a, b) in warm_pair.items():
+        rows += [dict(mode=mode, path=path, kind='warm', src=a.name, dst=b.name, rtt_ms=rtt)
+                 for rtt in traffic.rtts(lab.node(a.name), b.ip, p['count'])]
     return rows
 
 
 def rtts(rows, **match):
+    """RTTs of the answered pings whose fields match (a field a row lacks, like `cables` in
+    results older than it, matches anything)."""
     return [r['rtt_ms'] for r in rows if r['rtt_ms'] is not None
-            and all(r[k] == v for k, v in match.items())]
+            and all(r.get(k, v) == v for k, v in match.items())]
+
+
+def cables_of(params):
+    return params.get('cables', ['patch'])
 
 
 def _median(values):
@@ -94,42 +108,52 @@ def _median(values):
 
 def summarize(rows, params):
     out = {}
+    cables = cables_of(params)
+    on = dict(cables=cables[0])
     for mode in params['modes']:
-        out['first_over_second_' + mode] = (_median(rtts(rows, mode=mode, kind='first'))
-                                            / _median(rtts(rows, mode=mode, kind='second')))
+        out['first_over_second_' + mode] = (_median(rtts(rows, mode=mode, kind='first', **on))
+                                            / _median(rtts(rows, mode=mode, kind='second', **on)))
     if {'proactive', 'reactive'} <= set(params['modes']):
         out['reactive_over_proactive_first'] = (
-            _median(rtts(rows, mode='reactive', kind='first'))
-            / _median(rtts(rows, mode='proactive', kind='first')))
+            _median(rtts(rows, mode='reactive', kind='first', **on))
+            / _median(rtts(rows, mode='proactive', kind='first', **on)))
     mode = params['modes'][0]
-    out['cross_rack_over_same_host'] = (_median(rtts(rows, mode=mode, kind='warm', path='cross-rack'))
-                                        / _median(rtts(rows, mode=mode, kind='warm',
-                                                       path='same-host')))
+    for cable in cables:
+        same = _median(rtts(rows, mode=mode, kind='warm', path='same-host', cables=cable))
+        suffix = '' if cable == cables[0] else f'_{cable}'
+        for path in PATHS[1:]:
+            out[f'{path.replace("-", "_")}_over_same_host{suffix}'] = _median(
+                rtts(rows, mode=mode, kind='warm', path=path, cables=cable)) / same
     return out
 
 
 def describe(rows, params):
-    lines = ['median RTT (ms)   ' + ''.join('%12s' % p for p in PATHS)]
-    for mode in params['modes']:
-        for kind in ('first', 'second', 'warm'):
-            lines.append('%-9s %-7s' % (mode, kind) + ''.join(
-                f'{_median(rtts(rows, mode=mode, kind=kind, path=p)):12.3f}' for p in PATHS))
+    lines = ['median RTT (ms)          ' + ''.join(f'{p:>12}' for p in PATHS)]
+    for cable in cables_of(params):
+        for mode in params['modes']:
+            for kind in ('first', 'second', 'warm'):
+                lines.append(f'{cable:<6} {mode:<9} {kind:<7}' + ''.join(
+                    f'{_median(rtts(rows, mode=mode, kind=kind, path=p, cables=cable)):12.3f}'
+                    for p in PATHS))
     lost = sum(1 for r in rows if r['rtt_ms'] is None)
-    lines.append('unanswered pings: %d of %d' % (lost, len(rows)))
+    lines.append(f'unanswered pings: {lost} of {len(rows)}')
     return lines
 
 
 def plot(rows, params):
     fig, ax = plots.figure()
-    for path in PATHS:
-        plots.cdf(ax, rtts(rows, mode=params['modes'][0], kind='warm', path=path), path)
+    cables = cables_of(params)
+    for cable in cables:
+        for path in PATHS:
+            label = path if len(cables) == 1 else f'{path}, {cable} cables'
+            plots.cdf(ax, rtts(rows, mode=params['modes'][0], kind='warm', path=path, cables=cable), label)
     ax.set(xlabel='RTT (ms)', ylabel='fraction of pings',
-           title='Warm RTT by path ({} mode)'.format(params['modes'][0]))
+           title=f'Warm RTT by path ({params["modes"][0]} mode)')
     ax.legend()
     fig2, ax2 = plots.figure()
     for mode in params['modes']:
         for kind in ('first', 'second'):
-            plots.cdf(ax2, rtts(rows, mode=mode, kind=kind), f'{mode}, {kind} packet')
+            plots.cdf(ax2, rtts(rows, mode=mode, kind=kind, cables=cables[0]), f'{mode}, {kind} packet')
     ax2.set(xlabel='RTT (ms)', ylabel='fraction of pairs', xscale='log',
             title='First packet to a new peer against the next one')
     ax2.legend(loc='lower right')

@@ -31,10 +31,13 @@ from testbed.topology import Topology, load
 
 class Lab:
     def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
-                 security_groups=True, keep=None):
+                 security_groups=True, keep=None, cables='patch'):
         """security_groups=False builds the same pipeline without conntrack (benchmarks);
-        keep: a directory to write the run's flow logs and controller log to when it stops."""
+        keep: a directory to write the run's flow logs and controller log to when it stops;
+        cables: 'patch' (OVS patch ports between the fabric's bridges) or 'veth' (the old
+        fabric, for comparisons; testbed/fabric/cables.py)."""
         self.keep = keep
+        self.cables = cables
         topo = topology if isinstance(topology, Topology) else load(topology)
         self.enforce_groups = security_groups
         self.topology = topo.with_mode(mode) if mode else topo
@@ -79,7 +82,7 @@ class Lab:
                           f'{len(self.topology.instances())} instances')
             setLogLevel('error')
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
-                                   self.state.add)
+                                   self.state.add, cables=self.cables)
             self.network.build()
             self.edge = edge.start(self)
             conntrack.enable_reassembly()
@@ -108,20 +111,29 @@ class Lab:
 
     def stop(self):
         t0 = time.monotonic()
+        failures = []
+
+        def step(do):                   # every step runs even if one before it failed
+            try:
+                do()
+            except Exception as exc:    # noqa: BLE001  (raised again once all ran)
+                failures.append(exc)
         try:
             self.edge = self.edge and self.edge.stop()
             if self.services is not None:
                 self.services.stop()          # its last counters stay in self.services.final
             if self.network is not None:
-                self.network.stop()
+                step(self.network.stop)
                 self.network = None
             if self.controller is not None:
-                self.controller.stop()
+                step(self.controller.stop)
                 self.controller = None
-            self._close_run_dir()
+            step(self._close_run_dir)
             if self.state is not None:
-                self.state.clean(log=lambda msg: None)   # anything Mininet missed
+                step(lambda: self.state.clean(log=lambda msg: None))   # anything Mininet missed
                 self.state = None
+            if failures:
+                raise failures[0]
         finally:
             atexit.unregister(self.stop)
             if self._old_sigterm is not None:
@@ -177,8 +189,18 @@ class Lab:
         return self.names.hypervisor(self.topology.hosts[host])
 
     def nic(self, host):
-        """The underlay cable of a physical host, for captures."""
-        return self.names.nic(self.topology.hosts[host])
+        """The interface to capture a physical host's NIC cable on (made on first use when
+        the cable is a patch port; testbed/fabric/cables.py)."""
+        return self.network.capture_point(self._host(host))
+
+    def nic_inject(self, host):
+        """The interface where a frame sent arrives on a physical host's NIC cable from its ToR."""
+        return self.network.injection_point(self._host(host))
+
+    def _host(self, host):
+        if host not in self.topology.hosts:
+            raise UsageError(f'no physical host named {host!r}')
+        return host
 
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record

@@ -16,7 +16,7 @@ def cmd_run(args):
     from testbed.bench import runner
     if args.list or not args.experiment:
         for name in experiments.names():
-            print('%-12s %s' % (name, experiments.get(name).DESCRIPTION))
+            print(f'{name:<12} {experiments.get(name).DESCRIPTION}')
         return 0
     module = experiments.get(args.experiment)
     path = runner.run(module, args.params)

@@ -45,7 +45,7 @@ def parse(pairs, defaults):
         if not sep or not key:
             raise ParamError(f'{pair!r} is not key=value; for example repeats=3')
         if key not in defaults:
-            raise ParamError('unknown parameter {!r}; this experiment takes: {}'.format(key, ', '.join(sorted(defaults))))
+            raise ParamError(f'unknown parameter {key!r}; this experiment takes: {", ".join(sorted(defaults))}')
         params[key] = convert(key, text, defaults[key])
     if params.get('repeats', 1) < 1:
         raise ParamError('repeats={}: run at least once'.format(params['repeats']))

@@ -68,14 +68,12 @@ def failed(rows):
 
 def table(rows):
     def num(v, fmt):
-        return fmt % v if isinstance(v, (int, float)) and math.isfinite(v) else str(v)
-    lines = ['%-46s %10s %10s %8s %6s  %s' % ('metric (ratio)', 'baseline', 'now', 'change',
-                                              'tol', 'status')]
+        return fmt.format(v) if isinstance(v, (int, float)) and math.isfinite(v) else str(v)
+    lines = [f'{"metric (ratio)":<46} {"baseline":>10} {"now":>10} {"change":>8} {"tol":>6}  status']
     for metric, base, now, change, tol, status in rows:
-        lines.append('%-46s %10s %10s %8s %6s  %s' % (
-            metric, num(base, '%.3f'), num(now, '%.3f'),
-            num(change * 100 if change is not None else None, '%+.0f%%'),
-            num(tol * 100 if tol is not None else None, '%.0f%%'), status))
+        lines.append(f'{metric:<46} {num(base, "{:.3f}"):>10} {num(now, "{:.3f}"):>10} '
+                     f'{num(change * 100 if change is not None else None, "{:+.0f}%"):>8} '
+                     f'{num(tol * 100 if tol is not None else None, "{:.0f}%"):>6}  {status}')
     return '\n'.join(lines)
 
 
@@ -105,7 +103,7 @@ def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
                     if k.split('.')[0] not in names}
             values = dict(kept, **values)
         save_baseline(values, suite_dir, baseline)
-        print('baseline updated: %s (%d metrics)' % (baseline, len(values)), file=out)
+        print(f'baseline updated: {baseline} ({len(values)} metrics)', file=out)
         return 0
     expected = {k: v for k, v in load_baseline(baseline)['metrics'].items()
                 if k.split('.')[0] in names}
@@ -115,6 +113,6 @@ def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
         f.write(text + '\n')
     print(text, file=out)
     bad = failed(rows)
-    print('\n%s: %d metrics, %d regressed or missing (%s)'
-          % ('FAIL' if bad else 'ok', len(rows), len(bad), suite_dir), file=out)
+    print(f'\n{"FAIL" if bad else "ok"}: {len(rows)} metrics, {len(bad)} regressed or missing ({suite_dir})',
+          file=out)
     return 1 if bad else 0

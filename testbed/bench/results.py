@@ -61,7 +61,7 @@ def new_dir(name, base=RESULTS, now=None):
     suffix = 1
     while os.path.exists(path):
         suffix += 1
-        path = os.path.join(base, '%s-%s-%d' % (stamp, name, suffix))
+        path = os.path.join(base, f'{stamp}-{name}-{suffix}')
     os.makedirs(path)
     return path
 
@@ -94,15 +94,16 @@ def load(path):
 
 def summary_text(meta, metrics, specs, extra_lines=()):
     m = meta['machine']
-    lines = ['{}: {}'.format(meta['experiment'], meta['description']),
-             'parameters: ' + ', '.join('{}={}'.format(*kv) for kv in sorted(meta['params'].items())),
-             'machine: {}, {} CPUs, kernel {}, {}, Python {}, git {}{}'.format(m['hostname'], m['cpus'], m['kernel'], m['ovs'], m['python'],
-                (m['git_revision'] or '?')[:10], ' (modified)' if m['git_dirty'] else ''),
-             'link delay/loss: {}'.format(meta['conditions'].get('link_conditioning', 'none')),
+    git = (m['git_revision'] or '?')[:10] + (' (modified)' if m['git_dirty'] else '')
+    lines = [f'{meta["experiment"]}: {meta["description"]}',
+             'parameters: ' + ', '.join(f'{k}={v}' for k, v in sorted(meta['params'].items())),
+             f'machine: {m["hostname"]}, {m["cpus"]} CPUs, kernel {m["kernel"]}, {m["ovs"]}, Python {m["python"]}, '
+             f'git {git}',
+             f'link delay/loss: {meta["conditions"].get("link_conditioning", "none")}',
              '', 'figures (ratios to a baseline measured in the same run):']
     for name, value in metrics.items():
         what = specs[name].what if name in specs else ''
-        lines.append('  %-32s %10.3f  %s' % (name, value, what))
+        lines.append(f'  {name:<32} {value:10.3f}  {what}')
     if extra_lines:
         lines += [''] + list(extra_lines)
     return '\n'.join(lines) + '\n'

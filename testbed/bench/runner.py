@@ -20,8 +20,7 @@ class Context:
         self.started = time.monotonic()
 
     def progress(self, message):
-        print('[%s %d/%d %5.0fs] %s' % (self.name, self.repeat + 1, self.repeats,
-                                        time.monotonic() - self.started, message),
+        print(f'[{self.name} {self.repeat + 1}/{self.repeats} {time.monotonic() - self.started:5.0f}s] {message}',
               file=self.out, flush=True)
 
     @contextlib.contextmanager

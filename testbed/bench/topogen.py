@@ -10,7 +10,7 @@ ALLOW_ALL = {'inbound': [{'protocol': 'all', 'from': '0.0.0.0/0'}],
 
 
 def host_names(racks, hosts_per_rack):
-    return ['r%d-h%d' % (r, h) for r in range(1, racks + 1) for h in range(1, hosts_per_rack + 1)]
+    return [f'r{r}-h{h}' for r in range(1, racks + 1) for h in range(1, hosts_per_rack + 1)]
 
 
 def generate(name, racks, hosts_per_rack, vpcs, mtu=9001, mode='proactive', links=None,
@@ -21,7 +21,7 @@ def generate(name, racks, hosts_per_rack, vpcs, mtu=9001, mode='proactive', link
     firewall (issue 3), refused by loaders that do not know security groups yet."""
     doc = dict(format=1, name=name, mode=mode, mtu=mtu, fabric=dict(
         spines=spines, azs={AZ: dict(racks={
-            'r%d' % r: dict(hosts=hosts_per_rack, vcpus=4096, memory_gib=16384)
+            f'r{r}': dict(hosts=hosts_per_rack, vcpus=4096, memory_gib=16384)
             for r in range(1, racks + 1)})}))
     if links:
         doc['fabric']['links'] = links
@@ -30,9 +30,9 @@ def generate(name, racks, hosts_per_rack, vpcs, mtu=9001, mode='proactive', link
         spec = dict(cidr='10.0.0.0/16', subnets={vpc + '-a': dict(cidr='10.0.0.0/16', az=AZ)})
         instances = {}
         for n, host in enumerate(hosts, start=1):
-            instances['%s-%d' % (vpc, n)] = dict(subnet=vpc + '-a', type='t2.micro', host=host)
+            instances[f'{vpc}-{n}'] = dict(subnet=vpc + '-a', type='t2.micro', host=host)
             if security_groups:
-                instances['%s-%d' % (vpc, n)]['security_groups'] = ['allow-all']
+                instances[f'{vpc}-{n}']['security_groups'] = ['allow-all']
         if security_groups:
             spec['security_groups'] = {'allow-all': ALLOW_ALL}
         spec['instances'] = instances

@@ -57,6 +57,10 @@ class LinkConditioner:
         self.processes = []
         self.counters = {}
 
+    def conditioned(self, kind):
+        """True if cables of `kind` get delay or loss (so they must be veth pairs)."""
+        return self.method != NONE and self.topo.links.get(kind) is not None
+
     def cable(self, net, kind, node1, node2, port1, port2, name1, name2, link_cls):
         condition = self.topo.links.get(kind)
         if self.method == DELAYLINE and condition is not None:

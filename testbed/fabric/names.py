@@ -28,8 +28,14 @@ class Names:
     def underlay(self):
         return self.prefix + 'ul0'
 
-    def nic(self, host):                   # host's NIC: ul0 side of the cable to its ToR
-        return f'{self.prefix}nic{host.index}'
+    def nic(self, host):                   # host's NIC cable where you capture: the veth's ul0
+        return f'{self.prefix}nic{host.index}'   # side, or the capture of the patch (cables.py)
+
+    def nic_patch(self, host):             # ul0 side of the NIC cable when it is a patch port
+        return f'{self.prefix}n{host.index}'
+
+    def nic_mirror(self, host):            # ul0's end of the capture veth of a patched NIC cable
+        return f'{self.prefix}nicm{host.index}'
 
     def tor(self, rack_index):
         return f'{self.prefix}tor{rack_index}'
@@ -48,6 +54,9 @@ class Names:
 
     def delay_node(self, cable):           # Mininet node of a delay line on a cable
         return self.prefix + 'd' + cable[len(self.prefix):]
+
+    def instance_netns(self, instance):    # an instance's namespace, /run/netns/<prefix><name>
+        return self.prefix + instance
 
     def instance_port(self, index):        # hypervisor side of an instance's cable
         return f'{self.prefix}i{index}'

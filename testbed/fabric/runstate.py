@@ -123,7 +123,7 @@ class RunState:
     def new(cls, prefix, state_dir=STATE_DIR):
         return cls(os.path.join(state_dir, prefix.rstrip('_') + '.json'),
                    dict(prefix=prefix, lab_pid=os.getpid(), processes=[], bridges=[],
-                        interfaces=[], guards=[]))
+                        interfaces=[], netns=[], guards=[]))
 
     @classmethod
     def existing(cls, state_dir=STATE_DIR):
@@ -204,11 +204,11 @@ class RunState:
                 out.append((pid, must, line))
         return out
 
-    def names(self, key):
-        """Recorded bridges or interfaces that carry the lab's prefix."""
+    def names(self, key, pattern=NAME):
+        """Recorded bridges, interfaces or namespaces that carry the lab's prefix."""
         prefix = self.prefix()
         return [n for n in self.data.get(key, []) if prefix and isinstance(n, str) and
-                n.startswith(prefix) and NAME.match(n)]
+                n.startswith(prefix) and pattern.match(n)]
 
     def prefix(self):
         prefix = self.data.get('prefix')
@@ -230,6 +230,12 @@ class RunState:
             if br in bridges:
                 log(f'deleting bridge {br}')
                 subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', br])
+        from testbed.fabric import netns
+        spaces = [n for n in self.names('netns', netns.NETNS_NAME) if os.path.lexists(netns.path(n))]
+        if spaces:
+            log(f'removing {len(spaces)} network namespaces')
+            netns.remove(spaces)
+            netns.wait_gone(self.names('interfaces'), timeout=10)   # their cables go with them
         for intf in self.names('interfaces'):
             if os.path.exists('/sys/class/net/' + intf):
                 log(f'deleting interface {intf}')

@@ -33,16 +33,34 @@ def arp_responder(ip, mac):
             f'set_field:{ip}->arp_spa,IN_PORT')
 
 
+def egress_flow(h, copy_to=None):
+    """ul0: what host h's stack sends (outer source h) leaves on h's cable, with h's NIC MAC;
+    copy_to: also a copy to that port (a capture, testbed/fabric/cables.py)."""
+    copy = f'output:{copy_to},' if copy_to else ''
+    return (f'priority=100,in_port=LOCAL,ip,nw_src={h.underlay_ip},actions=mod_dl_src:{nic_mac(h)},'
+            f'{copy}output:{h.index}')
+
+
+def ingress_flow(h, ul0_mac, in_port=None, copy_to=None):
+    """ul0: what arrives on h's cable (or `in_port`) for h goes up to LOCAL, which decapsulates."""
+    copy = f'output:{copy_to},' if copy_to else ''
+    return (f'priority=100,in_port={in_port or h.index},ip,dl_dst={nic_mac(h)},nw_dst={h.underlay_ip},'
+            f'actions={copy}mod_dl_dst:{ul0_mac},LOCAL')
+
+
 def ul0_flows(topo, ul0_mac):
     flows = []
     for h in topo.hosts.values():
-        mac = nic_mac(h)
-        flows.append(f'priority=100,in_port=LOCAL,ip,nw_src={h.underlay_ip},actions=mod_dl_src:{mac},'
-                     f'output:{h.index}')
-        flows.append(f'priority=100,in_port={h.index},ip,dl_dst={mac},nw_dst={h.underlay_ip},'
-                     f'actions=mod_dl_dst:{ul0_mac},LOCAL')
-        flows.append(arp_responder(h.underlay_ip, mac))
+        flows += [egress_flow(h), ingress_flow(h, ul0_mac), arp_responder(h.underlay_ip, nic_mac(h))]
     return flows
+
+
+def capture_flows(h, ul0_mac, port):
+    """ul0 flows that copy both directions of h's cable to `port` (and anything else arriving on
+    the cable, which ul0 then drops, as a veth capture would show it), and let frames sent into
+    `port` arrive as if from the cable (forged packets from the ToR side)."""
+    return [egress_flow(h, copy_to=port), ingress_flow(h, ul0_mac, copy_to=port),
+            ingress_flow(h, ul0_mac, in_port=port), f'priority=1,in_port={h.index},actions=output:{port}']
 
 
 def tor_flows(topo, rack):

@@ -82,7 +82,7 @@ def inject_tunnel(lab, victim, vni, outer_src_host, inner_src_ip, inner_src_mac,
     side), as if `outer_src_host` had sent it over the fabric."""
     topo = lab.topology
     y, x = topo.hosts[victim.host], topo.hosts[outer_src_host]
-    cable = lab.names.tor_port(y)
+    cable = lab.nic_inject(victim.host)
     cmd = [sys.executable, '-m', 'testbed.observe.craft', 'tunnel', '--iface', cable,
            '--count', str(count), '--outer-src', x.underlay_ip, '--outer-dst', y.underlay_ip,
            '--outer-dst-mac', nic_mac(y), '--vni', str(vni),

@@ -30,7 +30,7 @@ def convergence():
 
 def scale():
     return [dict(size=n, network=net, up_s=base + per * n, down_s=base + per * n,
-                 memory_mb=n * per * 10, ping_ok=True)
+                 memory_mb=n * per * 10, ping_ok=True, rtt_ms=per * n, flows_per_host=n * 10)
             for n in (16, 50) for net, base, per in (('vpclab', 1.0, 0.05), ('plain', 0.2, 0.04))]
 
 

@@ -88,8 +88,9 @@ def test_a_deliberately_regressed_result_fails_against_its_baseline(tmp_path, mo
                            dict(bad_tp, **bad_iso), specs)
     failed = sorted(r[0] for r in regress.failed(rows))
     assert failed == sorted(['isolation.attack_leak_fraction'] +
-                            ['throughput.%s_%s_%d' % (p, path, m) for p in ('tcp', 'udp')
-                             for path in ('cross_host', 'cross_rack') for m in (1500, 9001)])
+                            [f'throughput.{p}_{path}{over}_{m}' for p in ('tcp', 'udp')
+                             for path in ('cross_host', 'cross_rack') for m in (1500, 9001)
+                             for over in ('', '_over_same_host')])
     assert all(r[5] == regress.OK for r in rows if r[0] not in failed)
 
     # and end to end through main(), with the suite replaced by the regressed results

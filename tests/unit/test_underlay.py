@@ -1,7 +1,7 @@
 """The physical network's static flows and the names of everything a lab creates."""
 import pytest
 
-from testbed.fabric import underlay
+from testbed.fabric import cables, links, underlay
 from testbed.fabric.names import Names, nic_mac
 from testbed.topology import loads
 
@@ -10,10 +10,10 @@ UL0_MAC = '02:ff:00:00:00:01'
 
 def fabric(spines, racks):
     """racks: {az: {rack: hosts}}"""
-    lines = ['format: 1', 'fabric:', '  spines: %d' % spines, '  azs:']
+    lines = ['format: 1', 'fabric:', f'  spines: {spines}', '  azs:']
     for az, rs in racks.items():
         lines += [f'    {az}:', '      racks:']
-        lines += ['        %s: {hosts: %d}' % (r, n) for r, n in rs.items()]
+        lines += [f'        {r}: {{hosts: {n}}}' for r, n in rs.items()]
     return loads('\n'.join(lines) + '\n')
 
 
@@ -46,7 +46,7 @@ def test_ul0_sends_each_outer_source_out_of_its_hosts_port(topo):
     egress = {m['nw_src']: a for m, a in egress if m.get('in_port') == 'LOCAL' and 'nw_src' in m}
     assert len(egress) == len(topo.hosts)
     for h in topo.hosts.values():
-        assert egress[h.underlay_ip] == [f'mod_dl_src:{nic_mac(h)}', 'output:%d' % h.index]
+        assert egress[h.underlay_ip] == [f'mod_dl_src:{nic_mac(h)}', f'output:{h.index}']
 
 
 def test_ul0_delivers_to_local_only_its_hosts_mac_and_ip(topo):
@@ -72,6 +72,42 @@ def test_nic_macs_distinct_unicast(topo):
     macs = [nic_mac(h) for h in topo.hosts.values()]
     assert len(set(macs)) == len(macs)
     assert all(int(m.split(':')[0], 16) & 1 == 0 for m in macs)
+
+
+def test_a_capture_copies_both_directions_of_the_cable_and_takes_injected_frames(topo):
+    h = topo.hosts['r2-h1']
+    port = cables.capture_port(h)
+    normal = underlay.ul0_flows(topo, UL0_MAC)
+    flows = [parse(f) for f in underlay.capture_flows(h, UL0_MAC, port)]
+    egress, ingress, injected, rest = flows
+    assert egress[1] == [f'mod_dl_src:{nic_mac(h)}', f'output:{port}', f'output:{h.index}']
+    assert ingress[1] == [f'output:{port}', f'mod_dl_dst:{UL0_MAC}', 'LOCAL']
+    assert injected[0]['in_port'] == str(port) and injected[1] == [f'mod_dl_dst:{UL0_MAC}', 'LOCAL']
+    assert rest == ({'priority': '1', 'in_port': str(h.index)}, [f'output:{port}'])
+    # the copies replace the host's own flows: the same match and priority
+    matches = {f.split(',actions=')[0] for f in normal}
+    assert {f.split(',actions=')[0] for f in underlay.capture_flows(h, UL0_MAC, port)[:2]} <= matches
+    assert port > underlay.UPLINK_BASE + 64 and port != 60000
+
+
+def test_a_patch_is_two_ports_that_name_each_other():
+    args = cables.patch_args(cables.Patch('vl_ul0', 3, 'vl_n3', 'vl_tor1', 3, 'vl_tp3'))
+    assert ' '.join(args) == (
+        '-- add-port vl_ul0 vl_n3 -- set interface vl_n3 type=patch options:peer=vl_tp3 ofport_request=3 '
+        '-- add-port vl_tor1 vl_tp3 -- set interface vl_tp3 type=patch options:peer=vl_n3 ofport_request=3')
+
+
+@pytest.mark.parametrize('method, conditions, veth', [
+    (links.NONE, {}, set()),
+    (links.DELAYLINE, {'uplink': (5, 0)}, {'uplink'}),
+    (links.NETEM, {'nic': (1, 0), 'uplink': (0, 1)}, {'nic', 'uplink'}),
+])
+def test_only_conditioned_kinds_of_cable_stay_veths(method, conditions, veth):
+    text = ', '.join(f'{k}: {{delay_ms: {d}, loss_percent: {loss}}}' for k, (d, loss) in conditions.items())
+    t = loads('fabric:\n  links: {' + text + '}\n  azs: {a: {racks: {r1: {hosts: 1}}}}\n') if conditions else \
+        fabric(1, {'a': {'r1': 1}})
+    conditioner = links.LinkConditioner(t, Names(), record=None, method=method)
+    assert {k for k in ('nic', 'uplink') if conditioner.conditioned(k)} == veth
 
 
 # ---- ToRs and spines ------------------------------------------------------------------
@@ -130,7 +166,7 @@ def all_names(nm, topo, instances=100000):
     racks = underlay.rack_indexes(topo)
     names = [nm.underlay()]
     for h in topo.hosts.values():
-        names += [nm.hypervisor(h), nm.tunnel(h), nm.nic(h), nm.tor_port(h)]
+        names += [nm.hypervisor(h), nm.tunnel(h), nm.nic(h), nm.nic_patch(h), nm.nic_mirror(h), nm.tor_port(h)]
     for r in racks.values():
         names.append(nm.tor(r))
         for k in range(1, topo.spines + 1):
@@ -142,7 +178,7 @@ def all_names(nm, topo, instances=100000):
 
 def test_names_fit_linux_limit_at_the_loaders_limits(big):
     too_long = [n for n in all_names(Names('vl_'), big) if len(n) > 15]
-    assert too_long == [], '%d names over 15 characters, e.g. %s' % (len(too_long), too_long[:3])
+    assert too_long == [], f'{len(too_long)} names over 15 characters, e.g. {too_long[:3]}'
 
 
 def test_names_distinct_and_prefixed(big):
