@@ -176,14 +176,18 @@ def drop_cookie(reason):
 # ---- what reads the declaration outside the controller ---------------------------------------
 
 def ovs_table_names(bridges):
-    """ovs-vsctl arguments that name every stage's table on `bridges` (one shared Flow_Table row
-    per stage), to append to an ovs-vsctl command."""
+    """ovs-vsctl arguments (a list, no shell) that name every stage's table on `bridges` (one
+    shared Flow_Table row per stage), to append to an ovs-vsctl command."""
     # FLOW_LOG learns a flow per new 5-tuple: bounded, and when full the ENI (reg3) with the most
     # counting flows loses its oldest, so that one ENI's new flows cannot push out another's
-    limits = {FLOW_LOG: f' flow_limit={FLOW_LOG_FLOW_LIMIT} overflow_policy=evict \'groups="NXM_NX_REG3[]"\''}
-    rows = ' '.join(f'-- --id=@t{s.table} create flow_table name={s.name}{limits.get(s.table, "")}' for s in STAGES)
-    names = ' '.join(f'flow_tables:{s.table}=@t{s.table}' for s in STAGES)
-    return rows + ''.join(f' -- set bridge {br} {names}' for br in bridges)
+    limits = {FLOW_LOG: [f'flow_limit={FLOW_LOG_FLOW_LIMIT}', 'overflow_policy=evict', 'groups="NXM_NX_REG3[]"']}
+    args = []
+    for s in STAGES:
+        args += ['--', f'--id=@t{s.table}', 'create', 'flow_table', f'name={s.name}', *limits.get(s.table, ())]
+    names = [f'flow_tables:{s.table}=@t{s.table}' for s in STAGES]
+    for br in bridges:
+        args += ['--', 'set', 'bridge', br, *names]
+    return args
 
 
 def markdown():

@@ -173,7 +173,7 @@ class Network:
             args += cables_mod.patch_args(patch)
         for inst, c in zip(topo.instances(), self.cables):
             args += ['--', 'add-port', nm.hypervisor(topo.hosts[inst.host]), c.port]
-        vsctl(*args, *ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()).split())
+        vsctl(*args, *ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()))
         with open(f'/sys/class/net/{ul0}/address') as f:
             ul0_mac = self.ul0_mac = f.read().strip()
         for h in topo.hosts.values():

@@ -63,5 +63,5 @@ def test_docs_embed_the_declared_table(doc):
 
 def test_ovs_table_names_name_every_stage_on_every_bridge():
     args = P.ovs_table_names(['vl_a', 'vl_b'])
-    assert args.count('create flow_table') == len(P.STAGES)
-    assert args.count('-- set bridge') == 2 and 'flow_tables:60=@t60' in args and 'name=CHECK' in args
+    assert args.count('flow_table') == len(P.STAGES) and args.count('bridge') == 2
+    assert 'flow_tables:60=@t60' in args and 'name=CHECK' in args and 'groups="NXM_NX_REG3[]"' in args
