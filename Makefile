@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test unit integration bench clean-lab
+.PHONY: setup demo test lint unit integration bench clean-lab
 
 setup:
 	@bash scripts/setup.sh
@@ -10,8 +10,11 @@ setup:
 demo: setup
 	$(VENV)/bin/vpclab demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 unit: setup
 	$(PY) -m pytest tests/unit

@@ -15,6 +15,7 @@ setup(
                       'pyroute2>=0.7',           # namespaces and cables over netlink, in process
                       ],
     extras_require={'test': ['pytest>=7',
+                             'ruff==0.17.6',     # `make test` checks the one code style (ruff.toml)
                              'jsonschema>=4',    # tests of schema/topology.schema.json
                              'dnspython>=2',     # tests read the DNS responder's answers with it
                              ]},
