@@ -36,8 +36,10 @@ def cmd_plot(args):
 
 def cmd_regress(args):
     from testbed.bench import regress
+    if args.runs < 1:
+        raise ParamError(f'--runs {args.runs}: run the suite at least once')
     try:
-        return regress.main(update=args.update, names=args.only or regress.SUITE)
+        return regress.main(update=args.update, names=args.only or regress.SUITE, runs=args.runs)
     except FileNotFoundError as exc:
         raise MissingBaseline(str(exc)) from None
 
@@ -55,4 +57,6 @@ def add_parsers(sub):
                        'results/baselines/ (exit 1 on a regression)')
     p.add_argument('--update', action='store_true', help='make this run the new baseline')
     p.add_argument('--only', nargs='+', metavar='EXPERIMENT', help='a part of the suite')
+    p.add_argument('--runs', type=int, default=1, metavar='N',
+                   help="run the suite N times and compare each metric's median; prints the spread")
     p.set_defaults(func=cmd_regress)

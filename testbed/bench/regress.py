@@ -37,6 +37,37 @@ def run_suite(base, names=SUITE, out=sys.stderr):
     return values, specs
 
 
+def medians(runs):
+    """{metric: median} over several suite runs' {metric: value} (a run that lacks a metric
+    or has NaN for it does not count for that metric)."""
+    import statistics
+    out = {}
+    for metric in sorted({m for run in runs for m in run}):
+        got = [run[metric] for run in runs if metric in run and not _bad(run[metric])]
+        out[metric] = statistics.median(got) if got else float('nan')
+    return out
+
+
+def spread(runs):
+    """{metric: (median, min, max, worst relative deviation from the median)}: how far one run
+    strays, which is what a metric's tolerance must allow (docs/experiments.md)."""
+    out = {}
+    for metric, mid in medians(runs).items():
+        got = [run[metric] for run in runs if metric in run and not _bad(run[metric])]
+        if got:
+            worst = max(abs(v - mid) for v in got) / abs(mid) if mid else 0.0
+            out[metric] = (mid, min(got), max(got), worst)
+    return out
+
+
+def spread_table(runs, specs):
+    lines = [f'{"metric (ratio)":<46} {"median":>8} {"min":>8} {"max":>8} {"spread":>7} {"tol":>5}']
+    for metric, (mid, low, high, worst) in spread(runs).items():
+        tol = specs[metric].tolerance if metric in specs else float('nan')
+        lines.append(f'{metric:<46} {mid:8.3f} {low:8.3f} {high:8.3f} {worst * 100:6.0f}% {tol * 100:4.0f}%')
+    return '\n'.join(lines)
+
+
 def compare(baseline, current, specs):
     """One row per metric: (metric, baseline, current, change, tolerance, status).
     change is current/baseline - 1; a metric gets worse in the direction its spec says."""
@@ -90,13 +121,22 @@ def save_baseline(values, suite_dir, path=BASELINE):
         json.dump(data, f, indent=1, sort_keys=True)
 
 
-def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout):
-    """Runs the suite and compares (or, with update, makes it the baseline).  Returns
-    the exit code: 0 ok, 1 regression."""
+def main(update=False, names=SUITE, baseline=BASELINE, out=sys.stdout, runs=1):
+    """Runs the suite `runs` times and compares each metric's median (or, with update, makes
+    the medians the baseline).  Returns the exit code: 0 ok, 1 regression."""
     if not update and not os.path.exists(baseline):
         raise FileNotFoundError(f'no baseline at {baseline}: run `vpclab regress --update` first')
     suite_dir = results.new_dir('regress', results.RESULTS)
-    values, specs = run_suite(suite_dir, names)
+    every = []
+    for n in range(runs):
+        values, specs = run_suite(suite_dir if runs == 1 else os.path.join(suite_dir, f'run-{n + 1}'), names)
+        every.append(values)
+    if runs > 1:
+        values = medians(every)
+        text = spread_table(every, specs)
+        with open(os.path.join(suite_dir, 'spread.txt'), 'w') as f:
+            f.write(text + '\n')
+        print(text + '\n', file=out)
     if update:
         if os.path.exists(baseline):     # --only: the other experiments keep their figures
             kept = {k: v for k, v in load_baseline(baseline)['metrics'].items()

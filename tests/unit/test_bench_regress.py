@@ -125,3 +125,25 @@ def test_ratios_never_divide_raw_times_across_runs():
     module = experiments.get('latency')
     a, b = module.summarize(rows, params('latency')), module.summarize(slower, params('latency'))
     assert all(math.isclose(a[k], b[k]) for k in a)
+
+
+def test_several_runs_give_medians_and_each_metrics_worst_deviation():
+    runs = [{'a': 1.0, 'b': 2.0}, {'a': 1.2, 'b': float('nan')}, {'a': 0.9, 'b': 2.2, 'c': 5.0}]
+    assert regress.medians(runs) == {'a': 1.0, 'b': pytest.approx(2.1), 'c': 5.0}
+    got = regress.spread(runs)
+    assert got['a'] == (1.0, 0.9, 1.2, pytest.approx(0.2))
+    assert got['c'] == (5.0, 5.0, 5.0, 0.0)
+    text = regress.spread_table(runs, {'a': Metric('lower', 0.3, 'x')})
+    assert '20%' in text.splitlines()[1] and '30%' in text.splitlines()[1]
+
+
+def test_main_with_runs_compares_the_medians(tmp_path, monkeypatch):
+    baseline = os.path.join(str(tmp_path), 'quick.json')
+    regress.save_baseline({'scale.a': 1.0}, str(tmp_path), baseline)
+    got = iter([{'scale.a': 9.0}, {'scale.a': 1.1}, {'scale.a': 1.0}])
+    specs = {'scale.a': Metric('lower', 0.2, 'x')}
+    monkeypatch.setattr(regress.results, 'RESULTS', str(tmp_path))
+    monkeypatch.setattr(regress, 'run_suite', lambda base, names: (next(got), specs))
+    out = io.StringIO()
+    assert regress.main(names=('scale',), baseline=baseline, out=out, runs=3) == 0   # one outlier of 3
+    assert 'spread' in out.getvalue()
