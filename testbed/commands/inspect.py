@@ -3,12 +3,14 @@ bridge, every instance with its host, IP, ENI and MAC, drops by reason), and `vp
 a command in an instance's network namespace, found through the run state, which records the PID of
 every Mininet node.  Both from a second terminal; inspect in the `vpclab up` shell too."""
 import argparse
+import os
 import subprocess
 
 from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.commands.views import check_instance
 from testbed.errors import LabError, UsageError
+from testbed.fabric import netns
 from testbed.fabric.controller import LAUNCHER
 from testbed.fabric.names import Names
 
@@ -27,6 +29,16 @@ def node_pid(state, name):
     if pid is None:
         raise LabError(f'{name} has no running namespace in the lab')
     return pid
+
+
+def enter(state, name):
+    """nsenter's arguments that join node `name`'s network namespace: an instance's own named
+    namespace (fabric/netns.py; its shell starts only on first use), else its shell's."""
+    prefix = state.prefix()
+    named = netns.path(Names(prefix).instance_netns(name)) if prefix else None
+    if named and os.path.exists(named):
+        return [f'--net={named}']
+    return ['-t', str(node_pid(state, name)), '-n']
 
 
 def inspect_arguments(p):
@@ -86,8 +98,8 @@ def cmd_exec(args):
         raise UsageError('exec: no command given; usage: vpclab exec NODE -- CMD [ARG ...]')
     lab = RunningLab()
     check_instance(lab.topology, args.node)
-    pid = node_pid(lab.state, args.node)
+    where = enter(lab.state, args.node)
     try:
-        return subprocess.run(['nsenter', '-t', str(pid), '-n', '--', *command]).returncode
+        return subprocess.run(['nsenter', *where, '--', *command]).returncode
     except FileNotFoundError:
         raise LabError('nsenter is missing (Debian package util-linux)') from None

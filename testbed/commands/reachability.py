@@ -88,11 +88,11 @@ def pairs(topo, vpc_names=None, groups=None):
     return out
 
 
-def observe(state, found, pid_of, timeout=3):
+def observe(state, found, enter, timeout=3):
     """Ping every pair at once, each in its sender's namespace; sets Pair.observed."""
     procs = []
     for pair in (p for ps in found.values() for p in ps):
-        cmd = ['nsenter', '-t', str(pid_of(state, pair.src.name)), '-n', 'ping', '-n', '-q', '-c2', '-i0.2', '-W1',
+        cmd = ['nsenter', *enter(state, pair.src.name), 'ping', '-n', '-q', '-c2', '-i0.2', '-W1',
                pair.dst.ip]
         procs.append((pair, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     for pair, proc in procs:
@@ -153,7 +153,7 @@ def reachability_arguments(p):
 
 
 def reachability(lab, args):
-    from testbed.commands.inspect import node_pid
+    from testbed.commands.inspect import enter
     topo = lab.topology
     for name in args.vpc or ():
         if name not in topo.vpcs:
@@ -161,7 +161,7 @@ def reachability(lab, args):
     groups = {v.name: {g: lab.api.security_group(v.name, g) for g in v.security_groups} for v in topo.vpcs.values()}
     found = pairs(topo, args.vpc, groups)
     if not args.expected:
-        observe(lab.state, found, node_pid)
+        observe(lab.state, found, enter)
     out = report(topo, found)
     if getattr(args, 'output', 'table') == 'csv':
         out.tables = out.csv_tables

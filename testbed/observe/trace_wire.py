@@ -109,13 +109,12 @@ class Packet:
         return cmd
 
     def send(self, lab):
-        from testbed.commands.inspect import node_pid
+        from testbed.commands.inspect import enter
         if self.from_host:
             iface = Names(lab.state.data['prefix']).tor_port(self.topo.hosts[self.target['host']])
             cmd = [*self.command(), '--iface', iface]
         else:
-            cmd = ['nsenter', '-t', str(node_pid(lab.state, self.src['instance'])), '-n',
-                   *self.command(), '--iface', 'eth0']
+            cmd = ['nsenter', *enter(lab.state, self.src['instance']), *self.command(), '--iface', 'eth0']
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=30)
         if out.returncode:
             raise LabError(f'the packet could not be sent: {(out.stderr or out.stdout).strip()[-300:]}')
