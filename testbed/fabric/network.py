@@ -129,7 +129,9 @@ class Network:
         self.record('processes', [pid, must_contain])
 
     def _veth(self, kind):
-        return self.cabling == cables_mod.VETH or self.links.conditioned(kind)
+        # a physical host's NIC cable stays a veth: `vpclab capture HOST` and forged-packet
+        # injection (trace --wire --from-host) use it from a second terminal
+        return kind == 'nic' or self.cabling == cables_mod.VETH or self.links.conditioned(kind)
 
     def nic_is_veth(self):
         return self._veth('nic')
