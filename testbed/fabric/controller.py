@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from testbed.fabric import firewall_config, host_services
+from testbed.fabric import firewall_config, host_services, hyperplane_plan
 
 LAUNCHER = 'controllers.launcher'
 FLOW_LOG_FILE = 'flow-logs.txt'       # in the lab's run directory
@@ -57,7 +57,8 @@ def controller_config(topo, names, api_port, run_dir, security_groups=True, api_
                 subnets=host_services.controller_subnets(topo, firewall_config.subnets(topo)),
                 security_groups_enforced=security_groups,
                 flow_log_path=os.path.join(run_dir, FLOW_LOG_FILE),
-                peers=peers, instances=instances)
+                peers=peers, instances=instances,
+                hyperplane=hyperplane_plan.controller_section(topo))
 
 
 class ControllerProcess:

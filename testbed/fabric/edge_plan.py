@@ -23,6 +23,8 @@ reply-route admission holds for VPN and Direct Connect alike.
 import ipaddress
 from dataclasses import dataclass, field
 
+from testbed.fabric import hyperplane_plan
+
 EDGE_UNDERLAY = ipaddress.IPv4Address('100.127.255.0')   # + k: never a physical host's (at most 1000)
 EDGE_SPINE_PORT = 2000                                   # + k: the edge's cable on its spine
 ROUTER_IP = '100.64.0.1'          # the internet router's address on each of its links
@@ -47,9 +49,11 @@ def target_kind(target):
 
 
 def uses_edge(vpc):
-    """Does this VPC leave through the edge?"""
+    """Does this VPC leave through the edge?  Hyperplane resources count: their nodes send
+    everything into a VPC through the edge (hyperplane_plan.py), and a provider's NLB is one."""
     return bool(vpc.internet_gateway or vpc.vpn_connections or vpc.direct_connect or
-                any(e.type == 'gateway' for e in vpc.endpoints.values()))
+                any(e.type == 'gateway' for e in vpc.endpoints.values()) or
+                vpc.nat_gateways or vpc.load_balancers or hyperplane_plan.interface_endpoints(vpc))
 
 
 def needed(topo):

@@ -42,6 +42,23 @@ def shard(resource, nodes, shard_size, failed=()):
     return [n for n in ranking(resource, nodes)[:shard_size] if n not in set(failed)]
 
 
+BUCKETS = 8     # a resource's flows are spread over its live nodes in this many buckets
+
+
+def bucket_of(ip, port=None):
+    """The bucket of a flow by its client side: the low bits of its TCP/UDP port, or of its 4-byte
+    address when it has none (ICMP).  OpenFlow matches it with one masked field (tcp_src=i/7), and
+    a target's reply matches the same bits of its destination, so both directions meet one node."""
+    return (ip[3] if port is None else port) & (BUCKETS - 1)
+
+
+def bucket_owner(resource, bucket, live_nodes):
+    """The live node taking `bucket` of `resource`: rendezvous again, so a node's loss moves only its
+    buckets; None when no node is left."""
+    ranked = ranking(f'{resource}#{bucket}', live_nodes)
+    return ranked[0] if ranked else None
+
+
 def shards(resources, nodes, shard_size, failed=()):
     """{resource: its shard} for every resource."""
     return {r: shard(r, nodes, shard_size, failed) for r in resources}
