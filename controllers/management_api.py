@@ -237,12 +237,12 @@ class Api:
 
     def get(self, parts, query):
         b = self.backend
+        if parts == ['hyperplane']:
+            return b.hyperplane()
         simple = dict(status=b.status, mappings=b.mappings, metrics=b.metrics, alerts=b.alerts,
                       changes=b.changes, audit=b.audit)
         if len(parts) == 1 and parts[0] in simple:
             return simple[parts[0]]()
-        if parts == ['hyperplane']:
-            return b.hyperplane()
         if parts == ['lookup']:
             vni = _query(query, 'vni')
             if not re.fullmatch(r'[0-9]{1,8}', vni):

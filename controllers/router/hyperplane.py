@@ -9,12 +9,13 @@ Into Hyperplane (ROUTE_TABLE, which sets REG_HYPERPLANE to the resource and dire
   its destination: the client's address is preserved).
 
 Which node (HYPERPLANE): no OpenFlow group and no state, masked matches.  A flow's bucket is the low
-bits of the client's address and port: the source on the way in, the destination for a target's
-reply, so both directions of an NLB connection fall in the same bucket by construction.  Bucket b of
-resource r goes to the live node ranked first by rendezvous hash of (r, b) (`bucket_owner`, which
-the nodes and the trace model import): a failed node's buckets move, every other bucket stays, and
-the shard is never refilled.  The packet stays the instance's own, encapsulated in its VPC's VNI
-to the node's underlay address, as a route to the edge (gateways.py); the connection is committed.
+bits of the client's port (of its address without ports, e.g. ICMP; `sharding.bucket_of`): the
+source on the way in, the destination for a target's reply, so both directions of an NLB connection
+fall in the same bucket by construction.  Bucket b of resource r goes to `sharding.bucket_owner`
+(r, b, live nodes), a rendezvous hash that the nodes and the trace model compute too: a failed
+node's buckets move, every other bucket stays, and the shard is never refilled.  The packet stays the
+instance's own, encapsulated in its VPC's VNI to the node's underlay address, as a route to the edge
+(gateways.py); the connection is committed.
 Packets from the nodes come back through Blackfoot (its `deliver`), so the receiving check needs only
 the edge's door (gateways.check).
 """
@@ -23,37 +24,24 @@ import ipaddress
 from controllers import pipeline as P
 from controllers.router import arp, ofp
 from controllers.router.mapping import COMMIT
-from testbed.appliances.hyperplane.sharding import ranking
+from testbed.appliances.hyperplane.sharding import BUCKETS, bucket_owner
 
-IP_BITS, PORT_BITS = 2, 2                  # buckets = 2^(IP_BITS + PORT_BITS)
-BUCKETS = 1 << (IP_BITS + PORT_BITS)
-IP_MASK, PORT_MASK = (1 << IP_BITS) - 1, (1 << PORT_BITS) - 1
 ADDRESS_PRIORITY = 200                     # ROUTE_TABLE: above every route (100 + prefix length)
-PORTED_PRIORITY, PORTLESS_PRIORITY = 20, 10  # HYPERPLANE: tcp/udp buckets, then other protocols by address
+PORTED_PRIORITY, PORTLESS_PRIORITY = 20, 10  # HYPERPLANE: tcp/udp by port, then other protocols by address
 PROTOCOLS = {'tcp': 6, 'udp': 17}
 L4 = {6: 'tcp', 17: 'udp'}
-
-
-def bucket_of(ip, port=None):
-    """A flow's bucket from the client's address and port (None: a protocol without ports)."""
-    low = int(ipaddress.IPv4Address(ip)) & IP_MASK
-    return low << PORT_BITS | (port or 0) & PORT_MASK
-
-
-def bucket_owner(resource_id, bucket, live):
-    """The node of `live` that takes bucket `bucket` of the resource's flows (None: no live node)."""
-    return ranking(f'{resource_id}/{bucket}', live)[0] if live else None
+MASK = BUCKETS - 1                         # sharding.bucket_of: the low bits of the port, or of the address
 
 
 def _listeners(r):
-    """[(protocol number, port, target_port, [target names])] of an NLB resource."""
-    out = []
-    for listener in r.get('listeners') or ():
-        if isinstance(listener, dict):
-            listener = (listener['protocol'], listener['port'], listener['target_port'], listener['targets'])
-        protocol, port, target_port, targets = listener
-        out.append((PROTOCOLS[protocol or 'tcp'], port, target_port, list(targets)))
-    return out
+    """[(protocol number, port, target_port, [target names])] of an NLB (an endpoint: its service's NLB)."""
+    return [(PROTOCOLS[protocol or 'tcp'], port, target_port, list(targets))
+            for protocol, port, target_port, targets in r.get('listeners') or ()]
+
+
+def _low_bits(b):
+    """An address's low bits as a masked match (ipv4_src or ipv4_dst)."""
+    return str(ipaddress.IPv4Address(b)), str(ipaddress.IPv4Address(MASK))
 
 
 class Hyperplane:
@@ -114,9 +102,11 @@ class Hyperplane:
                             out.append(self._to_stage(r, ADDRESS_PRIORITY, ofp.match(
                                 metadata=r['vni'], eth_type=ofp.IP, ip_proto=protocol, ipv4_src=self.ips[target],
                                 **{f'{l4}_src': target_port}), reverse=True))
-            elif r['kind'] == 'endpoint':
+            elif r['kind'] == 'endpoint':         # its service's listeners, at the endpoint's own address
                 out += [self._to_stage(r, ADDRESS_PRIORITY + 1, ofp.match(metadata=r['vni'], eth_type=ofp.IP,
-                                                                          ipv4_dst=ip)) for ip in r['ips']]
+                                                                          ip_proto=protocol, ipv4_dst=ip,
+                                                                          **{f'{L4[protocol]}_dst': port}))
+                        for protocol, port, _, _ in _listeners(r) for ip in r['ips']]
             if r['kind'] in ('nlb', 'endpoint'):
                 out += [arp.responder(r['vni'], ip, P.ROUTER_MAC, self._cookie(r)) for ip in r['ips']]
         return out
@@ -136,15 +126,11 @@ class Hyperplane:
         live, key = self.live(r), self._key(r, reverse)
         out = []
         for b in range(BUCKETS):
-            ip = (str(ipaddress.IPv4Address(b >> PORT_BITS)), str(ipaddress.IPv4Address(IP_MASK)))
             node = bucket_owner(r['id'], b, live)
-            port = (b & PORT_MASK, PORT_MASK)
-            matches = [(PORTED_PRIORITY, {'ip_proto': protocol, f'{l4}_{side}': port}) for protocol, l4 in L4.items()]
-            if b & PORT_MASK == 0:         # no ports: the bucket of port 0
-                matches.append((PORTLESS_PRIORITY, {}))
-            for priority, fields in matches:
-                match = ofp.match(eth_type=ofp.IP, **{P.REG_HYPERPLANE: key, f'ipv4_{side}': ip}, **fields)
-                out.append(self._to_node(r, priority, match, node))
+            matches = [(PORTED_PRIORITY, {'ip_proto': protocol, f'{l4}_{side}': (b, MASK)})
+                       for protocol, l4 in L4.items()] + [(PORTLESS_PRIORITY, {f'ipv4_{side}': _low_bits(b)})]
+            out += [self._to_node(r, priority, ofp.match(eth_type=ofp.IP, **{P.REG_HYPERPLANE: key}, **fields), node)
+                    for priority, fields in matches]
         return out
 
     def _to_node(self, r, priority, match, node):
