@@ -54,3 +54,11 @@ class LookupReply(event.EventReplyBase):
     def __init__(self, dst, entry):
         super().__init__(dst)
         self.entry = entry
+
+
+class EventHyperplaneFailed(event.EventBase):
+    """Management API -> router app: these Hyperplane nodes have failed (only these; [] = all live)."""
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = list(names)

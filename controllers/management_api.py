@@ -9,11 +9,14 @@ GET  /alerts               alerts, oldest first
 GET  /changes              pending and finished changes (convergence times)
 GET  /audit                every registration, migration and termination
 GET  /security-groups/VPC/GROUP   a group's rules now
+GET  /hyperplane           Hyperplane nodes, the failed ones, each resource's shard and live nodes
 POST /migrate              {"instance": NAME, "host": HOST}
 POST /terminate            {"instance": NAME}
 POST /security-groups      {"vpc": V, "group": G, "inbound": [RULE], "outbound": [RULE]}
                            RULE: {protocol (0-255 or null), ports ([first, last] or null, tcp and
                            udp only), peer (a CIDR block or "sg:GROUP"), number: null, action: "allow"}
+POST /hyperplane/failed    {"failed": [NODE]}: exactly these Hyperplane nodes have failed; each flow
+                           goes to a live node of its resource's shard (a shard is never refilled)
 
 Every request is checked before anything acts on it; every error is a JSON object
 {"error": "..."} with a 4xx status that never repeats the request.  A POST changes the lab,
@@ -48,7 +51,9 @@ MAX_VNI = (1 << 24) - 1
 PORTED = (6, 17)                     # tcp and udp rules may name ports
 RULE_KEYS = ('protocol', 'ports', 'peer', 'number', 'action')
 ENDPOINTS = ('GET /status, /mappings, /lookup?vni=N&ip=A, /cache/HOST, /metrics, /alerts, /changes, '
-             '/audit, /security-groups/VPC/GROUP; POST /migrate, /terminate, /security-groups')
+             '/audit, /security-groups/VPC/GROUP, /hyperplane; POST /migrate, /terminate, /security-groups, '
+             '/hyperplane/failed')
+MAX_NODES = 1000
 
 
 class ApiError(Exception):
@@ -222,10 +227,18 @@ class Api:
                 raise ApiError(404, f'vpc {vpc} has no security group {group[:60]!r}')
             rules = {d: check_rules(body[d], d, groups) for d in ('inbound', 'outbound')}
             return {'change': b.set_security_group(vpc, group, rules['inbound'], rules['outbound'])}
+        if parts == ['hyperplane', 'failed']:
+            _object(body, ('failed',))
+            names = body['failed']
+            if not isinstance(names, list) or len(names) > MAX_NODES:
+                raise bad(f'failed must be a list of at most {MAX_NODES} node names')
+            return {'failed': b.set_failed_hyperplane(sorted({_name(dict(node=n), 'node') for n in names}))}
         raise ApiError(404, f'no such endpoint; {ENDPOINTS}')
 
     def get(self, parts, query):
         b = self.backend
+        if parts == ['hyperplane']:
+            return b.hyperplane()
         simple = dict(status=b.status, mappings=b.mappings, metrics=b.metrics, alerts=b.alerts,
                       changes=b.changes, audit=b.audit)
         if len(parts) == 1 and parts[0] in simple:
@@ -462,6 +475,12 @@ class Backend:
 
     def set_security_group(self, vpc, group, inbound, outbound):
         return self._mapping().set_security_group(vpc, group, inbound, outbound)
+
+    def hyperplane(self):
+        return self._router_app().hyperplane.describe()
+
+    def set_failed_hyperplane(self, names):
+        return self._router_app().set_failed_hyperplane(names)
 
 
 class ManagementApi(BaseApp):

@@ -25,7 +25,8 @@ STAGES = (
           ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
-          'for each subnet\'s `.1`; the reply is built in the switch and goes back out the port it came in.',
+          'for each subnet\'s `.1` and for the addresses of NLBs and interface endpoints; the reply is built in '
+          'the switch and goes back out the port it came in.',
           ('arp-unknown-target',)),
     Stage(20, 'EGRESS_SG', '4 security group out',
           '`ct(zone=reg0)`: conntrack in the **sender ENI\'s zone**, which holds at most `CT_ZONE_LIMIT` '
@@ -40,8 +41,18 @@ STAGES = (
           'the sender subnet\'s route table, longest prefix: local and `pcx:` go on to MAPPING, with the VPC the '
           'route names (reg5: the sender\'s own, or the peered VPC of the `pcx:` route); `igw`, `vgw`, `dx:` and '
           '`vpce:` leave the VPC: encapsulated in its VNI to an edge node (Blackfoot; igw and vpce: spread over the '
-          'nodes by source address), connection committed; `nat:` is `target-not-built` until Hyperplane.',
+          'nodes by source address), connection committed; `nat:` goes to HYPERPLANE (reg6: which NAT gateway; '
+          'without Hyperplane nodes `target-not-built`). Above every route: a packet to an NLB\'s address on a '
+          'listener port, to an interface endpoint\'s address, or from an NLB\'s target on its target port '
+          '(the reply) goes to HYPERPLANE too.',
           ('no-route', 'blackhole', 'target-not-built')),
+    Stage(45, 'HYPERPLANE', '4 route table: to a Hyperplane node',
+          'one node of the resource\'s shard per flow, stateless: the flow\'s bucket (low bits of the client\'s '
+          'address and port: the source on the way in, the destination for an NLB target\'s reply, so both '
+          'directions meet) goes to the live node ranked first by rendezvous hash of (resource, bucket); '
+          'encapsulated in the VPC\'s VNI to the node\'s underlay address, connection committed. A failed '
+          'node\'s buckets move to the survivors, the others stay; with no live node the packet is dropped.',
+          ('no-live-node',)),
     Stage(50, 'MAPPING', '4-6 mapping look-up, encapsulation',
           '(VNI, route\'s VPC, destination IP) -> destination MAC and, if remote, `tunnel_id` = sender\'s VNI, '
           '`tun_dst` = destination host\'s underlay IP, out the tunnel port; a miss asks the mapping service for '
@@ -82,7 +93,7 @@ def stage(which):
 
 
 # The table numbers as module constants, for code that names one stage.
-(CLASSIFY, ARP, EGRESS_SG, EGRESS_SG_RULES, EGRESS_NACL, ROUTE_TABLE, MAPPING, EGRESS_COMMIT, CHECK,
+(CLASSIFY, ARP, EGRESS_SG, EGRESS_SG_RULES, EGRESS_NACL, ROUTE_TABLE, HYPERPLANE, MAPPING, EGRESS_COMMIT, CHECK,
  DESTINATION, INGRESS_NACL, INGRESS_SG, INGRESS_SG_RULES, DELIVER, FLOW_LOG) = (s.table for s in STAGES)
 
 # Registers carried along the pipeline (they survive conntrack recirculation).
@@ -93,6 +104,7 @@ REG_LOG_ENI = 'reg3'         # flow logs: the ENI a record belongs to
 REG_LOG_ACTION = 'reg4'      # flow logs: ACCEPT or REJECT
 REG_DST_VPC = 'reg5'         # the VPC (VNI) the sender's route table sends the destination to: its own
 #                              or, by a pcx: route, one peered VPC (two peers may share addresses)
+REG_HYPERPLANE = 'reg6'      # ROUTE_TABLE -> HYPERPLANE: which resource and direction (hyperplane.py)
 LOG_ACCEPT, LOG_REJECT = 1, 2
 
 # conntrack state bits (ct_state)
@@ -132,7 +144,7 @@ def eni_packet_in_meter(ident):
 KIND_SHIFT = 48
 KIND_MASK = 0xffff << KIND_SHIFT
 (KIND_BASE, KIND_LOCAL, KIND_CACHE, KIND_DROP, KIND_MISS, KIND_GATEWAY, KIND_SG, KIND_FIREWALL,
- KIND_FLOW_LOG, KIND_DHCP) = range(1, 11)
+ KIND_FLOW_LOG, KIND_DHCP, KIND_HYPERPLANE) = range(1, 12)
 
 
 def cookie(kind, ident=0):
@@ -161,9 +173,10 @@ DROP_REASONS = {
     10: 'network-acl',          # denied by a network ACL rule, or by its implicit final deny
     11: 'no-route',             # no route of the subnet's route table covers the destination
     12: 'blackhole',            # the route's target is a blackhole
-    13: 'target-not-built',     # the route's gateway is not built yet (nat: until Hyperplane; igw, vgw,
-                                # dx, vpce without an edge)
+    13: 'target-not-built',     # the route's gateway is not built (igw, vgw, dx, vpce without an edge;
+                                # nat: without Hyperplane nodes)
     14: 'service-address',      # to an ENI's service address (100.126.0.0/16): it never leaves the host
+    15: 'no-live-node',         # every Hyperplane node of the resource's shard has failed
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}
 ALERTING_REASONS = ('spoofed-source', 'unregistered-source')

@@ -1,5 +1,6 @@
 """Client of the controller's management API (controllers/management_api.py): the mapping
-service's table, the host caches, metrics, alerts, changes, migrations and security groups."""
+service's table, the host caches, metrics, alerts, changes, migrations, security groups and which
+Hyperplane nodes have failed."""
 import json
 import time
 import urllib.error
@@ -79,6 +80,14 @@ class ManagementClient:
     def set_security_group(self, vpc, group, inbound, outbound):
         return self._call('/security-groups', dict(vpc=vpc, group=group, inbound=inbound,
                                                    outbound=outbound))['change']
+
+    def hyperplane(self):
+        return self._call('/hyperplane')
+
+    def set_failed_hyperplane(self, names):
+        """Exactly these Hyperplane nodes have failed ([]: all are live); the hosts reprogram which
+        node each flow goes to (asynchronously: poll the flows or the traffic)."""
+        return self._call('/hyperplane/failed', dict(failed=list(names)))['failed']
 
 
 def _part(name):

@@ -1,12 +1,14 @@
 """A lab's run directory: the controller's configuration and log and the VPC flow logs, in
 /tmp/vpclab-<topology>-XXXX while the lab runs.  When the lab stops it is removed; what the user
 asked to keep (`keep=DIR`, `vpclab up --keep DIR`) is first copied where they asked."""
+import json
 import os
 import re
 import shutil
 import tempfile
 
 from testbed.fabric.controller import FLOW_LOG_FILE
+from testbed.fabric.runstate import read_private
 
 PREFIX = 'vpclab-'
 RESULTS = (FLOW_LOG_FILE, 'controller.log')      # what keep= saves of a run
@@ -47,3 +49,16 @@ def remove(path):
         return False
     shutil.rmtree(path)
     return True
+
+
+def read_counters(run_dir, prefix, suffix):
+    """name -> the counters a lab's process last wrote to <run_dir>/<prefix><name><suffix> (its edge
+    nodes and service processes write theirs every second, for another terminal to read)."""
+    out = {}
+    for name in sorted(os.listdir(run_dir)) if run_dir and os.path.isdir(run_dir) else ():
+        if name.startswith(prefix) and name.endswith(suffix):
+            try:
+                out[name[len(prefix):-len(suffix)]] = json.loads(read_private(os.path.join(run_dir, name)))
+            except (TypeError, ValueError):
+                continue
+    return out

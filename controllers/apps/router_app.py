@@ -18,8 +18,16 @@ from controllers.compat import (
     ofproto_v1_3,
     set_ev_cls,
 )
-from controllers.events import EventAlert, EventCacheAck, EventCachePush, EventHostUp, LookupRequest
+from controllers.events import (
+    EventAlert,
+    EventCacheAck,
+    EventCachePush,
+    EventHostUp,
+    EventHyperplaneFailed,
+    LookupRequest,
+)
 from controllers.router import flow_log, security_groups
+from controllers.router.hyperplane import Hyperplane
 from controllers.router.virtual_router import VirtualRouter
 
 STATS_INTERVAL_S = 1.0
@@ -38,6 +46,8 @@ class RouterApp(BaseApp):
         self.hosts = {h['dpid']: h for h in cfg['hosts']}
         self.subnets = cfg['subnets']
         self.enforce_groups = cfg['security_groups_enforced']
+        # the NAT gateways', NLBs' and endpoints' nodes; which have failed changes through the API
+        self.hyperplane = Hyperplane(cfg.get('hyperplane'), {i['instance']: i['ip'] for i in cfg['instances']})
         self.flow_logs = flow_log.FlowLogBook(cfg['flow_log_path'], cfg['vpcs'], time.time)
         self.routers = {}         # host name -> VirtualRouter
         self.datapaths = {}       # host name -> its switch
@@ -67,7 +77,7 @@ class RouterApp(BaseApp):
         if host is None:
             self.logger.warning('datapath %016x is not a physical host of this lab', dp.id)
             return
-        router = VirtualRouter(host, self.peers, self.mode, self.subnets, self.enforce_groups)
+        router = VirtualRouter(host, self.peers, self.mode, self.subnets, self.enforce_groups, self.hyperplane)
         self.routers[router.name], self.datapaths[router.name] = router, dp
         self._send(router, router.start())
         dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
@@ -137,6 +147,19 @@ class RouterApp(BaseApp):
         router = self._router(dp)
         router.ready = True
         self.send_event_to_observers(EventCacheAck(router.name, change))
+
+    # ---- Hyperplane nodes that failed or came back ----------------------------------
+    def set_failed_hyperplane(self, names):
+        """From the management API's thread: checked here (LookupError), applied in the app's own."""
+        self.hyperplane.with_failed(names)
+        self.send_event(self.name, EventHyperplaneFailed(names))
+        return sorted(names)
+
+    @set_ev_cls(EventHyperplaneFailed)
+    def hyperplane_failed(self, ev):
+        self.hyperplane = self.hyperplane.with_failed(ev.names)
+        for router in self.routers.values():
+            self._send(router, router.set_failed_hyperplane(ev.names))
 
     # ---- packets the switch could not decide alone ---------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)

@@ -21,6 +21,7 @@ from controllers.router import (
     security_groups,
     services,
 )
+from controllers.router.hyperplane import Hyperplane
 
 FRAG_NX_MATCH = 3     # OVS's switch-config fragment mode: first fragments keep their ports
 # messages: to send; alerts: controllers.alerts.Alert to raise; flow_log: FlowKeys of packets to count
@@ -28,13 +29,14 @@ Outcome = namedtuple('Outcome', 'messages alerts flow_log', defaults=((), (), ()
 
 
 class VirtualRouter:
-    def __init__(self, host, peers, mode, subnets, enforce_groups=True):
+    def __init__(self, host, peers, mode, subnets, enforce_groups=True, hyperplane=None):
         self.host = host                  # dict: name, underlay_ip
         self.name = host['name']
         self.peers = peers                # VNI -> set of peered VNIs
         self.reactive = mode == 'reactive'
         self.subnets = subnets            # subnet id -> dict(index, vni, cidr, acl, routes, flow_logs)
         self.groups = security_groups.SecurityGroups(enforce_groups)
+        self.hyperplane = hyperplane or Hyperplane()   # NAT gateways', NLBs', endpoints' nodes
         self.ports = {}                   # interface name -> ofport
         self.local = {}                   # key -> Entry of an instance running here
         self.plugged = {}                 # key -> ofport its flows were installed for
@@ -58,10 +60,16 @@ class VirtualRouter:
                ofp.switch_config(FRAG_NX_MATCH)]
         out += classify.base() + arp.base(self.reactive) + security_groups.base(self.groups.enforce)
         out += network_acl.base() + route_table.base() + mapping.base(self.reactive)
-        out += check.base(self.reactive) + deliver.base() + flow_log.base()
+        out += check.base(self.reactive) + deliver.base() + flow_log.base() + self.hyperplane.flows()
         for s in self.subnets.values():
-            out += network_acl.subnet(s) + route_table.subnet(s)
+            out += network_acl.subnet(s) + route_table.subnet(s, self.hyperplane)
         return out
+
+    def set_failed_hyperplane(self, names):
+        """Hyperplane nodes `names` have failed (and only those): each flow goes to a live node of its
+        shard; LookupError for a node that does not exist."""
+        self.hyperplane = self.hyperplane.with_failed(names)
+        return self.hyperplane.buckets()
 
     # ---- instances running on this host -----------------------------------------
     def port_added(self, name, ofport):

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 
+from testbed import run_dir as run_dir_files
 from testbed.appliances import processes
-from testbed.fabric import edge_plan, isolation, runstate, underlay
+from testbed.fabric import edge_plan, isolation, underlay
 from testbed.fabric.controller import REPO
 from testbed.fabric.names import UNDERLAY_MTU
 
@@ -195,16 +196,7 @@ class EdgeWorld:
 
 def read_counters(run_dir):
     """edge node ('edge1', ...) -> the counters its process last wrote in the run directory."""
-    out = {}
-    names = sorted(os.listdir(run_dir)) if run_dir and os.path.isdir(run_dir) else ()
-    for name in names:
-        if name.startswith('edge') and name.endswith(edge_plan.COUNTERS_SUFFIX):
-            raw = runstate.read_private(os.path.join(run_dir, name))
-            try:
-                out[name[:-len(edge_plan.COUNTERS_SUFFIX)]] = json.loads(raw)
-            except (TypeError, ValueError):
-                continue
-    return out
+    return {f'edge{k}': v for k, v in run_dir_files.read_counters(run_dir, 'edge', edge_plan.COUNTERS_SUFFIX).items()}
 
 
 def counters_table(report, run_dir):

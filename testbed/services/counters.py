@@ -1,8 +1,8 @@
 """The VPC services' counters, as each host's process writes them in the run directory every
 second (`host_services --counters-file`): for the lab, `vpclab counters` and tests."""
-import json
 import os
 
+from testbed import run_dir as run_dir_files
 from testbed.commands.output import Table
 
 PREFIX, SUFFIX = 'services-', '.json'
@@ -24,15 +24,7 @@ def totals(per_host):
 
 def read_counters(run_dir):
     """host -> the counters its process last wrote in the run directory (for another terminal)."""
-    out = {}
-    for name in sorted(os.listdir(run_dir)) if run_dir and os.path.isdir(run_dir) else ():
-        if name.startswith(PREFIX) and name.endswith(SUFFIX):
-            try:
-                with open(os.path.join(run_dir, name)) as f:
-                    out[name[len(PREFIX):-len(SUFFIX)]] = json.load(f)
-            except (OSError, ValueError):
-                continue
-    return out
+    return run_dir_files.read_counters(run_dir, PREFIX, SUFFIX)
 
 
 def services_table(report, run_dir):

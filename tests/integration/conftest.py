@@ -18,6 +18,11 @@ def topology(name):
     return os.path.join(ROOT, 'topologies', name)
 
 
+# what our processes' command lines contain: Mininet nodes, the controller, the edge's and the
+# services' packet loops and servers, the delay lines
+OURS = ('mininet:', 'controllers.launcher', 'testbed.appliances.', 'testbed.services.', 'testbed.fabric.delayline')
+
+
 def leftovers():
     bridges = [b for b in subprocess.run(['ovs-vsctl', '--timeout=5', 'list-br'],
                                          capture_output=True, text=True).stdout.split()
@@ -30,7 +35,7 @@ def leftovers():
                 line = f.read().replace(b'\0', b' ').decode(errors='replace')
         except OSError:
             continue
-        if 'mininet:' in line or 'controllers.launcher' in line:
+        if any(mark in line for mark in OURS):
             procs.append(f'{pid} {line[:60]}')
     states = os.listdir(STATE_DIR) if os.path.isdir(STATE_DIR) else []
     return dict(bridges=bridges, interfaces=links, processes=procs, run_states=states)

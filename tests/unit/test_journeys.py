@@ -47,7 +47,7 @@ class World:
     groups: the VPCs' security groups; assign: instance -> its groups, if not its INSTANCES one."""
 
     def __init__(self, mode='proactive', enforce=True, groups=GROUPS, assign=None, instances=INSTANCES,
-                 subnets=SUBNETS, peers=None):
+                 subnets=SUBNETS, peers=None, hyperplane=None):
         self.instances = instances
         self.port = {name: n for n, name in enumerate(instances, start=1)}
         self.table = MappingTable(HOSTS, peers or {vni: set() for vni in groups}, mode)
@@ -56,7 +56,8 @@ class World:
             self.launch(name, vni, ip, host, subnet, (assign or {}).get(name, (group,)), self.port[name])
         self.routers, self.switches = {}, {}
         for h, ip in HOSTS.items():
-            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, subnets, enforce)
+            r = self.routers[h] = VirtualRouter(dict(name=h, underlay_ip=ip), self.table.peers, mode, subnets, enforce,
+                                                hyperplane)
             sw = self.switches[h] = FakeSwitch().apply(r.start())
             for port in self.port.values():
                 sw.apply(r.port_added(f'vl_i{port}', port))
