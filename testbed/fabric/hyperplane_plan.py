@@ -106,8 +106,9 @@ def resources(topo, failed=()):
             pvpc = topo.vpcs[pvpc_name]
             service = pvpc.endpoint_services[service_name]
             lb = pvpc.load_balancers[service.load_balancer]
+            # the service's NLB's shard: the provider's replies come back to the NLB's nodes
             out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet], _listeners(lb),
-                                shard(ep.id), provider=dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name,
+                                shard(lb.id), provider=dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name,
                                                             load_balancer_id=lb.id, nlb_ip=lb.addresses[0].ip,
                                                             service=service.id, service_name=service.name,
                                                             owner=service.account, account=vpc.account,

@@ -109,8 +109,10 @@ def _next_state(state, flags, outbound):
 
 
 class NatNode:
-    def __init__(self, gateway, node, address, store, clock, block_size=BLOCK_SIZE, refresh_s=30.0):
+    def __init__(self, gateway, node, address, store, clock, block_size=BLOCK_SIZE, refresh_s=30.0,
+                 port_filter=None):
         self.gateway, self.node, self.address, self.store = gateway, node, address, store
+        self.port_filter = port_filter  # port -> bool: ports this node may give (None: all of its blocks')
         self.clock, self.block_size, self.refresh_s = clock, block_size, refresh_s
         self.blocks = []                # block indices this node holds
         self.out, self.into = {}, {}    # out tuple -> Entry; reply tuple -> Entry
@@ -131,10 +133,13 @@ class NatNode:
         used = self.used.setdefault(dest, set())
         for index in list(self.blocks):
             for port in block_ports(index, self.block_size):
-                if port not in used:
+                if port not in used and (self.port_filter is None or self.port_filter(port)):
                     return index, port
         index = self._claim()
-        return (index, block_ports(index, self.block_size)[0]) if index is not None else (None, None)
+        if index is None:
+            return None, None
+        ports = block_ports(index, self.block_size)
+        return index, next(q for q in ports if self.port_filter is None or self.port_filter(q))
 
     @staticmethod
     def _dest(t):

@@ -46,8 +46,9 @@ class Node:
         for lost in sorted((self.members - members) & self.peers):
             self.handler.adopt(lost)
         self.members = members
+        self.handler.live = members | {self.name}
         self.handler.expire()
-        for ifname, frame in self.handler.health_checks(now, members | {self.name}):
+        for ifname, frame in self.handler.health_checks(now):
             self.loop.send(ifname, frame)
 
     def run(self, stop):

@@ -25,12 +25,13 @@ class NotAllowed(Exception):
 
 
 class InterfaceEndpoint:
-    def __init__(self, endpoint_id, address, account, service, nlb, nlb_address, store, node, clock):
+    def __init__(self, endpoint_id, address, account, service, nlb, nlb_address, store, node, clock, port_filter=None):
         if not service.allows(account):
             raise NotAllowed(f'account {account!r} may not connect to endpoint service {service.id} '
                              f'(allowed: {", ".join((service.account,) + tuple(service.allowed_accounts))})')
         self.id, self.address, self.nlb, self.nlb_address = endpoint_id, address, nlb, nlb_address
-        self.nat = NatNode(endpoint_id, node, nlb_address, store, clock)
+        # port_filter: the provider's replies reach the node whose bucket a port is in (the wiring's)
+        self.nat = NatNode(endpoint_id, node, nlb_address, store, clock, port_filter=port_filter)
         self.counters = self.nat.counters
 
     def to_provider(self, packet):

@@ -60,6 +60,8 @@ class NodeHandler:
         self.peers = {n: Peer(ip, m) for n, (ip, m) in config['peers'].items()}
         self.own = Counter()
         self.nats, self.nlbs, self.endpoints = {}, {}, {}    # (vni, address) -> object
+        self.consumers = {}             # (provider vni, NLB address) -> [(InterfaceEndpoint, consumer vni)]
+        self.live = set(config['peers']) | {self.name}     # the store's members (node_process updates it)
         self.by_id = {}                 # resource id -> (its NatNode or None, its shard)
         self.nat_by_source = []         # (vni, subnet net, mask, NatNode) for translate_out
         self.nlbs_of_vni = {}           # vni -> [Nlb] for reverse
@@ -90,11 +92,17 @@ class NodeHandler:
             nlb = _nlb(dict(pv, name=pv['load_balancer'], ips=[pv['nlb_ip']], listeners=r['listeners']), self.clock,
                        health=False)
             ep = InterfaceEndpoint(r['id'], p.ip4(r['ips'][0]), pv['account'], _service(pv), nlb, p.ip4(pv['nlb_ip']),
-                                   self.store, self.name, self.clock)
+                                   self.store, self.name, self.clock,
+                                   port_filter=lambda q, r=r: self.owns_bucket(pv['load_balancer_id'], r['shard'], q))
             ep.nat.on_update.append(lambda rec, rid=r['id']: self._replicate(rid, rec))
             self.by_id[r['id']] = (ep.nat, r['shard'])
             self.endpoints[(vni, p.ip4(r['ips'][0]))] = (ep, pv['vni'])
-            self.nlbs[(pv['vni'], p.ip4(pv['nlb_ip']))] = (ep, vni)
+            self.consumers.setdefault((pv['vni'], p.ip4(pv['nlb_ip'])), []).append((ep, vni))
+
+    def owns_bucket(self, rid, shard, port):
+        """Does the VPC router send replies to `port` (its bucket) of resource `rid` to this node?"""
+        members = [n for n in shard if n in self.live]
+        return sharding.bucket_owner(rid, sharding.bucket_of(None, port), members) == self.name
 
     def _nat(self, rid, ip, shard):
         nat = NatNode(rid, self.name, p.ip4(ip), self.store, self.clock)
@@ -137,12 +145,13 @@ class NodeHandler:
         if nat is not None:
             return vni, nat.translate_in(packet)
         nlb = self.nlbs.get(key)
-        if isinstance(nlb, tuple):             # the provider side of one of our interface endpoints
-            ep, consumer_vni = nlb
-            return consumer_vni, ep.to_consumer(packet)
+        if nlb is not None and (ip.proto, _dport(packet, ip)) in nlb.listeners:
+            return vni, nlb.forward(packet)
+        for ep, consumer_vni in self.consumers.get(key, ()):     # the provider's reply to an endpoint's flow
+            verdict = ep.to_consumer(packet)
+            if not isinstance(verdict, Drop):
+                return consumer_vni, verdict
         if nlb is not None:
-            if (ip.proto, _dport(packet, ip)) in nlb.listeners:
-                return vni, nlb.forward(packet)
             return vni, self._probe_answer(ip, packet)
         ep = self.endpoints.get(key)
         if ep is not None:
@@ -232,7 +241,7 @@ class NodeHandler:
             if nat is not None:
                 nat.expire()
 
-    def health_checks(self, now, live):
+    def health_checks(self, now):
         """SYNs to the targets whose check is due, from a port whose reply comes back to this node;
         checks not answered in time count as failures."""
         out = []
@@ -241,9 +250,7 @@ class NodeHandler:
                 del self.probes[key]
                 checks.report(target, False, now)
         for nlb, rid, shard, hc_port, vni in self.checks:
-            members = [n for n in shard if n in live]
-            port = next((q for q in PROBE_PORTS if sharding.bucket_owner(
-                rid, sharding.bucket_of(None, q), members) == self.name), None)
+            port = next((q for q in PROBE_PORTS if self.owns_bucket(rid, shard, q)), None)
             if port is None:
                 continue
             source = min(nlb.addresses)

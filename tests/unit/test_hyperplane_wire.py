@@ -1,0 +1,120 @@
+"""A Hyperplane node's handler on frames (no lab): NAT both ways, replication, an NLB and PrivateLink,
+and Blackfoot's doors to the node holding a NAT port."""
+import os
+import struct
+
+from testbed.appliances import packets as p
+from testbed.appliances.blackfoot_hyperplane import Doors
+from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_SYN
+from testbed.appliances.hyperplane.wire import REPLICATION_PORT, NodeHandler
+from testbed.appliances.tunnels import decapsulate, encapsulate
+from testbed.fabric import edge_plan, hyperplane_plan as hp
+from testbed.state_store import open_store
+from testbed.topology import load
+
+TOPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'topologies', 'hyperplane.yaml')
+HOST_IP, HOST_MAC = p.ip4('100.127.0.1'), p.mac('02:aa:00:00:00:01')
+EDGE = (edge_plan.edge_ip(1), edge_plan.edge_mac(1))
+WEB = p.ip4('198.51.100.10')
+
+
+def tcp(src, sport, dst, dport, flags=TCP_SYN, seq=1, ack=0):
+    seg = bytearray(struct.pack('!HHIIBBHHH', sport, dport, seq, ack, 5 << 4, flags, 1024, 0, 0))
+    struct.pack_into('!H', seg, 16, p.l4_checksum(src, dst, p.PROTO_TCP, seg))
+    return p.build_ipv4(src, dst, p.PROTO_TCP, bytes(seg))
+
+
+def frame(vni, packet, outer_src=HOST_IP, node=None):
+    inner = p.build_eth(b'\2' * 6, b'\4' * 6, p.ETH_P_IP, packet)
+    return encapsulate(inner, vni, outer_src, p.ip4(node.ip), HOST_MAC, p.mac(node.mac))
+
+
+def inner(out):
+    d = decapsulate(out)
+    return d, p.parse_ipv4(d.inner, 14), d.inner[14:]
+
+
+def fleet(topo):
+    store, now = open_store('embedded'), [100.0]
+    nodes = {n.name: n for n in hp.nodes(topo)}
+    handlers = {n: NodeHandler(hp.node_config(topo, node, '/run', EDGE, 'geneve'), store, lambda: now[0])
+                for n, node in nodes.items()}
+    return store, nodes, handlers
+
+
+def test_nat_out_and_back_with_the_reply_finding_the_port_owner():
+    topo = load(TOPO)
+    store, nodes, handlers = fleet(topo)
+    blue = topo.vpcs['blue']
+    nat = next(r for r in hp.resources(topo) if r.kind == 'nat')
+    first = nat.shard[0]
+    out = handlers[first](frame(blue.vni, tcp(p.ip4('10.0.1.10'), 40000, WEB, 80), node=nodes[first]), 'ul', None)
+    assert len(out) == 1
+    d, ip, packet = inner(out[0][1])
+    assert d.outer_dst == p.ip4(EDGE[0]) and d.vni == blue.vni and ip.src == p.ip4(nat.ips[0])
+    port = struct.unpack_from('!H', packet, 20)[0]
+    # replication: the other node of the shard gets the entry over UDP
+    datagrams = handlers[first].flush()
+    other = nat.shard[1]
+    assert datagrams and all(frame_[30:34] == p.ip4(nodes[other].ip) for _, frame_ in datagrams)
+    assert struct.unpack_from('!H', datagrams[0][1], 36)[0] == REPLICATION_PORT
+    handlers[other](datagrams[0][1], 'ul', None)
+    # Blackfoot's door sends the reply to the port's owner
+    doors = Doors({n: (p.ip4(x.ip), p.mac(x.mac)) for n, x in nodes.items()},
+                  [(nat.id, nat.vni, p.ip4(nat.ips[0]))], [], store)
+    reply = tcp(WEB, 80, p.ip4(nat.ips[0]), port, TCP_SYN | TCP_ACK)
+    assert doors.get((nat.vni, p.ip4(nat.ips[0])))(reply) == (p.ip4(nodes[first].ip), p.mac(nodes[first].mac))
+    # the survivor translates the reply with the replicated entry once it adopted the blocks
+    doors.set_failed([first])
+    handlers[other].adopt(first)
+    assert doors.get((nat.vni, p.ip4(nat.ips[0])))(reply)[0] == p.ip4(nodes[other].ip)
+    d, ip, packet = inner(handlers[other](frame(blue.vni, reply, p.ip4(EDGE[0]), nodes[other]), 'ul', None)[0][1])
+    assert ip.dst == p.ip4('10.0.1.10') and struct.unpack_from('!H', packet, 22)[0] == 40000
+
+
+def test_nlb_forward_keeps_the_client_and_the_reply_comes_from_the_listener():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
+    h = handlers[lb.shard[0]]
+    client, vip = p.ip4('10.0.1.10'), p.ip4(lb.ips[0])
+    d, ip, packet = inner(h(frame(lb.vni, tcp(client, 40001, vip, 80), node=nodes[lb.shard[0]]), 'ul', None)[0][1])
+    assert ip.src == client and ip.dst in (p.ip4('10.0.1.20'), p.ip4('10.0.1.21'))
+    assert struct.unpack_from('!H', packet, 22)[0] == 8080
+    back = tcp(ip.dst, 8080, client, 40001, TCP_SYN | TCP_ACK)
+    _, ip, packet = inner(h(frame(lb.vni, back, node=nodes[lb.shard[0]]), 'ul', None)[0][1])
+    assert ip.src == vip and struct.unpack_from('!H', packet, 20)[0] == 80
+
+
+def test_privatelink_between_overlapping_vpcs():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    ep = next(r for r in hp.resources(topo) if r.kind == 'endpoint')
+    consumer, address = p.ip4('10.0.1.10'), p.ip4(ep.ips[0])
+    for name in ep.shard:
+        h = handlers[name]
+        out = h(frame(ep.vni, tcp(consumer, 40002, address, 443), node=nodes[name]), 'ul', None)
+        d, ip, packet = inner(out[0][1])
+        assert d.vni == ep.provider['vni'] and ip.src == p.ip4(ep.provider['nlb_ip'])
+        assert ip.dst in (p.ip4('10.0.1.10'), p.ip4('10.0.1.11'))
+        sport = struct.unpack_from('!H', packet, 20)[0]
+        assert h.owns_bucket(ep.provider['load_balancer_id'], ep.shard, sport)
+        back = tcp(ip.dst, 8443, ip.src, sport, TCP_SYN | TCP_ACK)
+        d, ip, packet = inner(h(frame(ep.provider['vni'], back, node=nodes[name]), 'ul', None)[0][1])
+        assert d.vni == ep.vni and ip.src == address and ip.dst == consumer
+        assert struct.unpack_from('!HH', packet, 20) == (443, 40002)
+
+
+def test_health_checks_probe_from_a_port_that_comes_back_here():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
+    h = handlers[lb.shard[0]]
+    probes = h.health_checks(200.0)
+    assert len(probes) == 2
+    d, ip, packet = inner(probes[0][1])
+    assert ip.src == p.ip4(lb.ips[0]) and struct.unpack_from('!H', packet, 22)[0] == 8080
+    sport = struct.unpack_from('!H', packet, 20)[0]
+    answer = tcp(ip.dst, 8080, ip.src, sport, TCP_SYN | TCP_ACK)
+    out = h(frame(lb.vni, answer, node=nodes[lb.shard[0]]), 'ul', None)
+    assert inner(out[0][1])[1].dst == ip.dst         # the RST that ends the probe
