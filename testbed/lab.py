@@ -19,7 +19,7 @@ from mininet.log import setLogLevel
 from testbed import flowlogs, run_dir
 from testbed import security_groups as group_rules
 from testbed.errors import LabError, UsageError
-from testbed.fabric import conntrack, edge, platform
+from testbed.fabric import conntrack, edge, hyperplane, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.host_services import HostServices
 from testbed.fabric.names import DEFAULT_PREFIX, Names
@@ -31,11 +31,12 @@ from testbed.topology import Topology, load
 
 class Lab:
     def __init__(self, topology, mode=None, prefix=DEFAULT_PREFIX, progress=None,
-                 security_groups=True, keep=None, cables='patch'):
+                 security_groups=True, keep=None, cables='patch', state_store=None):
         """security_groups=False builds the same pipeline without conntrack (benchmarks);
         keep: a directory to write the run's flow logs and controller log to when it stops;
         cables: 'patch' (OVS patch ports between the fabric's bridges) or 'veth' (the old
-        fabric, for comparisons; testbed/fabric/cables.py)."""
+        fabric, for comparisons; testbed/fabric/cables.py); state_store: 'embedded' or 'etcd' for
+        the Hyperplane nodes (default: the topology's `hyperplane.state_store`)."""
         self.keep = keep
         self.cables = cables
         topo = topology if isinstance(topology, Topology) else load(topology)
@@ -47,6 +48,8 @@ class Lab:
         self.controller = None
         self.network = None
         self.edge = None                # the edge and the outside world (fabric/edge.py), when used
+        self.hyperplane = None          # the Hyperplane nodes and their store (fabric/hyperplane.py), when used
+        self.state_store = state_store
         self.api = None
         self.run_dir = None
         self.services = None          # DNS, metadata and DHCP clients (testbed/fabric/host_services.py)
@@ -84,6 +87,7 @@ class Lab:
             self.network = Network(self.topology, self.names, self.controller.ofp_port,
                                    self.state.add, cables=self.cables)
             self.network.build()
+            self.hyperplane = hyperplane.start(self, self.state_store)
             self.edge = edge.start(self)
             conntrack.enable_reassembly()
             self.timings['build_s'] = time.monotonic() - t0
@@ -120,6 +124,7 @@ class Lab:
                 failures.append(exc)
         try:
             self.edge = self.edge and self.edge.stop()
+            self.hyperplane = self.hyperplane and self.hyperplane.stop()
             if self.services is not None:
                 self.services.stop()          # its last counters stay in self.services.final
             if self.network is not None:
@@ -224,6 +229,48 @@ class Lab:
         self.wait_ready(timeout)
         self.services.migrated(instance, host)
         return dict(record, total_seconds=time.monotonic() - t0)
+
+    # ---- Hyperplane -------------------------------------------------------------------------
+    def _fleet(self, node):
+        if self.hyperplane is None:
+            raise UsageError('this lab has no Hyperplane nodes (no NAT gateway, load balancer or interface endpoint)')
+        if node not in self.hyperplane.nodes:
+            raise UsageError(f'no Hyperplane node {node!r}; the nodes are {", ".join(self.hyperplane.nodes)}')
+        return self.hyperplane
+
+    @property
+    def failed_nodes(self):
+        return list(self.hyperplane.failed) if self.hyperplane else []
+
+    def fail_node(self, node):
+        """Hyperplane node `node` dies: its process is killed, the store forgets it, the VPC routers
+        and Blackfoot stop sending to it; its shards are not refilled.  Established connections go
+        on through the nodes that had copies of their state."""
+        fleet = self._fleet(node)
+        if node in fleet.failed:
+            raise UsageError(f'{node} has failed already')
+        fleet.fail(node)
+        self._tell_failed()
+
+    def restore_node(self, node):
+        """Starts a failed node again: it asks its peers for their flow entries and takes traffic."""
+        fleet = self._fleet(node)
+        if node not in fleet.failed:
+            raise UsageError(f'{node} has not failed')
+        fleet.restore(node)
+        self._tell_failed()
+
+    def _tell_failed(self):
+        failed = self.failed_nodes
+        if self.edge:
+            self.edge.hyperplane_failed(failed)
+        self.api.set_failed_hyperplane(failed)
+        self.wait_ready()
+
+    def shards(self):
+        """[(kind, name, vpc, serving nodes, failed nodes of its shard)] of every Hyperplane resource."""
+        from testbed.fabric import hyperplane_plan
+        return hyperplane_plan.shard_table(self.topology, self.failed_nodes)
 
     # ---- security groups and flow logs ------------------------------------------------------
     def security_group(self, vpc, group):

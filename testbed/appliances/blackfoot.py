@@ -142,6 +142,7 @@ class Edge:
     direct_connects: list = field(default_factory=list)
     endpoints: list = field(default_factory=list)
     services_cidr: str = '198.18.0.0/24'
+    hyperplane: object = None           # (vni, private ip) -> door(packet) -> (node ip, mac); blackfoot_hyperplane
     mtu: int = EDGE_MTU
     counters: Counter = field(default_factory=Counter)
 
@@ -269,9 +270,20 @@ class Edge:
         return self.deliver(vni, bytes(buf))
 
     def deliver(self, vni, packet):
-        """Toward the destination instance's current host, from the mapping."""
-        where = self.lookup((vni, packet[16:20]))
+        """Toward the destination instance's current host, from the mapping; a NAT gateway's or an
+        NLB's address toward the Hyperplane node that holds the flow."""
+        door = self.hyperplane.get((vni, packet[16:20])) if self.hyperplane else None
+        where = door(packet) if door else self.lookup((vni, packet[16:20]))
         if where is None:
             return self.drop('no-mapping')
         host_ip, mac = where
         return [ToHost(vni, host_ip, mac, packet)]
+
+    def relay(self, vni, packet):
+        """A packet a Hyperplane node sends on: into the VPC if its destination is there (the node
+        holds no mapping), else out as if the VPC had sent it (a NAT gateway's, an NLB's reply)."""
+        dst = packet[16:20]
+        if self.lookup((vni, dst)) is None and not (self.hyperplane and self.hyperplane.get((vni, dst))):
+            return self.outbound(vni, packet)
+        self.counters['relayed'] += 1
+        return self.deliver(vni, packet)

@@ -40,8 +40,9 @@ class Underlay:
 class EdgeHandler:
     """handler(frame, ifname, vlan) for `PacketLoop`; its `counters` are the edge's."""
 
-    def __init__(self, edge: Edge, underlay: Underlay, links):
+    def __init__(self, edge: Edge, underlay: Underlay, links, relays=()):
         self.edge, self.underlay, self.counters = edge, underlay, edge.counters
+        self.relays = frozenset(relays)     # Hyperplane nodes' underlay addresses: Edge.relay
         self.links = {link.name: link for link in links}
         self.by_port = {(link.ifname, link.vlan): link for link in links}
         self.fast, self.underlay_ifname = FastPath(self), underlay.ifname
@@ -49,6 +50,8 @@ class EdgeHandler:
 
     def __call__(self, frame, ifname, vlan):
         if ifname == self.underlay_ifname:
+            if self.relays and frame[26:30] in self.relays:
+                return self.from_underlay(frame, relay=True)
             return self.fast_outbound(frame) or self.from_underlay(frame)
         if vlan is None:
             out = self.fast_inbound(ifname, frame)
@@ -60,13 +63,14 @@ class EdgeHandler:
             return []
         return self.from_link(link, frame, vlan)
 
-    def from_underlay(self, frame):
+    def from_underlay(self, frame, relay=False):
         d = decapsulate(frame)
         if d is None:
             self.counters['drop:not-tunnel'] += 1
             return []
         packet = self._ipv4(d.inner)
-        return self.frames(self.edge.outbound(d.vni, packet) if packet is not None else [])
+        step = self.edge.relay if relay else self.edge.outbound
+        return self.frames(step(d.vni, packet) if packet is not None else [])
 
     def from_link(self, link, frame, vlan):
         eth = p.parse_eth(frame)

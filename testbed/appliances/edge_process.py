@@ -8,6 +8,7 @@ from the lab, which follows the mapping service: one JSON object per line on std
 
     {"mapping": [[vni, private ip, host underlay ip, instance MAC], ...]}   replaces the mapping
     {"counters": true}                                                    one JSON line on stdout
+    {"hyperplane_failed": [node, ...]}                                    the Hyperplane nodes lost
 
 so the edge looks each packet's destination up in what the mapping service said last, and an
 elastic IP follows a migration.  Prints `ready` when its sockets are open; on SIGTERM its counters.
@@ -43,6 +44,19 @@ def write_counters(path, counters):
     os.replace(tmp, path)
 
 
+def hyperplane_doors(config):
+    """The `Doors` to the Hyperplane nodes of CONFIG's "hyperplane" section, or None."""
+    hp = config.get('hyperplane')
+    if not hp:
+        return None
+    from testbed.appliances.blackfoot_hyperplane import Doors
+    from testbed.state_store.remote import RemoteStore
+    return Doors({n: (ip4(ip), mac(m)) for n, (ip, m) in hp['nodes'].items()},
+                 [(g, vni, ip4(ip)) for g, vni, ip in hp['nats']],
+                 [(lb, vni, [ip4(ip) for ip in ips], shard) for lb, vni, ips, shard in hp['nlbs']],
+                 lambda: RemoteStore(hp['store']))
+
+
 def build(config, mapping):
     """(EdgeHandler, interface names) of a configuration; `mapping` is the dict the edge reads."""
     routes = bf.Routes()
@@ -59,14 +73,15 @@ def build(config, mapping):
         direct_connects=[bf.DirectConnect(d['name'], d['vni'], d['site_cidr'], d['vlan']) for d in config['dx']],
         endpoints=[bf.GatewayEndpoint(e['name'], e['vni'], ip4(e['service_address']), ip4(e['alias']))
                    for e in config['endpoints']],
-        services_cidr=config['services_cidr'])
+        services_cidr=config['services_cidr'], hyperplane=hyperplane_doors(config))
     u = config['underlay']
     hops = {ip4(ip): mac(m) for ip, m in u['next_hops'].items()}
     underlay = bw.Underlay(u['ifname'], ip4(u['ip']), mac(u['mac']), hops.get, u['encapsulation'])
     links = [bw.OutsideLink(x['name'], x['ifname'], mac(x['mac']), mac(x['peer_mac']), x.get('vlan'))
              for x in config['links']]
     interfaces = [u['ifname']] + sorted({x['ifname'] for x in config['links']})
-    return bw.EdgeHandler(edge, underlay, links), interfaces
+    relays = [ip4(ip) for ip, _ in config.get('hyperplane', {}).get('nodes', {}).values()]
+    return bw.EdgeHandler(edge, underlay, links, relays), interfaces
 
 
 def mapping_of(rows):
@@ -76,8 +91,9 @@ def mapping_of(rows):
 class Control:
     """Lines of JSON on a file descriptor (the lab's pipe), read without blocking the loop."""
 
-    def __init__(self, fd, mapping, report, counters_file=None):
+    def __init__(self, fd, mapping, report, counters_file=None, doors=None):
         self.fd, self.mapping, self.report, self.buffer = fd, mapping, report, b''
+        self.doors = doors
         self.counters_file, self.written = counters_file, 0.0
         os.set_blocking(fd, False)
 
@@ -109,6 +125,8 @@ class Control:
             fresh = mapping_of(message['mapping'])
             self.mapping.clear()            # the same dict: Edge reads it on every packet
             self.mapping.update(fresh)
+        if 'hyperplane_failed' in message and self.doors is not None:
+            self.doors.set_failed(message['hyperplane_failed'])
         if message.get('counters'):
             self.write(0)           # first, so the file is as fresh as the answer once it is read
             print(json.dumps(self.report()), flush=True)
@@ -142,7 +160,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     handler, interfaces = build(config, mapping)
     loop = PacketLoop.open(interfaces, handler, frame_count=config.get('frames', FRAME_COUNT))
-    control = Control(sys.stdin.fileno(), mapping, loop.report, config.get('counters_file'))
+    control = Control(sys.stdin.fileno(), mapping, loop.report, config.get('counters_file'), handler.edge.hyperplane)
     print('ready ' + ' '.join(interfaces), flush=True)
     try:
         run(loop, control, lambda: bool(stopping))

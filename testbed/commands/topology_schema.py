@@ -11,7 +11,7 @@ import os
 import sys
 
 from testbed.topology import INSTANCE_TYPES, limits, loader, vpc_format
-from testbed.topology.edge_model import HTTP_TOKENS, SCHEMES
+from testbed.topology.edge_model import HTTP_TOKENS, SCHEMES, STATE_STORES
 from testbed.topology.firewall_format import (
     MAX_ACL_RULE,
     MAX_FLOW_LOG_INTERVAL,
@@ -130,7 +130,8 @@ def leaving():
                            limits.MAX_SITE_NAME)}),
         'edge': mapping({'nodes': integer(1, limits.MAX_EDGE_NODES)}),
         'hyperplane': mapping({'nodes': integer(1, limits.MAX_HYPERPLANE_NODES),
-                               'shard_size': integer(1, limits.MAX_HYPERPLANE_NODES)}),
+                               'shard_size': integer(1, limits.MAX_HYPERPLANE_NODES),
+                               'state_store': enum(STATE_STORES)}),
         'services': mapping({'s3': mapping({'cidr': cidr()})}),
         'dns': mapping({'private_zones': {'type': 'object', 'additionalProperties': mapping(
             {'vpcs': listing(NAME), 'records': named({'type': 'string'})},

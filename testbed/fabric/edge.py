@@ -95,24 +95,8 @@ class EdgeWorld:
 
     def _underlay(self, edge, k):
         """Edge host k's NIC cable to a spine, and the static flows that reach it."""
-        topo, nm = self.topo, self.names
-        mac, ip, cable = edge_plan.edge_mac(k), edge_plan.edge_ip(k), self.underlay_cable(k)
-        spine = (k - 1) % topo.spines + 1
-        port = edge_plan.EDGE_SPINE_PORT + k
-        sh(f'ip link add name {cable} type veth peer name ul address {mac} netns {edge.pid}')
-        isolation.seal([cable])
-        sh(f'ip link set {cable} mtu {UNDERLAY_MTU} && ethtool -K {cable} tx off >/dev/null && '
-           f'ip link set {cable} up && ovs-vsctl --timeout=30 add-port {nm.spine(spine)} {cable} '
-           f'-- set interface {cable} ofport_request={port}')
-        edge.cmd(f'ip link set ul mtu {UNDERLAY_MTU} && ethtool -K ul tx off >/dev/null && ip link set ul up')
-        flows = {nm.spine(spine): [f'priority=100,dl_dst={mac},actions=output:{port}']}
-        for r in underlay.rack_indexes(topo).values():
-            flows[nm.tor(r)] = [f'priority=100,dl_dst={mac},actions=output:{underlay.UPLINK_BASE + spine}']
-        ul0 = nm.underlay()
-        flows[ul0] = [underlay.arp_responder(ip, mac)]
-        sh(f'ovs-appctl tnl/neigh/set {ul0} {ip} {mac}')
-        for bridge, fl in flows.items():
-            add_flows(bridge, fl)
+        attach_to_spine(self.topo, self.names, edge, self.underlay_cable(k), edge_plan.edge_mac(k),
+                        edge_plan.edge_ip(k), (k - 1) % self.topo.spines + 1, edge_plan.EDGE_SPINE_PORT + k)
 
     def _cable(self, link):
         a = self.nodes[link.node1]
@@ -161,6 +145,10 @@ class EdgeWorld:
         vnis = set(self.plan.edge_config['vnis'])
         rows = [[e['vni'], e['ip'], e['host_ip'], e['mac']] for e in self.lab.api.mappings() if e['vni'] in vnis]
         self._send(dict(mapping=rows))
+
+    def hyperplane_failed(self, names):
+        """Tells every edge process which Hyperplane nodes are down (testbed/appliances/blackfoot_hyperplane.py)."""
+        self._send(dict(hyperplane_failed=list(names)))
 
     def _send(self, message):
         with self.lock:
@@ -242,6 +230,28 @@ def merge(counters):
             else:
                 out[key] = out.get(key, 0) + value
     return out
+
+
+def attach_to_spine(topo, nm, node, cable, mac, ip, spine, port):
+    """A dedicated host on the underlay (an edge or Hyperplane node): its cable `cable` (in the root
+    namespace; `ul` in the node's) on port `port` of spine `spine`, and the static flows that reach
+    its MAC from every ToR and spine and its address from the hypervisors' tunnels."""
+    sh(f'ip link add name {cable} type veth peer name ul address {mac} netns {node.pid}')
+    isolation.seal([cable])
+    sh(f'ip link set {cable} mtu {UNDERLAY_MTU} && ethtool -K {cable} tx off >/dev/null && '
+       f'ip link set {cable} up && ovs-vsctl --timeout=30 add-port {nm.spine(spine)} {cable} '
+       f'-- set interface {cable} ofport_request={port}')
+    node.cmd(f'ip link set ul mtu {UNDERLAY_MTU} && ethtool -K ul tx off >/dev/null && ip link set ul up')
+    racks = underlay.rack_indexes(topo)
+    flows = {nm.spine(s): [f'priority=100,dl_dst={mac},actions=output:{port if s == spine else min(racks.values())}']
+             for s in range(1, topo.spines + 1)}       # another spine: down to a ToR, which goes up to ours
+    for r in racks.values():
+        flows[nm.tor(r)] = [f'priority=100,dl_dst={mac},actions=output:{underlay.UPLINK_BASE + spine}']
+    ul0 = nm.underlay()
+    flows[ul0] = [underlay.arp_responder(ip, mac)]
+    sh(f'ovs-appctl tnl/neigh/set {ul0} {ip} {mac}')
+    for bridge, fl in flows.items():
+        add_flows(bridge, fl)
 
 
 def _up(ifname, mtu):

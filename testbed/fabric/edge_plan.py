@@ -60,6 +60,27 @@ def needed(topo):
     return any(uses_edge(v) for v in topo.vpcs.values())
 
 
+def _elastic_ips(topo):
+    """Elastic IPs of instances, NAT gateways (their private address) and internet-facing NLBs."""
+    out = [dict(public=e.address, vni=v.vni, private=v.instances[e.instance].ip)
+           for v in topo.vpcs.values() for e in v.elastic_ips.values() if e.instance]
+    for r in hyperplane_plan.resources(topo):
+        out += [dict(public=public, vni=r.vni, private=r.ips[i if r.kind == 'nlb' else 0])
+                for i, public in enumerate(r.public_ips)]
+    return out
+
+
+def _hyperplane_config(topo, run_dir):
+    """What Blackfoot needs of Hyperplane: the nodes, and the addresses it opens doors to."""
+    if not hyperplane_plan.needed(topo):
+        return None
+    resources = hyperplane_plan.resources(topo)
+    return dict(nodes={n.name: [n.ip, n.mac] for n in hyperplane_plan.nodes(topo)},
+                nats=[[r.id, r.vni, r.ips[0]] for r in resources if r.kind == 'nat'],
+                nlbs=[[r.id, r.vni, r.ips, r.shard] for r in resources if r.kind == 'nlb' and r.public_ips],
+                store=hyperplane_plan.store_socket(run_dir))
+
+
 def edge_routes(topo):
     """(vni, subnet CIDR, destination, target) of every route the edge takes, in file order."""
     return [(vpc.vni, subnet.cidr, r.destination, r.target)
@@ -192,9 +213,13 @@ def plan(topo, names, run_dir):
     vpns = vpn_connections(topo)
     for j, site in enumerate(topo.outside.sites.values(), start=1):
         per_node[1] += _site(p, macs, topo, names, j, site, [x for x in vpns if x[1].site == site.name])
+    hyperplane = _hyperplane_config(topo, run_dir)
     p.edge_configs = {edge: dict(_edge_config(topo, k, per_node[k], eps, vpns if k == 1 else [], k == 1),
                                  counters_file=counters_path(run_dir, k))
                       for k, edge in enumerate(p.edges, start=1)}
+    if hyperplane:
+        for config in p.edge_configs.values():
+            config['hyperplane'] = hyperplane
     p.edge_config = p.edge_configs[p.edge]
     p.processes[:0] = [(edge, ['-m', 'testbed.appliances.edge_process', f'{run_dir}/edge{k}.json'], None,
                         'testbed.appliances.edge_process') for k, edge in enumerate(p.edges, start=1)]
@@ -285,11 +310,11 @@ def _policy(topo, site, tables):
 def _edge_config(topo, k, links, eps, vpns, sites=True):
     return dict(
         underlay=dict(ifname='ul', ip=edge_ip(k), mac=edge_mac(k), encapsulation=topo.encapsulation,
-                      next_hops={h.underlay_ip: _nic_mac(h) for h in topo.hosts.values()}),
+                      next_hops={**{h.underlay_ip: _nic_mac(h) for h in topo.hosts.values()},
+                                 **{n.ip: n.mac for n in hyperplane_plan.nodes(topo)}}),
         links=links, routes=edge_routes(topo), icmp_source=EDGE_OUTSIDE_IP,
         services_cidr=topo.services.s3_cidr,
-        elastic_ips=[dict(public=e.address, vni=v.vni, private=v.instances[e.instance].ip)
-                     for v in topo.vpcs.values() for e in v.elastic_ips.values() if e.instance],
+        elastic_ips=_elastic_ips(topo),
         vpn=[dict(name=c.id, vni=v.vni, site_cidr=topo.outside.sites[c.site].cidr, topology=topo.name,
                   edge_ip=edge_end, site_ip=topo.outside.sites[c.site].vpn_router_ip) for v, c, edge_end, _ in vpns],
         dx=[dict(name=d.name, vni=v.vni, site_cidr=topo.outside.sites[d.site].cidr, vlan=d.vlan)

@@ -49,6 +49,13 @@ class Resource:
         return asdict(self)
 
 
+STORE_SOCKET = 'hyperplane-store.sock'     # in the run directory: the lab serves its store there
+
+
+def store_socket(run_dir):
+    return f'{run_dir}/{STORE_SOCKET}'
+
+
 def node_ip(k):
     return str(NODE_UNDERLAY + k)
 
@@ -102,7 +109,9 @@ def resources(topo, failed=()):
             out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet], _listeners(lb),
                                 shard(ep.id), provider=dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name,
                                                             load_balancer_id=lb.id, nlb_ip=lb.addresses[0].ip,
-                                                            service=service.id, account=vpc.account)))
+                                                            service=service.id, service_name=service.name,
+                                                            owner=service.account, account=vpc.account,
+                                                            allowed_accounts=list(service.allowed_accounts))))
     return out
 
 
@@ -127,3 +136,39 @@ def controller_section(topo, failed=()):
     """The controller configuration's "hyperplane" key (testbed/fabric/controller.py)."""
     return dict(nodes={n.name: n.ip for n in nodes(topo)}, macs={n.name: n.mac for n in nodes(topo)},
                 failed=sorted(failed), resources=[r.as_dict() for r in resources(topo, failed)])
+
+
+def _nat_sources(vpc, nat):
+    """The CIDRs of the subnets whose route table sends something to the NAT gateway."""
+    return [sub.cidr for sub in vpc.subnets.values()
+            if any(r.target == f'nat:{nat}' for r in vpc.route_table_of(sub.name).routes)]
+
+
+def _health(lb):
+    hc = lb.health_check
+    return dict(port=hc.port, interval_s=hc.interval_s, healthy=hc.healthy, unhealthy=hc.unhealthy)
+
+
+def node_config(topo, node, run_dir, edge, encapsulation):
+    """What node `node`'s process reads (appliances/hyperplane/node_process.py): the resources whose
+    shard (before failures: a restored node serves its own again) holds it, with what it needs of
+    the model.  `edge`: (underlay ip, mac) of the Blackfoot node it sends to."""
+    everyone = nodes(topo)
+    mine = []
+    for r in resources(topo):
+        if node.name not in r.shard:
+            continue
+        d = r.as_dict()
+        vpc = topo.vpcs[r.vpc]
+        if r.kind == 'nat':
+            d['sources'] = _nat_sources(vpc, r.name)
+        elif r.kind == 'nlb':
+            lb = vpc.load_balancers[r.name]
+            d.update(target_ips={i.name: i.ip for i in vpc.instances.values()}, health_check=_health(lb))
+        else:
+            pvpc = topo.vpcs[r.provider['vpc']]
+            d['provider'] = dict(r.provider, target_ips={i.name: i.ip for i in pvpc.instances.values()})
+        mine.append(d)
+    return dict(name=node.name, store=store_socket(run_dir), edge=list(edge), resources=mine,
+                underlay=dict(ifname='ul', ip=node.ip, mac=node.mac, encapsulation=encapsulation),
+                peers={n.name: [n.ip, n.mac] for n in everyone if n.name != node.name})

@@ -106,11 +106,15 @@ class Edge:
     nodes: int = 1
 
 
+STATE_STORES = ("embedded", "etcd")     # testbed/state_store BACKENDS
+
+
 @dataclass(frozen=True)
 class Hyperplane:
     """Flow-tracking nodes for NAT gateways, NLBs and PrivateLink; each resource uses shard_size of them."""
     nodes: int = 2
     shard_size: int = 2
+    state_store: str = "embedded"      # embedded | etcd: where membership and port-block claims live
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from .edge_model import (
     S3_HOST,
+    STATE_STORES,
     Dns,
     DnsRecord,
     Edge,
@@ -147,15 +148,18 @@ def edge(node: Node | None) -> Edge:
 
 
 def hyperplane(node: Node | None) -> Hyperplane:
-    spec = node.mapping(("nodes", "shard_size")) if node else {}
+    spec = node.mapping(("nodes", "shard_size", "state_store")) if node else {}
     nodes = spec["nodes"].integer(1, MAX_HYPERPLANE_NODES) if "nodes" in spec else Hyperplane.nodes
+    store = Hyperplane.state_store
+    if "state_store" in spec:
+        store = spec["state_store"].choice(STATE_STORES, "a state store")
     if "shard_size" not in spec:
-        return Hyperplane(nodes, min(Hyperplane.shard_size, nodes))
+        return Hyperplane(nodes, min(Hyperplane.shard_size, nodes), store)
     shard = spec["shard_size"].integer(1, MAX_HYPERPLANE_NODES)
     if shard > nodes:
         spec["shard_size"].fail(f"{shard} is more than the {nodes} nodes: each resource is served by shard_size of "
                                 f"the nodes; use at most {nodes}, or more nodes")
-    return Hyperplane(nodes, shard)
+    return Hyperplane(nodes, shard, store)
 
 
 def dns(node: Node | None, vpcs: dict, instances: dict) -> Dns:
