@@ -7,10 +7,10 @@ import re
 import shutil
 import tempfile
 
-from testbed.fabric.controller import FLOW_LOG_FILE
 from testbed.fabric.runstate import read_private
 
 PREFIX = 'vpclab-'
+FLOW_LOG_FILE = 'flow-logs.txt'       # the controller's VPC flow logs (testbed/fabric/controller.py)
 RESULTS = (FLOW_LOG_FILE, 'controller.log')      # what keep= saves of a run
 
 

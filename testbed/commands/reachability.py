@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
-from testbed.fabric import edge_plan
 from testbed.observe.trace_rules import PING, acl_decision, group_decision, route_choice, topology_membership
 
 SHORT = {'security-group': 'sg', 'network-acl': 'nacl', 'target-not-built': 'no-target', 'leaves-vpc': 'out'}
@@ -43,13 +42,12 @@ def _acl_allows(vpc, subnet, direction, peer_ip):
 def route(topo, a, b):
     """None if a packet from a to b's address reaches b's VPC by a's route table; else the reason
     ('other-vpc': the address is someone else's there; 'leaves-vpc': the route sends it to a gateway
-    on the edge -- igw, vgw, dx:, vpce: -- so it leaves the VPC instead)."""
+    on the edge -- igw, vgw, dx:, vpce: -- or to a NAT gateway on Hyperplane, so it leaves the VPC)."""
     found = route_choice(topo, a.vpc, a.subnet, b.ip)
-    if (found.route is not None and edge_plan.uses_edge(topo.vpcs[a.vpc])
-            and edge_plan.target_kind(found.route.target) in edge_plan.EDGE_KINDS):
-        return 'leaves-vpc'         # to Blackfoot and out: not to an instance of these VPCs
     if found.reason:
         return found.reason
+    if found.vpc is None:
+        return 'leaves-vpc'
     return None if found.vpc == b.vpc else 'other-vpc'
 
 

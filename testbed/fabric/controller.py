@@ -7,9 +7,9 @@ import sys
 import time
 
 from testbed.fabric import firewall_config, host_services, hyperplane_plan
+from testbed.run_dir import FLOW_LOG_FILE
 
 LAUNCHER = 'controllers.launcher'
-FLOW_LOG_FILE = 'flow-logs.txt'       # in the lab's run directory
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from controllers.pipeline import ROUTER_MAC
 from testbed.errors import UsageError
+from testbed.fabric import hyperplane_plan
 from testbed.observe.trace_ends import End, resolve
 from testbed.observe.trace_rules import (
     PING,
@@ -17,8 +18,10 @@ from testbed.observe.trace_rules import (
     Probe,
     acl_decision,
     group_decision,
+    hyperplane_address,
     inside,
     membership,
+    node_choice,
     route_choice,
 )
 from testbed.observe.trace_verdict import Step, Trace, gateway_words
@@ -30,12 +33,14 @@ SPORT = 40000          # the source port of the traced packet (tcp/udp), which t
 class TraceState:
     """entries: the mapping service's table (dicts: vni, ip, host, host_ip, mac, eni, instance,
     security_groups); groups: {vpc: {group: rules}} (empty: the file's); caches: {host: {(vni, ip)}}
-    (None: not known, e.g. from the file alone); source: where it comes from, for people."""
+    (None: not known, e.g. from the file alone); source: where it comes from, for people; failed: the
+    Hyperplane nodes that have failed."""
     entries: list
     groups: dict = field(default_factory=dict)
     caches: dict | None = None
     source: str = 'the topology file'
     mode: str = 'proactive'
+    failed: tuple = ()
 
     @classmethod
     def of_topology(cls, topo):
@@ -49,7 +54,8 @@ class TraceState:
         topo, api = lab.topology, lab.api
         groups = {v.name: {g: api.security_group(v.name, g) for g in v.security_groups} for v in topo.vpcs.values()}
         caches = {h: {(e['vni'], e['ip']) for e in api.cache(h)['cache']} for h in topo.hosts}
-        return cls(api.mappings(), groups, caches, 'the running lab (management API)', topo.mode)
+        failed = tuple(api.hyperplane()['failed']) if hyperplane_plan.needed(topo) else ()
+        return cls(api.mappings(), groups, caches, 'the running lab (management API)', topo.mode, failed)
 
     def entry(self, vni, ip):
         return next((e for e in self.entries if e['vni'] == vni and e['ip'] == ip), None)
@@ -84,7 +90,10 @@ def _from_instance(topo, state, t, a, b, probe, from_host):
                                 f'{subnet.gateway_ip}, answered on {here} with {ROUTER_MAC}')
         else:
             known = state.entry(vpc.vni, b.ip)
+            answered = next((r for r in hyperplane_plan.resources(topo)
+                             if r.kind in ('nlb', 'endpoint') and r.vpc == vpc.name and b.ip in r.ips), None)
             t.note('ARP', here, f'{b.ip} answered on {here} with {known["mac"]}' if known else
+                   f'{b.ip} ({_named(answered)}) answered on {here} with {ROUTER_MAC}' if answered else
                    f'no instance has {b.ip}: {here} would not answer ARP (arp-unknown-target); traced as if '
                    f'{inst.name} sent the packet anyway')
         sg = group_decision(vpc, state.groups.get(vpc.name), e['security_groups'], 'outbound', probe, b.ip, members)
@@ -95,6 +104,11 @@ def _from_instance(topo, state, t, a, b, probe, from_host):
         elif not t.decide('EGRESS_NACL', here, acl_decision(vpc, inst.subnet, 'outbound', probe, b.ip),
                           'network-acl'):
             return t
+        served = hyperplane_address(topo, vpc.name, b.ip, probe)
+        if served is not None:
+            t.add('ROUTE_TABLE', here, f'{b.ip} {probe} is {_named(served)}\'s listener: to Hyperplane, above '
+                                       'every route')
+            return _to_hyperplane(topo, state, t, here, served, a.ip, probe)
         r = route_choice(topo, vpc.name, inst.subnet, b.ip)
         where = f'(rtb {r.table.name})'
         if r.route is None:
@@ -103,6 +117,9 @@ def _from_instance(topo, state, t, a, b, probe, from_host):
         if r.reason:
             extra = f': {gateway_words(topo, vpc, r.route.target)}' if r.reason == 'target-not-built' else ''
             return t.drop('ROUTE_TABLE', here, r.reason, said + extra)
+        if r.hyperplane is not None:
+            t.add('ROUTE_TABLE', here, said)
+            return _to_hyperplane(topo, state, t, here, r.hyperplane, a.ip, probe)
         if r.vpc is None:
             t.add('ROUTE_TABLE', here, said)
             return t.not_carried(f'the packet leaves {vpc.name} by {r.route.target}; the trace does not follow '
@@ -135,6 +152,26 @@ def _from_instance(topo, state, t, a, b, probe, from_host):
                                       'sent it')
         outer, remote = from_host, True
     return _arrive(topo, state, t, a, b, e, target, probe, outer, remote, members)
+
+
+def _named(resource):
+    return {'nat': 'NAT gateway', 'nlb': 'load balancer', 'endpoint': 'interface endpoint'}[resource.kind] + \
+        f' {resource.name}'
+
+
+def _to_hyperplane(topo, state, t, here, resource, client_ip, probe):
+    """HYPERPLANE: the node of the resource's shard that the flow's bucket goes to (the trace ends there)."""
+    c = node_choice(resource, client_ip, SPORT if probe.port is not None else None, state.failed)
+    shard = ', '.join(resource.shard)
+    if c.node is None:
+        return t.drop('HYPERPLANE', here, 'no-live-node', f'every node of {_named(resource)}\'s shard ({shard}) '
+                                                          'has failed')
+    ip = next(n.ip for n in hyperplane_plan.nodes(topo) if n.name == c.node)
+    t.add('HYPERPLANE', here, f'bucket {c.bucket} of {_named(resource)} -> {c.node} ({ip}), of its live nodes '
+                              f'{", ".join(c.live)} (shard {shard}); {topo.encapsulation} VNI {resource.vni}')
+    t.note('EGRESS_COMMIT', here, 'the new connection is tracked in the sender\'s zone')
+    return t.not_carried(f'the packet goes to Hyperplane node {c.node} ({ip}) of {_named(resource)}; the trace '
+                         'does not follow Hyperplane yet')
 
 
 def _arrive(topo, state, t, a, b, e, target, probe, outer, remote, members):

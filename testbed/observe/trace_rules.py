@@ -12,6 +12,8 @@ from controllers.router.network_acl import ACL_PRIORITY_TOP, acl_entries
 from controllers.router.route_table import route_decision
 from controllers.router.rules import matches
 from controllers.router.security_groups import security_group_matches
+from testbed.appliances.hyperplane.sharding import bucket_of, bucket_owner
+from testbed.fabric import edge_plan, hyperplane_plan
 from testbed.fabric.firewall_config import rule as rule_dict
 from testbed.fabric.firewall_config import security_groups
 
@@ -116,7 +118,9 @@ class RouteChoice:
     route: object           # the model's Route, or None
     table: object           # the subnet's RouteTable
     reason: str | None      # the drop reason (route_decision), else None
-    vpc: str | None         # the VPC the route sends the address to (its own, or the peer's)
+    vpc: str | None         # the VPC the route sends the address to (its own, or the peer's); None: it
+    #                         leaves the VPC (to the edge, or to Hyperplane)
+    hyperplane: object = None  # a nat: route's NAT gateway (hyperplane_plan.Resource)
 
 
 def route_choice(topo, vpc_name, subnet, ip):
@@ -125,8 +129,46 @@ def route_choice(topo, vpc_name, subnet, ip):
     found = table.route_for(ip)
     if found is None:
         return RouteChoice(None, table, 'no-route', None)
+    kind = edge_plan.target_kind(found.target)
+    if edge_plan.uses_edge(vpc) and kind in edge_plan.EDGE_KINDS:
+        return RouteChoice(found, table, None, None)
+    if kind == 'nat':
+        nat = next((r for r in hyperplane_plan.resources(topo) if r.kind == 'nat' and r.vpc == vpc_name
+                    and r.name == found.target.partition(':')[2]), None)
+        if nat is not None:
+            return RouteChoice(found, table, None, None, nat)
     reason = route_decision(found.target)
     if reason:
         return RouteChoice(found, table, reason, None)
     there = vpc_name if found.target == 'local' else topo.peered_vpc_for(vpc_name, subnet, ip)
     return RouteChoice(found, table, None, there)
+
+
+# ---- Hyperplane (controllers/router/hyperplane.py) --------------------------------------------
+
+def hyperplane_address(topo, vpc_name, ip, probe):
+    """The NLB or interface endpoint (hyperplane_plan.Resource) that answers at `ip` in the VPC for
+    `probe` (a listener's protocol and port), which the route table sends to Hyperplane above every
+    route; else None."""
+    for r in hyperplane_plan.resources(topo):
+        if r.kind in ('nlb', 'endpoint') and r.vpc == vpc_name and ip in r.ips and any(
+                PROTOCOLS.get(probe.protocol) == (protocol or 'tcp') and probe.port == port
+                for protocol, port, _, _ in r.listeners):
+            return r
+    return None
+
+
+@dataclass(frozen=True)
+class NodeChoice:
+    resource: object        # hyperplane_plan.Resource
+    bucket: int
+    live: list              # its shard's live nodes
+    node: str | None        # the node the flow goes to; None: no live node (no-live-node)
+
+
+def node_choice(resource, client_ip, client_port, failed=()):
+    """Which node of the resource's shard takes the flow of the client (its address and port; None: no
+    ports), as the HYPERPLANE stage's buckets decide."""
+    live = [n for n in resource.shard if n not in set(failed)]
+    bucket = bucket_of(ipaddress.IPv4Address(client_ip).packed, client_port)
+    return NodeChoice(resource, bucket, live, bucket_owner(resource.id, bucket, live))

@@ -8,6 +8,7 @@ from fakeswitch import FakeSwitch
 
 from controllers import pipeline as P
 from controllers.mapping_table import MappingTable
+from controllers.router.hyperplane import Hyperplane
 from controllers.router.security_groups import SecurityGroupBook
 from controllers.router.virtual_router import VirtualRouter
 from testbed.commands.trace import probe
@@ -23,8 +24,9 @@ PROBES = ('icmp', 'tcp/80', 'tcp/22', 'udp/6000')
 class Fabric:
     """One virtual router and fake switch per host of the file, told what the mapping service tells them."""
 
-    def __init__(self, topo):
+    def __init__(self, topo, failed=()):
         cfg = controller_config(topo, Names(), 0, '/nonexistent')
+        hyperplane = Hyperplane(cfg['hyperplane'], {i['instance']: i['ip'] for i in cfg['instances']}, failed)
         hosts = {h['name']: h['underlay_ip'] for h in cfg['hosts']}
         peers = {int(v): set(p) for v, p in cfg['peers'].items()}
         self.table = MappingTable(hosts, peers, topo.mode)
@@ -34,7 +36,7 @@ class Fabric:
         self.switches = {}
         for h in cfg['hosts']:
             r = VirtualRouter(dict(name=h['name'], underlay_ip=h['underlay_ip']), self.table.peers, topo.mode,
-                              cfg['subnets'])
+                              cfg['subnets'], hyperplane=hyperplane)
             sw = self.switches[h['name']] = FakeSwitch().apply(r.start())
             for inst in cfg['instances']:
                 sw.apply(r.port_added(inst['port_name'], int(inst['port_name'][len('vl_i'):])))
@@ -43,14 +45,19 @@ class Fabric:
             sw.apply(r.apply(plan))
         self.hosts = {ip: name for name, ip in hosts.items()}
 
-    def key(self, src, dst_ip, p):
-        """(verdict, stage, host, reason) of the packet through the flows, both hosts."""
+    def first(self, src, dst_ip, p):
+        """(the sender's entry, the packet's fields, its journey on the sender's host)."""
         e = self.table.entry_of(src)
         l4 = {} if p.port is None else {f'{"tcp" if p.protocol == 6 else "udp"}_{k}': v
                                          for k, v in (('src', SPORT), ('dst', p.port))}
         fields = dict(in_port=int(e.port_name[len('vl_i'):]), eth_src=e.mac, eth_dst=P.ROUTER_MAC, eth_type=0x0800,
                       ipv4_src=e.ip, ipv4_dst=dst_ip, ip_proto=p.protocol, **l4)
-        host, j = e.host, self.switches[e.host].send(**fields)
+        return e, fields, self.switches[e.host].send(**fields)
+
+    def key(self, src, dst_ip, p):
+        """(verdict, stage, host, reason) of the packet through the flows, both hosts."""
+        e, fields, j = self.first(src, dst_ip, p)
+        host = e.host
         if j.outputs and j.outputs[0][0] == P.TUNNEL_PORT:
             inner = j.outputs[0][1]
             host = self.hosts[j.field('tun_ipv4_dst')]
@@ -63,7 +70,7 @@ class Fabric:
         return 'dropped', stage, host, reason
 
 
-@pytest.mark.parametrize('name', ['firewall.yaml', 'peering.yaml', 'isolation.yaml', 'default.yaml'])
+@pytest.mark.parametrize('name', ['firewall.yaml', 'peering.yaml', 'isolation.yaml', 'default.yaml', 'edge.yaml'])
 def test_the_model_says_what_the_flows_do(name):
     topo = load(os.path.join(ROOT, 'topologies', name))
     fabric, state = Fabric(topo), TraceState.of_topology(topo)

@@ -1,0 +1,62 @@
+"""The trace model and the reachability matrix for Hyperplane's ways out of the VPC (a nat: route, an NLB's
+and an interface endpoint's address): the node the model names is the one the controller's flows send the
+packet to (fake switch), with and without failed nodes."""
+import dataclasses
+import os
+
+import pytest
+from test_trace_fakeswitch import Fabric
+
+from testbed.commands import reachability as R
+from testbed.commands.trace import probe
+from testbed.fabric import hyperplane_plan
+from testbed.observe.trace_ends import resolve
+from testbed.observe.trace_model import TraceState, trace
+from testbed.topology import load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOPO = load(os.path.join(ROOT, 'topologies', 'edge.yaml'))
+ENDPOINT_IP = TOPO.vpcs['blue'].endpoints['api-ep'].ip
+NODE_IPS = {n.ip: n.name for n in hyperplane_plan.nodes(TOPO)}
+CASES = [('web-2', 'example-web', 'tcp/443'), ('web-2', 'example-web', 'udp/53'), ('web-2', 'example-web', 'icmp'),
+         ('db-1', 'web-nlb', 'tcp/80'), ('web-2', 'web-nlb', 'tcp/80'), ('web-1', ENDPOINT_IP, 'tcp/443')]
+
+
+@pytest.mark.parametrize('failed', [(), ('hp3',), ('hp1', 'hp3')])
+def test_the_node_the_model_names_is_where_the_flows_send_the_packet(failed):
+    fabric = Fabric(TOPO, failed)
+    state = dataclasses.replace(TraceState.of_topology(TOPO), failed=failed)
+    for src, dst, text in CASES:
+        t = trace(TOPO, state, src, dst, probe(text))
+        _, _, j = fabric.first(src, resolve(TOPO, dst, 'destination', src).ip, probe(text))
+        said = (src, dst, text, t.minimal(), j.verdict)
+        if t.verdict == 'dropped':
+            assert t.key[1:] == ('HYPERPLANE', TOPO.instance(src).host, 'no-live-node'), said
+            assert j.verdict == 'dropped: no-live-node at HYPERPLANE', said
+            continue
+        assert t.verdict == 'not-carried' and [s.stage for s in t.steps][-2] == 'HYPERPLANE', said
+        node = NODE_IPS[j.field('tun_ipv4_dst')]
+        assert f'Hyperplane node {node} ' in t.why and node not in failed, said
+
+
+def test_with_every_node_of_the_nat_gateways_shard_failed_the_nlb_still_answers():
+    nat = next(r for r in hyperplane_plan.resources(TOPO) if r.name == 'nat-a')
+    state = dataclasses.replace(TraceState.of_topology(TOPO), failed=tuple(nat.shard))
+    assert trace(TOPO, state, 'web-2', 'example-web', probe('tcp/443')).reason == 'no-live-node'
+    nlb = next(r for r in hyperplane_plan.resources(TOPO) if r.name == 'web-nlb')
+    if set(nlb.shard) - set(nat.shard):
+        assert trace(TOPO, state, 'db-1', 'web-nlb', probe('tcp/80')).verdict == 'not-carried'
+
+
+def test_an_nlb_address_is_answered_by_the_vpc_router_and_only_its_listener_goes_to_hyperplane():
+    t = trace(TOPO, TraceState.of_topology(TOPO), 'web-1', 'web-nlb', probe('tcp/80'))
+    assert 'load balancer web-nlb' in next(s.detail for s in t.steps if s.stage == 'ARP')
+    assert 'listener' in next(s.detail for s in t.steps if s.stage == 'ROUTE_TABLE')
+    assert trace(TOPO, TraceState.of_topology(TOPO), 'web-1', 'web-nlb', probe('icmp')).reason == 'no-mapping'
+
+
+def test_a_nat_route_leaves_the_vpc_in_the_reachability_matrix():
+    web2 = TOPO.instance('web-2')
+    outside = dataclasses.replace(web2, ip='198.51.100.10')
+    assert R.route(TOPO, web2, outside) == 'leaves-vpc'
+    assert R.route(TOPO, web2, TOPO.instance('web-1')) is None
