@@ -13,6 +13,7 @@ from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
 from testbed.topology import TopologyError
+from testbed.topology.edge_model import STATE_STORES
 
 DEFAULT_TOPOLOGY = 'topologies/default.yaml'
 
@@ -20,7 +21,8 @@ DEFAULT_TOPOLOGY = 'topologies/default.yaml'
 def cmd_up(args):
     from testbed.commands.shell import VpcShell
     from testbed.lab import Lab
-    with Lab(args.topology, mode=args.mode, keep=args.keep, progress=lambda m: print('*** ' + m)) as lab:
+    with Lab(args.topology, mode=args.mode, keep=args.keep, progress=lambda m: print('*** ' + m),
+             state_store=args.state_store) as lab:
         print(f'*** {lab.topology.name} is up in {lab.timings["ready_s"]:.1f} s; type "help" for the VPC '
               'commands, "exit" to stop')
         VpcShell(lab)
@@ -65,6 +67,8 @@ def parser():
         p = sub.add_parser(name, help=helptext)
         if name == 'up':
             p.add_argument('topology', metavar='FILE').complete = shtab.FILE
+            p.add_argument('--state-store', choices=STATE_STORES, help='where the Hyperplane nodes keep membership '
+                           'and port-block claims (default: the file\'s hyperplane.state_store, else embedded)')
         else:
             p.add_argument('--topology', default=DEFAULT_TOPOLOGY, metavar='FILE').complete = shtab.FILE
         p.add_argument('--mode', choices=['proactive', 'reactive'],

@@ -4,7 +4,7 @@ and groups are checked against the lab before anything is asked of it."""
 from functools import cached_property
 
 from testbed import flowlogs
-from testbed.commands import firewall
+from testbed.commands import firewall, hyperplane_commands
 from testbed.commands.grammar import Command
 from testbed.commands.inspect import inspect, inspect_arguments
 from testbed.commands.reachability import reachability, reachability_arguments
@@ -97,6 +97,8 @@ COMMANDS = {c.name: c for c in (
             '(real pings); the shell\'s pingall', reachability_arguments, reachability),
     Command('migrate', 'move a running instance to another physical host (in the vpclab up shell)',
             migrate_arguments, migrate),
+    Command('hyperplane', 'Hyperplane: which nodes serve which NAT gateway, NLB and endpoint; fail or restore a '
+            'node (in the vpclab up shell)', hyperplane_commands.arguments, hyperplane_commands.hyperplane),
 )}
 ALIASES = {'sg': 'security-group', 'pingall': 'reachability'}
 

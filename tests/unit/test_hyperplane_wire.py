@@ -8,7 +8,8 @@ from testbed.appliances.blackfoot_hyperplane import Doors
 from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_SYN
 from testbed.appliances.hyperplane.wire import REPLICATION_PORT, NodeHandler
 from testbed.appliances.tunnels import decapsulate, encapsulate
-from testbed.fabric import edge_plan, hyperplane_plan as hp
+from testbed.fabric import edge_plan
+from testbed.fabric import hyperplane_plan as hp
 from testbed.state_store import open_store
 from testbed.topology import load
 
