@@ -19,8 +19,9 @@ def topology(name):
 
 
 # what our processes' command lines contain: Mininet nodes, the controller, the edge's and the
-# services' packet loops and servers, the delay lines
-OURS = ('mininet:', 'controllers.launcher', 'testbed.appliances.', 'testbed.services.', 'testbed.fabric.delayline')
+# services' packet loops and servers, the delay lines, a Hyperplane lab's etcd (its data directory)
+OURS = ('mininet:', 'controllers.launcher', 'testbed.appliances.', 'testbed.services.', 'testbed.fabric.delayline',
+        'vpclab-etcd-')
 
 
 def leftovers():

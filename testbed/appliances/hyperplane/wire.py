@@ -94,6 +94,7 @@ class NodeHandler:
             ep = InterfaceEndpoint(r['id'], p.ip4(r['ips'][0]), pv['account'], _service(pv), nlb, p.ip4(pv['nlb_ip']),
                                    self.store, self.name, self.clock,
                                    port_filter=lambda q, r=r: self.owns_bucket(pv['load_balancer_id'], r['shard'], q))
+            ep.nat.blocks = self.store.blocks_of(r['id'], self.name)
             ep.nat.on_update.append(lambda rec, rid=r['id']: self._replicate(rid, rec))
             self.by_id[r['id']] = (ep.nat, r['shard'])
             self.endpoints[(vni, p.ip4(r['ips'][0]))] = (ep, pv['vni'])
@@ -106,6 +107,7 @@ class NodeHandler:
 
     def _nat(self, rid, ip, shard):
         nat = NatNode(rid, self.name, p.ip4(ip), self.store, self.clock)
+        nat.blocks = self.store.blocks_of(rid, self.name)      # a restored node's, that no one adopted
         nat.on_update.append(lambda rec: self._replicate(rid, rec))
         self.by_id[rid] = (nat, shard)
         return nat
