@@ -8,6 +8,7 @@ JUnit XML.  Pure: no lab, no root (the runner, testbed/labs/runner.py, sends the
       - {from: web-1, dns: db.corp.internal, expect: 10.0.1.20}
 
 Errors are one line naming FILE:LINE, like the topology's (TopologyError, exit code 2)."""
+import dataclasses
 import ipaddress
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -46,6 +47,13 @@ class Check:
     port: int | None = None
     expect: str = 'allowed'     # allowed | denied, or a DNS check's address (or nxdomain)
     reason: str | None = None   # a denial must be reported by the data plane with this reason
+
+    @property
+    def probe(self):
+        """tcp/5432, udp/53, icmp (what `vpclab trace` takes), or dns."""
+        if self.dns:
+            return 'dns'
+        return self.protocol if self.port is None else f'{self.protocol}/{self.port}'
 
 @dataclass(frozen=True)
 class Drop:
@@ -163,9 +171,8 @@ def _check(node, topo):
         if expect != 'denied':
             v['reason'].fail('a reason goes with expect: denied (it is why the data plane dropped the packet)')
         reason = v['reason'].choice(REASONS, 'a drop reason the data plane reports')
-    probe = protocol if port is None else f'{protocol}/{port}'
-    return Check(_given_name(v) or f'{src} -> {to} {probe}', src, node.line, to=to, protocol=protocol, port=port,
-                 expect=expect, reason=reason)
+    c = Check('', src, node.line, to=to, protocol=protocol, port=port, expect=expect, reason=reason)
+    return dataclasses.replace(c, name=_given_name(v) or f'{src} -> {to} {c.probe}')
 
 
 def _name(node, topo, sources):

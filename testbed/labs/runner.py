@@ -123,11 +123,12 @@ class Runner:
     def _send(self, check, target):
         """(allowed, what was seen) for one check's packets from its source's namespace."""
         if check.protocol == 'icmp':
-            out = self.run_in(check.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-w', str(DEADLINE_S + 0.2),
+            # -w takes whole seconds; -i 0.2: three tries within it (a first one may wait on a cache miss)
+            out = self.run_in(check.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-w', str(round(DEADLINE_S)),
                                           target.ip])
             received = _received(out.stdout)
             return received > 0, f'{received} of 3 pings answered' if received else \
-                f'no echo reply within {DEADLINE_S + 0.2:g} s'
+                f'no echo reply within {round(DEADLINE_S)} s'
         out = self.run_in(check.src, [sys.executable, PROBE, 'connect', check.protocol, target.ip, str(check.port),
                                       str(DEADLINE_S)])
         said = {0: 'connected' if check.protocol == 'tcp' else 'echoed',
