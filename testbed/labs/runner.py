@@ -27,6 +27,7 @@ from testbed.observe.trace_wire import moved, snapshot
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'probe.py')
 DEADLINE_S = 1.0            # how long a denied packet is waited for
 LISTENER_S = 3.0            # how long a listener may take to start
+SETTLE_MIN_S, SETTLE_MAX_S = 0.5, 1.5   # waiting for the flows' counters to take in a probe's last packets
 EDGE_FRESH_S = 1.5          # from another terminal, the edge's counters file is rewritten every second
 
 
@@ -164,7 +165,7 @@ class Runner:
     def _drops_since(self, before, check, target):
         flows, edge = before
         found = []
-        for host, hits in moved(flows, snapshot(self.lab)).items():
+        for host, hits in moved(flows, self._settled()).items():
             for key, (f, _) in hits.items():
                 kind, ident = P.cookie_kind(int(f['cookie'], 16)), P.cookie_ident(int(f['cookie'], 16))
                 if kind == P.KIND_DROP and ident in P.DROP_REASONS:
@@ -176,6 +177,20 @@ class Runner:
             drops += [Drop('edge', 'EDGE', key[5:], 'Blackfoot') for key, n in after.items()
                       if key.startswith('drop:') and n > edge.get(key, 0)]
         return self._with_rule_words(check, drops)
+
+    def _settled(self):
+        """The host bridges' flows once their counters stopped moving: OVS's revalidators copy the
+        datapath's counts into the OpenFlow flows' about every half second, so the last packets of a
+        probe are counted a little after it ended."""
+        start = time.monotonic()
+        last = snapshot(self.lab)
+        while time.monotonic() - start < SETTLE_MAX_S:
+            time.sleep(0.25)
+            now = snapshot(self.lab)
+            if _counts(now) == _counts(last) and time.monotonic() - start >= SETTLE_MIN_S:
+                return now
+            last = now
+        return last
 
     def _edge_drops(self, fresh_after=None):
         """The edge's handler counters (drop:<reason> ...); {} without an edge.  From the Lab itself it asks
@@ -199,11 +214,16 @@ class Runner:
                           else self.topo.services.s3_ip, probe(check.probe))
         except (UsageError, KeyError):
             return drops
-        if model.verdict != 'dropped':
+        if model.verdict == 'dropped':
+            where, words = (model.stage, model.host, model.reason), model.steps[-1].detail.removeprefix('deny: ')
+        elif ' would be dropped at ' in model.reply:      # stateless ACLs: the reply's fate
+            said = model.reply.partition(' would be dropped at ')[2]
+            stage, _, rest = said.partition(' on ')
+            host, _, words = rest.partition(': ')
+            where, words = (stage, host, 'network-acl'), f'the reply: {words}'
+        else:
             return drops
-        words = model.steps[-1].detail.removeprefix('deny: ')
-        return [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) ==
-                (model.stage, model.host, model.reason) else d for d in drops]
+        return [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d for d in drops]
 
 
 def _targets(lb, port):
@@ -218,6 +238,10 @@ def _received(text):
         if len(words) == 2 and words[1] == 'received':
             return int(words[0])
     return 0
+
+
+def _counts(flows):
+    return {host: {key: f['n_packets'] for key, f in by_key.items()} for host, by_key in flows.items()}
 
 
 def _written_since(run_dir, when):
