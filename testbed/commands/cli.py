@@ -8,7 +8,7 @@ import shtab
 
 from testbed.bench.commands import USER_ERRORS
 from testbed.bench.commands import add_parsers as add_bench_parsers
-from testbed.commands import capture, edge_commands, graph, info, inspect, lab_commands, trace
+from testbed.commands import capture, edge_commands, graph, info, inspect, lab_check, lab_commands, trace
 from testbed.errors import LabError, UsageError
 from testbed.fabric.platform import PlatformError
 from testbed.management_client import ApiError
@@ -83,6 +83,7 @@ def parser():
     lab_commands.add_parsers(sub)
     edge_commands.add_parsers(sub)
     trace.add_parser(sub)
+    lab_check.add_parsers(sub)
     p = sub.add_parser('graph', help='draw a topology file: its physical and logical layers (no lab needed)',
                        description='e.g. vpclab graph topologies/default.yaml --format svg -w default.svg')
     graph.graph_arguments(p)

@@ -6,6 +6,7 @@ from mininet.cli import CLI
 from mininet.log import setLogLevel
 
 from testbed.commands.grammar import HelpShown, usage
+from testbed.commands.lab_check import SHELL_CHECK
 from testbed.commands.lab_commands import ALIASES, COMMANDS
 from testbed.commands.trace import shell_command as trace_command
 from testbed.errors import LabError
@@ -16,8 +17,9 @@ from testbed.topology import TopologyError
 class VpcShell(CLI):
     prompt = 'vpclab> '
 
-    def __init__(self, lab):
+    def __init__(self, lab, checks_file=None):
         self.lab = lab
+        self.checks_file = checks_file      # `vpclab lab start`: the lab's checks, what `check` runs
         setLogLevel('output')      # Mininet prints node commands' output at this level
         super().__init__(lab.network.net)
 
@@ -50,6 +52,12 @@ class VpcShell(CLI):
         print(command.run(self.lab, command.parse(line)))
 
 
+    def do_check(self, line):
+        args = SHELL_CHECK.parse(line)
+        args.checks = args.checks or self.checks_file
+        print(SHELL_CHECK.run(self.lab, args))
+
+
 def _method(name):
     return name.replace('-', '_')
 
@@ -66,3 +74,4 @@ for _command in COMMANDS.values():
 for _alias, _name in ALIASES.items():
     setattr(VpcShell, f'do_{_alias}', _shell_command(COMMANDS[_name]))
 VpcShell.do_trace = trace_command()
+VpcShell.do_check.__doc__ = f'{usage(SHELL_CHECK.parser)}: {SHELL_CHECK.help}'

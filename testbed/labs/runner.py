@@ -1,0 +1,294 @@
+"""Runs checks (testbed/labs/checks.py) on a running lab with real packets: a testbed.lab.Lab, or the lab
+running on this machine seen from another terminal (testbed.commands.lab_commands.RunningLab).
+
+Every packet is sent from its source's own namespace (an instance's, or an outside host's: entered by the
+PID the run state recorded, testbed/commands/inspect.py): tcp and udp by testbed/labs/probe.py, against a
+listener it starts on the target's port when nothing listens there (stopped by its PID), icmp by ping,
+DNS by dig at the VPC's DNS server (base + 2).  Where and why a denied packet was dropped is read from the
+data plane itself: the drop flows of every host bridge whose counters moved (their cookie names the
+reason, their table the stage; testbed/observe/trace_wire.py reads them the same way) and the edge's drop
+counters by reason; the model's trace (testbed/observe/trace_model.py) adds the words of the rule that
+decided when it agrees on the stage."""
+import ipaddress
+import os
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from controllers import pipeline as P
+from testbed.commands.inspect import enter
+from testbed.errors import LabError, UsageError
+from testbed.fabric import edge as edge_world
+from testbed.labs.checks import S3_NAME, Drop, Result
+from testbed.observe.trace_wire import moved, snapshot
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'probe.py')
+DEADLINE_S = 1.0            # how long a denied packet is waited for
+LISTENER_S = 3.0            # how long a listener may take to start
+SETTLE_MIN_S, SETTLE_MAX_S = 0.5, 1.5   # waiting for the flows' counters to take in a probe's last packets
+EDGE_FRESH_S = 1.5          # from another terminal, the edge's counters file is rewritten every second
+
+
+@dataclass(frozen=True)
+class Target:
+    ip: str
+    listeners: tuple        # (node name, port): where the packet ends up (a load balancer's targets ...)
+    via_edge: bool          # the packet leaves or enters a VPC through the edge
+
+
+class Runner:
+    def __init__(self, lab):
+        self.lab, self.topo, self.state = lab, lab.topology, lab.state
+
+    def run(self, checks):
+        return [self.one(c) for c in checks]
+
+    def one(self, check):
+        t0 = time.monotonic()
+        try:
+            if check.dns:
+                observed, detail = self._dns(check)
+                return Result(check, observed, detail, seconds=time.monotonic() - t0)
+            target = self.target(check)
+            with Listeners(self, check.protocol, target.listeners):
+                before = self._drops_now(target)
+                ok, detail = self._send(check, target)
+                drops = [] if ok else self._drops_since(before, check, target)
+            return Result(check, 'allowed' if ok else 'denied', detail, drops, time.monotonic() - t0)
+        except (LabError, UsageError, subprocess.SubprocessError, OSError) as exc:
+            return Result(check, '', error=' '.join(str(exc).split()), seconds=time.monotonic() - t0)
+
+    # ---- where the packet goes ------------------------------------------------------------------
+    def target(self, check):
+        """The address a check's packet is sent to and the nodes that should receive it."""
+        topo, to, port = self.topo, check.to, check.port
+        src_outside = self._instance(check.src) is None
+        if to == S3_NAME:
+            return Target(topo.services.s3_ip, ((S3_NAME, port),), True)
+        for vpc in topo.vpcs.values():
+            if to in vpc.instances:
+                return Target(vpc.instances[to].ip, ((to, port),), src_outside)
+            if to in vpc.elastic_ips:
+                e = vpc.elastic_ips[to]
+                return Target(e.address, ((e.instance, port),) if e.instance else (), True)
+            if to in vpc.load_balancers:
+                lb = vpc.load_balancers[to]
+                address = lb.addresses[0]
+                ip = address.public_ip if src_outside and address.public_ip else address.ip
+                return Target(ip, _targets(lb, port), src_outside)
+            if to in vpc.endpoints:
+                ep = vpc.endpoints[to]
+                if ep.ip is None:            # a gateway endpoint: its service, S3
+                    return Target(topo.services.s3_ip, ((S3_NAME, port),), True)
+                provider, _, service = ep.service.partition('/')
+                lb = topo.vpcs[provider].load_balancers[topo.vpcs[provider].endpoint_services[service].load_balancer]
+                return Target(ep.ip, _targets(lb, port), False)
+        hosts = topo.outside.hosts()
+        if to in hosts:
+            return Target(hosts[to].ip, ((to, port),), True)
+        return self._address(check.src, to, port)
+
+    def _address(self, src, ip, port):
+        """A bare address: whose it is as seen from the source (its VPC and peers, elastic IPs, outside)."""
+        topo = self.topo
+        inst = self._instance(src)
+        if inst is not None:
+            vpc = topo.vpcs[inst.vpc]
+            for v in [vpc, *(w for w in topo.vpcs.values() if topo.peered(vpc.name, w.name))]:
+                owner = next((i for i in v.instances.values() if i.ip == ip), None)
+                if owner is not None:
+                    return Target(ip, ((owner.name, port),), False)
+            inside = ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(vpc.cidr)
+        else:
+            inside = False
+        for vpc in topo.vpcs.values():
+            for e in vpc.elastic_ips.values():
+                if e.address == ip:
+                    return Target(ip, ((e.instance, port),) if e.instance else (), True)
+        for host in topo.outside.hosts().values():
+            if host.ip == ip:
+                return Target(ip, ((host.name, port),), True)
+        if ip == topo.services.s3_ip:
+            return Target(ip, ((S3_NAME, port),), True)
+        return Target(ip, (), not inside)
+
+    def _instance(self, name):
+        try:
+            return self.topo.instance(name)
+        except KeyError:
+            return None
+
+    # ---- sending --------------------------------------------------------------------------------
+    def _send(self, check, target):
+        """(allowed, what was seen) for one check's packets from its source's namespace."""
+        if check.protocol == 'icmp':
+            # -w takes whole seconds; -i 0.2: three tries within it (a first one may wait on a cache miss)
+            out = self.run_in(check.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-w', str(round(DEADLINE_S)),
+                                          target.ip])
+            received = _received(out.stdout)
+            return received > 0, f'{received} of 3 pings answered' if received else \
+                f'no echo reply within {round(DEADLINE_S)} s'
+        out = self.run_in(check.src, [sys.executable, PROBE, 'connect', check.protocol, target.ip, str(check.port),
+                                      str(DEADLINE_S)])
+        said = {0: 'connected' if check.protocol == 'tcp' else 'echoed',
+                1: 'refused (nothing listens there, or a reset)', 2: f'no answer within {DEADLINE_S:g} s'}
+        return out.returncode == 0, said.get(out.returncode, (out.stderr or out.stdout).strip()[-200:])
+
+    def _dns(self, check):
+        inst = self.topo.instance(check.src)
+        server = str(ipaddress.IPv4Network(self.topo.vpcs[inst.vpc].cidr).network_address + 2)
+        out = self.run_in(check.src, ['dig', f'@{server}', '+time=1', '+tries=2', '+noall', '+comments',
+                                      '+answer', check.dns, 'A'])
+        if 'status: NXDOMAIN' in out.stdout:
+            return 'nxdomain', f'{server} answered NXDOMAIN'
+        answers = [words[4] for words in (line.split() for line in out.stdout.splitlines())
+                   if len(words) >= 5 and not words[0].startswith(';') and words[3] == 'A']
+        if not answers:
+            return '', f'no answer from {server}' + (f' ({out.stdout.strip()[-120:]})' if out.returncode else '')
+        return ','.join(answers), f'{server} answered'
+
+    def enter(self, node):
+        return ['nsenter', *enter(self.state, node), '--']
+
+    def run_in(self, node, argv, timeout=10):
+        try:
+            return subprocess.run([*self.enter(node), *argv], capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError as exc:
+            raise LabError(f'{exc.filename} is missing on this machine') from None
+
+    # ---- why it was dropped ---------------------------------------------------------------------
+    def _drops_now(self, target):
+        return snapshot(self.lab), self._edge_drops() if target.via_edge else None
+
+    def _drops_since(self, before, check, target):
+        flows, edge = before
+        found = []
+        for host, hits in moved(flows, self._settled()).items():
+            for key, (f, _) in hits.items():
+                kind, ident = P.cookie_kind(int(f['cookie'], 16)), P.cookie_ident(int(f['cookie'], 16))
+                if kind == P.KIND_DROP and ident in P.DROP_REASONS:
+                    found.append((key[0], Drop(host, P.stage(key[0]).name, P.DROP_REASONS[ident],
+                                               f'flow priority {f["priority"]}, {f["match"] or "(all)"}')))
+        drops = [d for _, d in sorted(found, key=lambda x: x[0])]
+        if edge is not None:
+            after = self._edge_drops(fresh_after=time.time())
+            drops += [Drop('edge', 'EDGE', key[5:], 'Blackfoot') for key, n in after.items()
+                      if key.startswith('drop:') and n > edge.get(key, 0)]
+        return self._with_rule_words(check, drops)
+
+    def _settled(self):
+        """The host bridges' flows once their counters stopped moving: OVS's revalidators copy the
+        datapath's counts into the OpenFlow flows' about every half second, so the last packets of a
+        probe are counted a little after it ended."""
+        start = time.monotonic()
+        last = snapshot(self.lab)
+        while time.monotonic() - start < SETTLE_MAX_S:
+            time.sleep(0.25)
+            now = snapshot(self.lab)
+            if _counts(now) == _counts(last) and time.monotonic() - start >= SETTLE_MIN_S:
+                return now
+            last = now
+        return last
+
+    def _edge_drops(self, fresh_after=None):
+        """The edge's handler counters (drop:<reason> ...); {} without an edge.  From the Lab itself it asks
+        the edge processes; from another terminal it reads the file they rewrite every second."""
+        if getattr(self.lab, 'edge', None) is not None:
+            return self.lab.edge_counters().get('handler', {})
+        run_dir = self.state.data.get('run_dir')
+        deadline = time.monotonic() + EDGE_FRESH_S
+        while fresh_after is not None and time.monotonic() < deadline and not _written_since(run_dir, fresh_after):
+            time.sleep(0.1)
+        return edge_world.merge(edge_world.read_counters(run_dir).values()).get('handler', {})
+
+    def _with_rule_words(self, check, drops):
+        """The model's words for the rule that decided (an ACL entry, a route), where it agrees with the wire."""
+        if not drops or self._instance(check.src) is None:
+            return drops
+        from testbed.commands.trace import probe
+        from testbed.observe.trace_model import TraceState, trace
+        try:
+            model = trace(self.topo, TraceState.of_lab(self.lab), check.src, check.to if check.to != S3_NAME
+                          else self.topo.services.s3_ip, probe(check.probe))
+        except (UsageError, KeyError):
+            return drops
+        if model.verdict == 'dropped':
+            where, words = (model.stage, model.host, model.reason), model.steps[-1].detail.removeprefix('deny: ')
+        elif ' would be dropped at ' in model.reply:      # stateless ACLs: the reply's fate
+            said = model.reply.partition(' would be dropped at ')[2]
+            stage, _, rest = said.partition(' on ')
+            host, _, words = rest.partition(': ')
+            where, words = (stage, host, 'network-acl'), f'the reply: {words}'
+        else:
+            return drops
+        return [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d for d in drops]
+
+
+def _targets(lb, port):
+    """(target, target port) of the load balancer's listener on `port` (none: nothing listens)."""
+    listener = next((x for x in lb.listeners if x.port == port), None)
+    return tuple((t, listener.target_port) for t in listener.targets) if listener else ()
+
+
+def _received(text):
+    for part in text.replace(',', '\n').splitlines():
+        words = part.split()
+        if len(words) == 2 and words[1] == 'received':
+            return int(words[0])
+    return 0
+
+
+def _counts(flows):
+    return {host: {key: f['n_packets'] for key, f in by_key.items()} for host, by_key in flows.items()}
+
+
+def _written_since(run_dir, when):
+    try:
+        return any(e.stat().st_mtime > when for e in os.scandir(run_dir) if e.name.startswith('edge'))
+    except OSError:
+        return True
+
+
+class Listeners:
+    """A listener on each (node, port) where nothing listens yet, for the time of one check; stopped by PID."""
+
+    def __init__(self, runner, protocol, where):
+        self.runner, self.protocol, self.where, self.procs = runner, protocol, where, []
+
+    def __enter__(self):
+        if self.protocol not in ('tcp', 'udp'):
+            return self
+        try:
+            for node, port in self.where:
+                if not self._listening(node, port):
+                    self._start(node, port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _listening(self, node, port):
+        flag = '-Hltn' if self.protocol == 'tcp' else '-Hlun'
+        return bool(self.runner.run_in(node, ['ss', flag, f'sport = :{port}']).stdout.strip())
+
+    def _start(self, node, port):
+        proc = subprocess.Popen([*self.runner.enter(node), sys.executable, PROBE, 'listen', self.protocol, str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        if not select.select([proc.stdout], [], [], LISTENER_S)[0] or proc.stdout.readline().strip() != 'ready':
+            raise LabError(f'the check\'s listener on {node} {self.protocol}/{port} did not start: '
+                           f'{proc.stderr.read()[-200:] if proc.poll() is not None else "no answer"}')
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.procs = []
