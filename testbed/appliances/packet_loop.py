@@ -10,10 +10,15 @@ batch further but holds frames until a block fills or times out, which adds late
 
 The per-packet work is the handler, a pure function of bytes:
     handler(frame: bytes, ifname: str, vlan: int | None) -> iterable of (out ifname, frame bytes)
+A handler may also have `fast_paths`, {ifname: fast(items) -> (outs, rest)}: a whole drain of that
+interface's ring, [(frame, vlan, truncated)], to the [(out ifname, frame)] it handles and the items
+it leaves to the handler, so that the common case costs no call per packet.  The fast path's frames
+of a drain are sent before the handler's.
 `frame` never carries an 802.1Q tag: the kernel strips it before packet sockets see the frame and
 reports it in the ring slot's header (tp_vlan_tci with TP_STATUS_VLAN_VALID), and a tag still in the
 bytes is taken out too, so a handler sees one form.  A frame it returns is sent as it is (a tag in
-its bytes is sent).  Frames are sent with send() on the output interface's socket (PACKET_QDISC_BYPASS
+its bytes is sent).  Frames are sent through the output interface's TPACKET_V2 transmit ring: what
+one step produces for an interface goes into its ring and leaves with one send() (PACKET_QDISC_BYPASS
 where the kernel has it: an appliance has no queueing discipline to honour).  We never read back
 what is sent on our interfaces (PACKET_IGNORE_OUTGOING).  On SIGTERM the loop stops and prints its
 counters, and the handler's `counters` if it has them, as one JSON line on stderr.
@@ -50,14 +55,16 @@ TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 0x10
 # struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid, padding[4]
 TPACKET2_HDR = struct.Struct('=IIIHHIIHH4x')
+RX_FIELDS = struct.Struct('=IIIH')          # its first four: what receive() needs (tci at 24 if valid)
 FRAME_SIZE = 16384          # a 9216-byte underlay frame and the slot header fit (multiple of 16)
 FRAME_COUNT = 256           # 4 MiB of ring per interface
 BURST = 64                  # frames taken from one ring before looking at the others
 POLL_MS = 100               # how often an idle loop looks at its stop flag
 ZERO_STATUS = bytes(4)
-SEND_REQUEST = (1).to_bytes(4, 'little')   # TP_STATUS_SEND_REQUEST
+TP_STATUS_SEND_REQUEST = 1
 TX_DATA = 32                # a TX slot's frame starts after the (aligned) tpacket2_hdr
-TX_LENGTHS = struct.Struct('=II')           # tp_len, tp_snaplen
+TX_SLOT = struct.Struct('=III')             # tp_status, tp_len, tp_snaplen
+VLAN_TPID = b'\x81\x00'
 
 
 def read_slot(ring, offset):
@@ -79,14 +86,14 @@ def release_slot(ring, offset):
 
 
 class Port:
-    """One interface: its socket with the receive ring (and, with `tx_ring`, a transmit ring: frames
-    are queued into it with `queue(frame)` and sent together by one `flush()`, a syscall per batch
-    instead of one per frame), and where the next frame is expected."""
+    """One interface: its socket with the receive ring (and, with `tx_ring`, a transmit ring:
+    `transmit(frames)` sends a batch with one syscall instead of one per frame), and where the next
+    frame is expected."""
 
     def __init__(self, ifname, frame_size=FRAME_SIZE, frame_count=FRAME_COUNT, promisc=True, tx_ring=True):
         self.name, self.index = ifname, socket.if_nametoindex(ifname)
         self.frame_size, self.frame_count, self.cursor = frame_size, frame_count, 0
-        self.tx_base = self.tx_cursor = self.pending = 0
+        self.tx_base = self.tx_cursor = 0
         # protocol 0 until bound, so that nothing from other interfaces lands in the ring
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
@@ -120,61 +127,70 @@ class Port:
 
     def receive(self, limit):
         """Up to `limit` (frame, vlan, truncated) from the ring, without a syscall (read_slot and
-        release_slot inlined: this runs for every packet)."""
+        release_slot inlined, only the header fields needed unpacked: this runs for every packet)."""
         ring, size, count, cursor, got = self.ring, self.frame_size, self.frame_count, self.cursor, []
-        unpack, append = TPACKET2_HDR.unpack_from, got.append
+        unpack, append = RX_FIELDS.unpack_from, got.append
         for _ in range(limit):
             offset = cursor * size
             if not ring[offset] & TP_STATUS_USER:       # the status word's low byte (little-endian)
                 break
-            status, length, snaplen, mac_at, _, _, _, tci, _ = unpack(ring, offset)
+            status, length, snaplen, mac_at = unpack(ring, offset)
             start = offset + mac_at
             frame = ring[start:start + snaplen]         # mmap slices are bytes: the one copy
-            ring[offset:offset + 4] = ZERO_STATUS
-            cursor = cursor + 1 if cursor + 1 < count else 0
+            cursor += 1
+            if cursor == count:
+                cursor = 0
             if status & TP_STATUS_VLAN_VALID:
-                append((frame, tci & 0x0fff, snaplen < length))
-            elif frame[12:14] == b'\x81\x00':
+                append((frame, ((ring[offset + 25] << 8) | ring[offset + 24]) & 0x0fff, snaplen < length))
+            elif frame[12:14] == VLAN_TPID:
                 vlan, frame = pop_vlan(frame)
                 append((frame, vlan, snaplen < length))
             else:
                 append((frame, None, snaplen < length))
+            ring[offset:offset + 4] = ZERO_STATUS       # after the last read of the slot
         self.cursor = cursor
         return got
 
-    def queue(self, frame):
-        """Puts `frame` in the next TX ring slot (sent at the next flush); BlockingIOError when the
-        ring is full even after a flush, OSError for a frame larger than a slot.  (With a TX ring the
-        socket's own send() sends what the ring holds and ignores its argument: use `send`.)"""
-        ring, off = self.ring, self.tx_base + self.tx_cursor * self.frame_size
-        if ring[off]:                       # the kernel still holds this slot (requested or sending)
-            self.flush()
-            if ring[off]:
-                raise BlockingIOError('transmit ring full')
-        n = len(frame)
-        if n > self.frame_size - TX_DATA:
-            raise OSError(f'a {n}-byte frame does not fit a transmit slot')
-        ring[off + TX_DATA:off + TX_DATA + n] = frame
-        TX_LENGTHS.pack_into(ring, off + 4, n, n)
-        ring[off:off + 4] = SEND_REQUEST        # last: from now on the slot is the kernel's
-        self.tx_cursor = self.tx_cursor + 1 if self.tx_cursor + 1 < self.frame_count else 0
-        self.pending += 1
+    def transmit(self, frames):
+        """Puts `frames` in the TX ring and sends them all with one syscall; returns how many were
+        dropped (the ring full even after sending what it held, or a frame larger than a slot).
+        Status and lengths go in with one store: the kernel reads a TX slot only inside send().
+        (With a TX ring the socket's own send() sends what the ring holds and ignores its
+        argument.)"""
+        ring, size, count, base, cursor = self.ring, self.frame_size, self.frame_count, self.tx_base, self.tx_cursor
+        largest, pack, dropped = size - TX_DATA, TX_SLOT.pack_into, 0
+        for frame in frames:
+            off = base + cursor * size
+            if ring[off]:                   # the kernel still holds this slot (requested or sending)
+                self._kick()
+                if ring[off]:
+                    dropped += 1
+                    continue
+            n = len(frame)
+            if n > largest:
+                dropped += 1
+                continue
+            ring[off + TX_DATA:off + TX_DATA + n] = frame
+            pack(ring, off, TP_STATUS_SEND_REQUEST, n, n)
+            cursor += 1
+            if cursor == count:
+                cursor = 0
+        self.tx_cursor = cursor
+        self._kick()
+        return dropped
+
+    def _kick(self):
+        try:
+            self.sock.send(b'')
+        except BlockingIOError:
+            pass
 
     def send(self, frame):
-        """Sends one frame now (with a TX ring: queued and flushed)."""
+        """Sends one frame now (OSError if it cannot)."""
         if not self.tx_base:
             return self.sock.send(frame)
-        self.queue(frame)
-        self.flush()
-
-    def flush(self):
-        """Sends what `queue` put in the TX ring: one syscall for all of it."""
-        if self.pending:
-            self.pending = 0
-            try:
-                self.sock.send(b'')
-            except BlockingIOError:
-                pass
+        if self.transmit((frame,)):
+            raise BlockingIOError('transmit ring full or frame larger than a slot')
 
     def kernel_drops(self):
         """Frames the kernel dropped because the ring was full, since the last call."""
@@ -190,15 +206,19 @@ class PacketLoop:
     """Receives on every port, calls the handler, sends what it returns.  `counters` counts frames
     received, sent and lost, the latter by reason.  `PacketLoop.open(interfaces, handler)` makes the
     ports; the constructor takes ready ones (anything with .name, .index, .sock, .receive(limit),
-    .kernel_drops(), .close()), so tests can give it fakes."""
+    .kernel_drops(), .close(); with a true .tx_base also .transmit(frames)), so tests can give it
+    fakes."""
 
     def __init__(self, ports, handler):
         self.handler, self.counters, self.ports = handler, Counter(), list(ports)
         self.by_name = {p.name: p for p in self.ports}
         self.by_name.update({p.index: p for p in self.ports})
-        self.senders = {key: port.queue if getattr(port, 'tx_base', 0) else port.sock.send
+        # a port with a TX ring collects a step's frames and sends them together; others send each
+        self.outboxes = {port.name: [] for port in self.ports if getattr(port, 'tx_base', 0)}
+        self.senders = {key: self.outboxes[port.name].append if port.name in self.outboxes else port.sock.send
                         for key, port in self.by_name.items()}
-        self.batched = [port for port in self.ports if getattr(port, 'tx_base', 0)]
+        self.batched = [(self.by_name[name], box) for name, box in self.outboxes.items()]
+        self.fast_paths = dict(getattr(handler, 'fast_paths', None) or {})
 
     @classmethod
     def open(cls, interfaces, handler, **port_options):
@@ -213,15 +233,25 @@ class PacketLoop:
         return cls(ports, handler)
 
     def step(self, burst=BURST):
-        """Handles what the rings hold (up to `burst` per port); returns how many frames.  Counts
-        are kept in locals and added once per step; sends go straight to the output socket's
-        bound `send` (no method call per packet)."""
+        """Handles what the rings hold (up to `burst` per port); returns how many frames.  What a
+        port's frames produce is collected, then each frame is appended to its port's outbox (or
+        sent by the socket's bound `send`); counts are kept in locals and added once per step."""
         handled = sent = 0
-        handler, senders, counters = self.handler, self.senders, self.counters
+        handler, senders, counters, fast_paths = self.handler, self.senders, self.counters, self.fast_paths
         for port in self.ports:
             name = port.name
-            for frame, vlan, truncated in port.receive(burst):
-                handled += 1
+            items = port.receive(burst)
+            if not items:
+                continue
+            handled += len(items)
+            outs = []
+            fast = fast_paths.get(name)
+            if fast is not None:
+                try:
+                    outs, items = fast(items)
+                except Exception:                   # noqa: BLE001  the general path takes them all
+                    counters['fast-path-error'] += 1
+            for frame, vlan, truncated in items:
                 if truncated:
                     counters['truncated'] += 1      # larger than a ring slot: never half a frame
                     continue
@@ -230,28 +260,38 @@ class PacketLoop:
                 except Exception:                   # noqa: BLE001  one bad frame must not stop the loop
                     counters['handler-error'] += 1
                     continue
-                if not out:
+                if out:
+                    outs += out
+            for out_if, data in outs:
+                send = senders.get(out_if)
+                if send is None:
+                    counters['unknown-interface'] += 1
                     continue
-                for out_if, data in out:
-                    send = senders.get(out_if)
-                    if send is None:
-                        counters['unknown-interface'] += 1
-                        continue
-                    try:
-                        send(data)
-                        sent += 1
-                    except OSError:                 # BlockingIOError too: the link's buffer is full
-                        counters['send-error'] += 1
-        for port in self.batched:
-            try:
-                port.flush()
-            except OSError:
-                counters['send-error'] += 1
+                try:
+                    send(data)
+                    sent += 1
+                except OSError:                     # BlockingIOError too: the link's buffer is full
+                    counters['send-error'] += 1
+        sent -= self._transmit()
         if handled:
             counters['received'] += handled
         if sent:
             counters['sent'] += sent
         return handled
+
+    def _transmit(self):
+        """Sends every outbox; returns how many of its frames were dropped (counted as send errors)."""
+        dropped = 0
+        for port, box in self.batched:
+            if box:
+                try:
+                    dropped += port.transmit(box)
+                except OSError:
+                    dropped += len(box)
+                box.clear()
+        if dropped:
+            self.counters['send-error'] += dropped
+        return dropped
 
     def send(self, out_if, data):
         send = self.senders.get(out_if)
@@ -263,8 +303,9 @@ class PacketLoop:
             self.counters['sent'] += 1
         except OSError:
             self.counters['send-error'] += 1        # the link's buffer is full: a real drop
-        for port in self.batched:
-            port.flush()
+        dropped = self._transmit()
+        if dropped:
+            self.counters['sent'] -= dropped
 
     def run(self, stop, poll_ms=POLL_MS):
         poller = select.poll()
