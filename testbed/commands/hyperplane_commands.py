@@ -10,8 +10,9 @@ from testbed.errors import UsageError
 
 
 def arguments(p):
-    p.add_argument('action', choices=('shards', 'fail', 'restore'),
-                   help='shards: which nodes serve each resource; fail/restore NODE: a node\'s loss and return')
+    p.add_argument('action', nargs='?', default='shards', choices=('shards', 'fail', 'restore'),
+                   help='shards (the default): which nodes serve each resource; '
+                        'fail/restore NODE: a node\'s loss and return')
     p.add_argument('node', nargs='?', metavar='NODE', help='a Hyperplane node, e.g. hp2 (fail and restore)')
     output_argument(p)
 
