@@ -42,13 +42,19 @@ def alive(pid, must_contain):
 
 def settled_cmdline(pid, must_contain, timeout=2.0):
     """The command line of a process just started: right after exec the kernel shows an
-    empty one for a moment (Popen returns once exec has begun), so wait for `must_contain`."""
+    empty one for a moment (Popen returns once exec has begun), so wait for `must_contain`; a
+    process started in a Mininet node is first `mnexec ... CMD`, which then execs CMD: wait for
+    that too, or `vpclab down` would not recognise the process it became."""
     deadline = time.monotonic() + timeout
     line = cmdline(pid)
-    while line is not None and must_contain not in line and time.monotonic() < deadline:
+    while line is not None and (must_contain not in line or _launching(line)) and time.monotonic() < deadline:
         time.sleep(0.005)
         line = cmdline(pid)
     return line
+
+
+def _launching(line):
+    return os.path.basename(line.split(' ', 1)[0]) == 'mnexec'
 
 
 def warn(msg):
