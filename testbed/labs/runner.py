@@ -174,9 +174,9 @@ class Runner:
         drops = [d for _, d in sorted(found, key=lambda x: x[0])]
         if edge is not None:
             after = self._edge_drops(fresh_after=time.time())
-            drops += [Drop('edge', 'EDGE', key[5:], 'Blackfoot') for key, n in after.items()
-                      if key.startswith('drop:') and n > edge.get(key, 0)]
-        return self._with_rule_words(check, drops)
+            drops += [Drop(node, 'EDGE', key[5:], 'Blackfoot') for node, counted in after.items()
+                      for key, n in counted.items() if key.startswith('drop:') and n > edge.get(node, {}).get(key, 0)]
+        return self._with_rule_words(check, drops, target)
 
     def _settled(self):
         """The host bridges' flows once their counters stopped moving: OVS's revalidators copy the
@@ -193,27 +193,28 @@ class Runner:
         return last
 
     def _edge_drops(self, fresh_after=None):
-        """The edge's handler counters (drop:<reason> ...); {} without an edge.  From the Lab itself it asks
-        the edge processes; from another terminal it reads the file they rewrite every second."""
+        """{edge node: its handler's counters (drop:<reason> ...)}; {} without an edge.  From the Lab itself
+        it asks the edge processes; from another terminal it reads the files they rewrite every second."""
         if getattr(self.lab, 'edge', None) is not None:
-            return self.lab.edge_counters().get('handler', {})
+            nodes = self.lab.edge_counters().get('nodes', {})
+            return {node: c.get('handler', {}) for node, c in nodes.items()}
         run_dir = self.state.data.get('run_dir')
         deadline = time.monotonic() + EDGE_FRESH_S
         while fresh_after is not None and time.monotonic() < deadline and not _written_since(run_dir, fresh_after):
             time.sleep(0.1)
-        return edge_world.merge(edge_world.read_counters(run_dir).values()).get('handler', {})
+        return {node: c.get('handler', {}) for node, c in edge_world.read_counters(run_dir).items()}
 
-    def _with_rule_words(self, check, drops):
+    def _with_rule_words(self, check, drops, target):
         """The model's words for the rule that decided (an ACL entry, a route), where it agrees with the wire."""
         if not drops or self._instance(check.src) is None:
             return drops
         from testbed.commands.trace import probe
         from testbed.observe.trace_model import TraceState, trace
+        state = TraceState.of_lab(self.lab)
         try:
-            model = trace(self.topo, TraceState.of_lab(self.lab), check.src, check.to if check.to != S3_NAME
-                          else self.topo.services.s3_ip, probe(check.probe))
-        except (UsageError, KeyError):
-            return drops
+            model = trace(self.topo, state, check.src, check.to, probe(check.probe))
+        except (UsageError, KeyError):          # an endpoint, the S3 host: the trace knows only its address
+            model = trace(self.topo, state, check.src, target.ip, probe(check.probe))
         if model.verdict == 'dropped':
             where, words = (model.stage, model.host, model.reason), model.steps[-1].detail.removeprefix('deny: ')
         elif ' would be dropped at ' in model.reply:      # stateless ACLs: the reply's fate

@@ -1,0 +1,199 @@
+"""Checks files and their reports (testbed/labs/checks.py), the lab catalog (testbed/labs/catalog.py) and
+`vpclab check`'s exit code 2 for a bad file: no lab, no root."""
+import json
+import pathlib
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from testbed.commands import cli
+from testbed.labs import catalog, checks
+from testbed.labs.checks import Check, Drop, Result
+from testbed.topology import TopologyError, load
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+LAB1 = ROOT / 'labs' / '01-journey'
+
+
+@pytest.fixture(scope='module')
+def topo():
+    return load(ROOT / 'topologies' / 'edge.yaml')
+
+
+def read(text, topo):
+    return checks.loads(text, 'x.yaml', topo)
+
+
+def error(text, topo):
+    with pytest.raises(TopologyError) as e:
+        read(text, topo)
+    return str(e.value)
+
+
+@pytest.mark.parametrize('lab', catalog.labs(), ids=lambda lab: lab.name)
+def test_every_lab_has_its_parts_and_its_checks_name_what_both_topologies_have(lab):
+    assert lab.description and not lab.description.startswith('(')
+    found = checks.load(lab.checks, load(lab.topology))
+    solution = lab.solution
+    if catalog.is_topology(solution):
+        assert checks.load(lab.checks, load(solution)) == found
+    else:
+        assert catalog.read_commands(solution)
+    assert len({c.name for c in found}) == len(found)
+
+
+def test_the_labs_are_numbered_and_found_by_number_or_name():
+    names = [lab.name for lab in catalog.labs()]
+    assert names[:5] == ['01-journey', '02-isolation', '03-firewall', '04-getting-out', '05-hybrid']
+    assert catalog.find('1').name == catalog.find('01').name == catalog.find('journey').name == '01-journey'
+    with pytest.raises(Exception, match='labs are: 01-journey'):
+        catalog.find('nope')
+
+
+def test_the_four_kinds_of_check_and_their_default_names(topo):
+    found = read('''checks:
+  - {name: web reaches db, from: web-1, to: db-1, protocol: tcp, port: 5432, expect: allowed}
+  - {from: web-1, to: red-web-1, protocol: icmp, expect: denied, reason: no-mapping}
+  - {from: example-web, to: web-eip, protocol: tcp, port: 80, expect: allowed}
+  - {from: web-1, dns: db.corp.internal, expect: 10.0.1.20}
+  - {from: corp-1, to: 10.0.1.10, protocol: udp, port: 53, expect: denied}
+  - {from: web-1, to: s3-ep, protocol: tcp, port: 80, expect: allowed}
+  - {from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed}
+''', topo)
+    assert [c.name for c in found] == ['web reaches db', 'web-1 -> red-web-1 icmp', 'example-web -> web-eip tcp/80',
+                                      'web-1 dns db.corp.internal', 'corp-1 -> 10.0.1.10 udp/53',
+                                      'web-1 -> s3-ep tcp/80', 'web-1 -> web-nlb tcp/80']
+    assert found[1].reason == 'no-mapping' and found[1].port is None and found[0].line == 2
+    assert found[3].dns == 'db.corp.internal' and found[3].expect == '10.0.1.20'
+
+
+@pytest.mark.parametrize('text,said', [
+    ('{from: web-9, to: db-1, protocol: icmp, expect: allowed}', "x.yaml:2: checks[0].from: 'web-9' is not in the "
+     "topology; a check is sent from an instance or an outside host: did you mean 'web-2'?"),
+    ('{from: web-1, to: db-9, protocol: icmp, expect: allowed}', "did you mean 'db-1'?"),
+    ('{from: web-eip, to: db-1, protocol: icmp, expect: allowed}', "'web-eip' is no instance or outside host"),
+    ('{from: web-1, to: db-1, protocol: sctp, expect: allowed}', "'sctp' is not a protocol"),
+    ('{from: web-1, to: db-1, protocol: icmp, port: 80, expect: allowed}', 'icmp has no port'),
+    ('{from: web-1, to: db-1, protocol: tcp, expect: allowed}', 'tcp needs a port'),
+    ('{from: web-1, to: db-1, protocol: tcp, port: 70000, expect: allowed}', 'out of range'),
+    ('{from: web-1, to: db-1, protocol: icmp, expect: denied, reason: firewall}', "'firewall' is not a drop reason"),
+    ('{from: web-1, to: db-1, protocol: icmp, expect: allowed, reason: no-route}', 'goes with expect: denied'),
+    ('{from: web-1, to: db-1, protocol: icmp, expect: maybe}', "'maybe' is not allowed or denied"),
+    ('{from: web-1, to: db-1, dns: db.corp.internal, expect: allowed}', 'either to:'),
+    ('{from: web-1, dns: db.corp.internal, protocol: udp, expect: 10.0.1.20}', 'a DNS check takes no protocol'),
+    ('{from: web-1, dns: db.corp.internal, expect: allowed}', 'expects the IPv4 address'),
+    ('{from: example-web, dns: db.corp.internal, expect: 10.0.1.20}', 'only instances ask'),
+    ('{from: web-1, to: db-1, protocol: icmp, expect: allowed, colour: red}', "unknown key 'colour'"),
+    ('{to: db-1, protocol: icmp, expect: allowed}', "'from' is missing"),
+])
+def test_a_bad_check_is_one_line_naming_the_file_and_line(topo, text, said):
+    message = error(f'checks:\n  - {text}\n', topo)
+    assert said in message and message.startswith('x.yaml:2') and '\n' not in message
+
+
+def test_bad_files_as_a_whole(topo):
+    assert 'no checks' in error('checks: []\n', topo)
+    assert "unknown key 'other'" in error('other: 1\n', topo)
+    assert "'checks' is missing" in error('checks:\n', topo)
+    assert 'YAML syntax error' in error('checks: [\n', topo)
+    twice = '  - {name: a, from: web-1, to: db-1, protocol: icmp, expect: allowed}\n'
+    said = error('checks:\n' + twice * 2, topo)
+    assert said.startswith('x.yaml:3') and 'written twice (first on line 2)' in said
+
+
+def test_edge_drop_reasons_are_those_blackfoot_counts():
+    source = ''.join((ROOT / 'testbed' / 'appliances' / f).read_text() for f in ('blackfoot.py', 'esp.py'))
+    literal = set(re.findall(r"(?:self\.drop|EspError)\('([a-z0-9-]+)'", source))
+    routed = {f'no-route-to-{k}' for k in ('igw', 'vgw', 'dx', 'vpce')}     # self.drop(f'no-route-to-{via}')
+    assert literal | routed == set(checks.EDGE_DROP_REASONS)
+
+
+# ---- judging and reports ------------------------------------------------------------------------
+
+ALLOWED = Check('a', 'web-1', 2, to='db-1', protocol='tcp', port=5432)
+DENIED = Check('b', 'web-1', 3, to='db-1', protocol='tcp', port=22, expect='denied', reason='security-group')
+DNS = Check('c', 'web-1', 4, dns='db.corp.internal', expect='10.0.1.20')
+SG = Drop('r1-h2', 'INGRESS_SG_RULES', 'security-group', 'no inbound rule of db admits tcp/22')
+ACL = Drop('r1-h2', 'EGRESS_NACL', 'network-acl', 'the reply: db-acl rule * deny')
+
+
+def test_judging():
+    assert Result(ALLOWED, 'allowed').passed
+    failed = Result(ALLOWED, 'denied', 'no answer within 1 s', [SG])
+    assert not failed.passed and failed.why == f'denied, expected allowed: {SG.words()}'
+    assert Result(DENIED, 'denied', drops=[SG]).passed
+    wrong = Result(DENIED, 'denied', drops=[ACL])
+    assert not wrong.passed and 'not for security-group: dropped at EGRESS_NACL on r1-h2: network-acl' in wrong.why
+    assert not Result(DENIED, 'allowed').passed
+    assert Result(DNS, '10.0.1.20').passed and Result(DNS, '10.0.1.9,10.0.1.20').passed
+    assert Result(DNS, 'nxdomain').why == 'db.corp.internal answered nxdomain, expected 10.0.1.20'
+    broken = Result(ALLOWED, '', error='no lab')
+    assert not broken.passed and broken.why == 'could not run: no lab'
+
+
+RESULTS = [Result(ALLOWED, 'allowed', 'connected', seconds=0.1), Result(DENIED, 'denied', drops=[ACL], seconds=1.2),
+           Result(DNS, '10.0.1.20', '10.0.0.2 answered')]
+
+
+def test_the_table_says_where_and_why_a_failure_was_dropped():
+    text = checks.render(RESULTS, 'lab 1', 'table')
+    assert '2 of 3 checks passed, 1 failed' in text
+    assert 'FAIL b: denied, but not for security-group: dropped at EGRESS_NACL on r1-h2: network-acl' in text
+    row = next(line for line in text.splitlines() if line.startswith('b '))
+    assert 'denied (security-group)' in row and 'FAIL' in row and 'db-acl rule * deny' in row
+
+
+def test_json_csv_and_junit():
+    doc = json.loads(checks.render(RESULTS, 'lab 1', 'json'))
+    assert (doc['Passed'], doc['Total']) == (2, 3)
+    assert doc['Checks'][1]['Drops'] == [dict(Host='r1-h2', Stage='EGRESS_NACL', Reason='network-acl',
+                                              Rule='the reply: db-acl rule * deny')]
+    csv = checks.render(RESULTS, 'lab 1', 'csv').splitlines()
+    assert csv[0] == 'CHECK,EXPECT,GOT,RESULT,WHERE AND WHY'
+    assert csv[2].startswith('b,denied (security-group),denied,FAIL')
+    suite = ET.fromstring(checks.render(RESULTS, 'lab 1', 'junit').split('?>', 1)[1]).find('testsuite')
+    assert (suite.get('tests'), suite.get('failures'), suite.get('errors')) == ('3', '1', '0')
+    failure = suite.findall('testcase')[1].find('failure')
+    assert 'not for security-group' in failure.get('message') and 'EGRESS_NACL' in failure.text
+
+
+def test_grading_counts_per_student():
+    graded = [('alice', RESULTS, None), ('bob', RESULTS[:1], None), ('carol', None, 'bad submission: x.yaml:3: ...')]
+    table = checks.render_grades(graded, 'lab 1', 'table')
+    assert re.search(r'alice\s+2\s+3\s+b', table) and re.search(r'bob\s+1\s+1\s+-', table) and 'carol' in table
+    csv = checks.render_grades(graded, 'lab 1', 'csv').splitlines()
+    assert csv[0] == 'STUDENT,CHECK,EXPECT,GOT,RESULT,WHERE AND WHY' and len(csv) == 1 + 3 + 1 + 1
+    doc = json.loads(checks.render_grades(graded, 'lab 1', 'json'))
+    assert [(s['Student'], s['Passed'], s['Total']) for s in doc['Students']] == [('alice', 2, 3), ('bob', 1, 1),
+                                                                                  ('carol', 0, 0)]
+    suites = ET.fromstring(checks.render_grades(graded, 'lab 1', 'junit').split('?>', 1)[1]).findall('testsuite')
+    assert [s.get('name') for s in suites] == ['alice', 'bob', 'carol'] and suites[2].get('errors') == '1'
+
+
+# ---- commands files and the command line ----------------------------------------------------------
+
+def test_a_commands_file_is_checked_before_it_runs(tmp_path):
+    assert [(c.number, c.command) for c in catalog.read_commands(LAB1 / 'solution' / 'commands.txt')] == \
+        [(2, 'security-group')]
+    bad = tmp_path / 'bad.txt'
+    bad.write_text('# comment\nsg blue app add inbound tcp 80 sg:web\nreboot web-1\n')
+    with pytest.raises(TopologyError, match=r'bad.txt:3: .reboot. is no command of a running lab'):
+        catalog.read_commands(bad)
+    bad.write_text('flowlogs --action maybe\n')
+    with pytest.raises(TopologyError, match=r'bad.txt:1: flowlogs: argument --action'):
+        catalog.read_commands(bad)
+
+
+def test_vpclab_check_exits_2_on_a_bad_file_before_booting(tmp_path, capsys):
+    bad = tmp_path / 'checks.yaml'
+    bad.write_text('checks:\n  - {from: web-9, to: app-1, protocol: icmp, expect: allowed}\n')
+    assert cli.main(['check', str(LAB1 / 'topology.yaml'), str(bad)]) == 2
+    assert f'{bad}:2: checks[0].from' in capsys.readouterr().err
+    assert cli.main(['check', str(tmp_path / 'none.yaml'), str(LAB1 / 'checks.yaml')]) == 2
+    assert cli.main(['lab', 'start', 'nope']) == 2
+
+
+def test_vpclab_lab_list(capsys):
+    assert cli.main(['lab', 'list']) == 0
+    assert re.search(r'^01-journey +Lab 1', capsys.readouterr().out, re.M)
