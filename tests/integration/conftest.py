@@ -18,10 +18,9 @@ def topology(name):
     return os.path.join(ROOT, 'topologies', name)
 
 
-# what our processes' command lines contain: Mininet nodes, the controller, the edge's and the
-# services' packet loops and servers, the delay lines, a Hyperplane lab's etcd (its data directory)
-OURS = ('mininet:', 'controllers.launcher', 'testbed.appliances.', 'testbed.services.', 'testbed.fabric.delayline',
-        'vpclab-etcd-')
+# what our processes' command lines contain: Mininet nodes, the controller, and the two processes
+# every lab with an edge or VPC services starts inside its nodes (which `vpclab down` must stop too)
+OURS = ('mininet:', 'controllers.launcher', '-m testbed.appliances.edge_process', '-m testbed.services.host_services')
 
 
 def leftovers():
