@@ -134,9 +134,11 @@ def shard_table(topo, failed=()):
 
 
 def controller_section(topo, failed=()):
-    """The controller configuration's "hyperplane" key (testbed/fabric/controller.py)."""
+    """The controller configuration's "hyperplane" key (testbed/fabric/controller.py): every resource
+    with its whole shard, and the failed nodes apart, so that the controller moves only the failed
+    nodes' buckets and gives them back when those nodes are restored."""
     return dict(nodes={n.name: n.ip for n in nodes(topo)}, macs={n.name: n.mac for n in nodes(topo)},
-                failed=sorted(failed), resources=[r.as_dict() for r in resources(topo, failed)])
+                failed=sorted(failed), resources=[r.as_dict() for r in resources(topo)])
 
 
 def _nat_sources(vpc, nat):

@@ -196,6 +196,7 @@ class GatewayReader:
 
     def _load_balancers(self, node: Node | None, vpc: VPC, pools: dict, instance_vpcs: dict) -> dict:
         lbs: dict[str, LoadBalancer] = {}
+        ends: dict[tuple[str, int], tuple[str, int]] = {}     # (target, target_port) -> (load balancer, line)
         for lb, key, body in self._named(node, "load balancer"):
             spec = body.mapping(("subnets", "scheme", "listeners", "health_check"),
                                 {"subnets": f"subnets: [{_first(vpc.subnets)}]"})
@@ -218,6 +219,7 @@ class GatewayReader:
                         f"add internet_gateway: true to vpc {vpc.name}, or use scheme: internal")
                 self.public.append((vpc.name, lb, key))
             listeners = self._listeners(spec.get("listeners"), vpc, instance_vpcs)
+            _one_balancer_per_target_port(lb, listeners, spec.get("listeners") or key, ends)
             check = _health_check(spec.get("health_check"))
             addresses = tuple(LbAddress(s, _address(pools[s], spec["subnets"], f"load balancer {lb}",
                                                     vpc.subnets[s])) for s in subnets)
@@ -329,6 +331,18 @@ def _flag(spec: dict, key: str) -> bool:
 
 def _first(mapping, default: str = "my-subnet") -> str:
     return next(iter(mapping), default)
+
+
+def _one_balancer_per_target_port(lb: str, listeners, node: Node, ends: dict) -> None:
+    """The VPC router finds an NLB's replies by target address and port (the client's address is
+    preserved, so nothing else tells them apart): one load balancer per target and port."""
+    for listener in listeners:
+        for target in listener.targets:
+            other = ends.setdefault((target, listener.target_port), (lb, node.line))
+            if other[0] != lb:
+                node.fail(f"{target}:{listener.target_port} is already a target of load balancer {other[0]} (line "
+                          f"{other[1]}); this lab tells a target's replies apart by its address and port, so give "
+                          f"this listener another target_port")
 
 
 def _own_instance(node: Node, vpc: VPC, instance_vpcs: dict, what: str) -> str:

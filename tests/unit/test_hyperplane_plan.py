@@ -57,3 +57,15 @@ def test_buckets_move_only_with_their_node():
     assert all(after[b] == before[b] for b in before if before[b] != 'hp2')
     assert sharding.bucket_of(bytes(4), 0x1235) == 5 and sharding.bucket_of(b'\x0a\0\0\x0b') == 3
     assert sharding.bucket_owner('x', 0, []) is None
+
+
+def test_a_controller_started_with_a_failed_node_gives_its_buckets_back_when_it_is_restored():
+    from controllers.router.hyperplane import Hyperplane
+    topo = load(EDGE)
+    lost = hp.resources(topo)[0].shard[0]
+    started = Hyperplane(hp.controller_section(topo, [lost]))
+    assert all(r['shard'] == whole.shard for r, whole in zip(started.resources, hp.resources(topo)))
+    assert lost not in started.live(started.resources[0])
+    restored = started.with_failed([])
+    assert all(restored.live(r) == r['shard'] for r in restored.resources)
+    assert started.describe()['failed'] == [lost]

@@ -5,7 +5,7 @@ import struct
 
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot_hyperplane import Doors
-from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_SYN
+from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN
 from testbed.appliances.hyperplane.wire import REPLICATION_PORT, NodeHandler
 from testbed.appliances.tunnels import decapsulate, encapsulate
 from testbed.fabric import edge_plan
@@ -111,11 +111,58 @@ def test_health_checks_probe_from_a_port_that_comes_back_here():
     _, nodes, handlers = fleet(topo)
     lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
     h = handlers[lb.shard[0]]
-    probes = h.health_checks(200.0)
-    assert len(probes) == 2
-    d, ip, packet = inner(probes[0][1])
-    assert ip.src == p.ip4(lb.ips[0]) and struct.unpack_from('!H', packet, 22)[0] == 8080
+    probes = [inner(f) for _, f in h.health_checks(200.0)]
+    probes = [(ip, packet) for _, ip, packet in probes if ip.src == p.ip4(lb.ips[0])]
+    assert len(probes) == 2                          # one per target
+    ip, packet = probes[0]
+    assert struct.unpack_from('!H', packet, 22)[0] == 8080
     sport = struct.unpack_from('!H', packet, 20)[0]
-    answer = tcp(ip.dst, 8080, ip.src, sport, TCP_SYN | TCP_ACK)
+    assert h.owns_bucket(lb.id, lb.shard, sport)
+    answer = tcp(ip.dst, 8080, ip.src, sport, TCP_SYN | TCP_ACK, seq=7000, ack=0x1001)
     out = h(frame(lb.vni, answer, node=nodes[lb.shard[0]]), 'ul', None)
-    assert inner(out[0][1])[1].dst == ip.dst         # the RST that ends the probe
+    _, rst_ip, rst = inner(out[0][1])
+    assert rst_ip.dst == ip.dst                      # the RST that ends the probe, in the target's sequence
+    assert struct.unpack_from('!II', rst, 24) == (0x1001, 7001) and rst[33] == TCP_RST | TCP_ACK
+
+
+def test_a_probe_uses_a_new_source_port_each_time():
+    topo = load(TOPO)
+    _, _, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
+    h = handlers[lb.shard[0]]
+    ports = set()
+    for t in (200.0, 202.0, 204.0):
+        for _, f in h.health_checks(t):
+            _, ip, packet = inner(f)
+            if ip.src == p.ip4(lb.ips[0]):
+                ports.add(struct.unpack_from('!H', packet, 20)[0])
+    assert len(ports) > 1 and all(h.owns_bucket(lb.id, lb.shard, q) for q in ports)
+
+
+def test_the_survivor_of_an_nlb_shard_knows_the_flows_of_the_lost_node():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
+    first, other = lb.shard
+    client, vip = p.ip4('10.0.1.10'), p.ip4(lb.ips[0])
+    _, ip, _ = inner(handlers[first](frame(lb.vni, tcp(client, 40005, vip, 80), node=nodes[first]), 'ul', None)[0][1])
+    target = ip.dst
+    for _, datagram in handlers[first].flush():
+        handlers[other](datagram, 'ul', None)
+    back = tcp(target, 8080, client, 40005, TCP_ACK)
+    _, ip, packet = inner(handlers[other](frame(lb.vni, back, node=nodes[other]), 'ul', None)[0][1])
+    assert ip.src == vip and struct.unpack_from('!H', packet, 20)[0] == 80
+    again = tcp(client, 40005, vip, 80, TCP_ACK)
+    _, ip, _ = inner(handlers[other](frame(lb.vni, again, node=nodes[other]), 'ul', None)[0][1])
+    assert ip.dst == target                          # the same target, whatever its health here
+
+
+def test_a_reply_of_a_direct_connection_to_a_target_port_goes_on_unchanged():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'web-nlb')
+    h = handlers[lb.shard[0]]
+    back = tcp(p.ip4('10.0.1.20'), 8080, p.ip4('10.0.1.10'), 40006, TCP_SYN | TCP_ACK)
+    out = h(frame(lb.vni, back, node=nodes[lb.shard[0]]), 'ul', None)
+    d, _, packet = inner(out[0][1])
+    assert d.outer_dst == p.ip4(EDGE[0]) and packet == back

@@ -540,6 +540,19 @@ def test_refusals(old, new, snippet, key, message):
     expect(text, snippet, key, message)
 
 
+def test_two_load_balancers_may_not_share_a_target_and_port():
+    text = edit("    endpoint_services:\n      api-svc: {load_balancer: web-nlb",
+                "      web-nlb-2:\n"
+                "        subnets: [blue-a]\n"
+                "        scheme: internal\n"
+                "        listeners:\n"
+                "          - {port: 81, targets: [web-2], target_port: 8080}\n"
+                "    endpoint_services:\n      api-svc: {load_balancer: web-nlb")
+    expect(text, "        listeners:", "vpcs.blue.load_balancers.web-nlb-2.listeners",
+           f"web-2:8080 is already a target of load balancer web-nlb (line {line_of(text, 'listeners:')}); this lab "
+           "tells a target's replies apart by its address and port, so give this listener another target_port", nth=2)
+
+
 def test_a_nat_gateway_needs_an_internet_gateway():
     text = edit("    endpoint_services:\n      api-svc: {load_balancer: api-nlb",
                 "    elastic_ips: {shop-eip: {}}\n"

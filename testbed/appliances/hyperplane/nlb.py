@@ -15,7 +15,12 @@
   `unhealthy` failed checks, one every `interval_s` (so within interval x unhealthy), and back in
   after `healthy` good ones.  New targets start unhealthy ('initial' in AWS) until they pass.
 - Idle timeouts as AWS's NLB: 350 s for TCP, 120 s for UDP.
+- State: each new flow (and at most every `REFRESH_S` of its use) is handed to `on_update` listeners,
+  which copy it to the other nodes of the shard (`import_`, `export`), as the NAT gateway's entries:
+  after a node's loss its buckets go to a survivor that already knows where each connection goes
+  and which listener its replies come from.
 """
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,6 +30,7 @@ from testbed.appliances.hyperplane.sharding import ranking
 from testbed.appliances.packets import PROTO_TCP, ip4_text
 
 IDLE_TIMEOUT_S = {6: 350, 17: 120}
+REFRESH_S = 30.0        # a flow in use is copied to the shard again at most this often
 
 
 class Target(NamedTuple):
@@ -81,6 +87,7 @@ class Conn:
     target_port: int
     listener_port: int
     last_seen: float
+    published: float | None = None     # when it was last copied to the shard
 
 
 class Nlb:
@@ -91,6 +98,7 @@ class Nlb:
         self.health = health                        # {listener port: HealthChecks}, None: all healthy
         self.flows, self.replies = {}, {}           # client 5-tuple -> Conn; reply 5-tuple -> client 5-tuple
         self.counters = Counter()
+        self.on_update = []                         # record -> None: the other nodes' import_
 
     def _drop(self, reason):
         self.counters[f'drop:{reason}'] += 1
@@ -114,6 +122,25 @@ class Nlb:
             conn = None
         return conn
 
+    def _add(self, t, conn):
+        self.flows[t] = conn
+        self.replies[Tuple(t.proto, conn.target.ip, conn.target_port, t.src, t.sport)] = t
+
+    def export(self):
+        return [_record(t, conn) for t, conn in self.flows.items()]
+
+    def import_(self, records):
+        """Flows another node of the shard chose targets for: kept as they are."""
+        for d in records:
+            proto, src, sport, dst, dport = d['flow']
+            t = Tuple(proto, socket.inet_aton(src), sport, socket.inet_aton(dst), dport)
+            old = self.flows.get(t)
+            if old is not None:
+                self._forget(t, old)
+            self._add(t, Conn(Target(d['target'], socket.inet_aton(d['ip'])), d['target_port'], d['listener_port'],
+                              d['last_seen'], d['last_seen']))
+        return self
+
     def _forget(self, t, conn):
         del self.flows[t]
         self.replies.pop(Tuple(t.proto, conn.target.ip, conn.target_port, t.src, t.sport), None)
@@ -133,10 +160,13 @@ class Nlb:
         conn = self._live(t, now)
         if conn is None:
             conn = Conn(self.choose(t, listener), listener.target_port, listener.port, now)
-            self.flows[t] = conn
-            self.replies[Tuple(t.proto, conn.target.ip, conn.target_port, t.src, t.sport)] = t
+            self._add(t, conn)
             self.counters[f'flows:{conn.target.name}'] += 1
         conn.last_seen = now
+        if conn.published is None or now - conn.published >= REFRESH_S:
+            conn.published = now
+            for send in self.on_update:
+                send(_record(t, conn))
         rewrite(buf, seen, 'dst', conn.target.ip, conn.target_port)
         return Forward(bytes(buf))
 
@@ -159,6 +189,12 @@ class Nlb:
         for t, conn in list(self.flows.items()):
             if conn.target == target:
                 self._forget(t, conn)
+
+
+def _record(t, conn):
+    return dict(flow=[t.proto, socket.inet_ntoa(t.src), t.sport, socket.inet_ntoa(t.dst), t.dport],
+                target=conn.target.name, ip=socket.inet_ntoa(conn.target.ip), target_port=conn.target_port,
+                listener_port=conn.listener_port, last_seen=conn.last_seen)
 
 
 def from_model(lb, addresses, clock, ip_of):

@@ -63,10 +63,13 @@ class NodeHandler:
         self.consumers = {}             # (provider vni, NLB address) -> [(InterfaceEndpoint, consumer vni)]
         self.live = set(config['peers']) | {self.name}     # the store's members (node_process updates it)
         self.by_id = {}                 # resource id -> (its NatNode or None, its shard)
+        self.replicas = {}              # replication key -> (NatNode or Nlb: export/import_, its shard)
         self.nat_by_source = []         # (vni, subnet net, mask, NatNode) for translate_out
         self.nlbs_of_vni = {}           # vni -> [Nlb] for reverse
         self.checks = []                # (Nlb, resource id, shard, health-check port or None, vni)
         self.probes = {}                # (target ip, port, probe port) -> (checks, target, deadline)
+        self.probe_count = 0
+        self.target_ends = set()        # (vni, target ip, target port) of every NLB listener here
         self.outbox = {}                # peer name -> [records not sent yet]
         for r in config['resources']:
             self._build(r)
@@ -84,9 +87,11 @@ class NodeHandler:
             for a in r['ips']:
                 self.nlbs[(vni, p.ip4(a))] = nlb
             self.nlbs_of_vni.setdefault(vni, []).append(nlb)
+            self.target_ends |= {(vni, t.ip, lst.target_port) for lst in nlb.listeners.values() for t in lst.targets}
             if nlb.health:
                 self.checks.append((nlb, r['id'], r['shard'], r['health_check'].get('port'), vni))
             self.by_id[r['id']] = (None, r['shard'])
+            self._replicated(r['id'], nlb, r['shard'])
         else:
             pv = r['provider']
             nlb = _nlb(dict(pv, name=pv['load_balancer'], ips=[pv['nlb_ip']], listeners=r['listeners']), self.clock,
@@ -95,7 +100,8 @@ class NodeHandler:
                                    self.store, self.name, self.clock,
                                    port_filter=lambda q, r=r: self.owns_bucket(pv['load_balancer_id'], r['shard'], q))
             ep.nat.blocks = self.store.blocks_of(r['id'], self.name)
-            ep.nat.on_update.append(lambda rec, rid=r['id']: self._replicate(rid, rec))
+            self._replicated(r['id'], ep.nat, r['shard'])
+            self._replicated(f'{r["id"]}/nlb', nlb, r['shard'])
             self.by_id[r['id']] = (ep.nat, r['shard'])
             self.endpoints[(vni, p.ip4(r['ips'][0]))] = (ep, pv['vni'])
             self.consumers.setdefault((pv['vni'], p.ip4(pv['nlb_ip'])), []).append((ep, vni))
@@ -108,9 +114,14 @@ class NodeHandler:
     def _nat(self, rid, ip, shard):
         nat = NatNode(rid, self.name, p.ip4(ip), self.store, self.clock)
         nat.blocks = self.store.blocks_of(rid, self.name)      # a restored node's, that no one adopted
-        nat.on_update.append(lambda rec: self._replicate(rid, rec))
+        self._replicated(rid, nat, shard)
         self.by_id[rid] = (nat, shard)
         return nat
+
+    def _replicated(self, key, state, shard):
+        """`state`'s updates go to the other nodes of `shard`, theirs come into it under `key`."""
+        state.on_update.append(lambda rec: self._replicate(key, rec))
+        self.replicas[key] = (state, shard)
 
     @property
     def counters(self):
@@ -164,6 +175,11 @@ class NodeHandler:
             verdict = nlb.reverse(packet)
             if isinstance(verdict, Forward):
                 return vni, verdict
+        if (vni, ip.src, _sport(packet, ip)) in self.target_ends:
+            # the VPC router sends every packet from a target's port here: one of a connection made to
+            # the target directly, not through the NLB, goes on as it is
+            self.own['direct'] += 1
+            return vni, Forward(packet)
         src = int.from_bytes(ip.src, 'big')
         for v, net, mask, nat in self.nat_by_source:
             if v == vni and src & mask == net:
@@ -185,10 +201,10 @@ class NodeHandler:
         return self.ifname, encapsulate(inner, vni, self.ip, ip, self.mac, mac, self.encapsulation)
 
     # --- replication --------------------------------------------------------------------------
-    def _replicate(self, rid, record):
-        for peer in self.by_id[rid][1]:
+    def _replicate(self, key, record):
+        for peer in self.replicas[key][1]:
             if peer != self.name and peer in self.peers:
-                self.outbox.setdefault(peer, []).append([rid, record])
+                self.outbox.setdefault(peer, []).append([key, record])
 
     def _datagram(self, peer, message):
         data = json.dumps(message).encode()
@@ -219,16 +235,16 @@ class NodeHandler:
     def _replication(self, frame):
         ip = p.parse_ipv4(frame, 14)
         message = json.loads(bytes(frame[14 + ip.ihl + 8:14 + ip.total_length]))
-        for rid, record in message.get('records', ()):
-            nat = self.by_id.get(rid, (None,))[0]
-            if nat is not None:
-                nat.import_([record])
+        for key, record in message.get('records', ()):
+            state = self.replicas.get(key, (None,))[0]
+            if state is not None:
+                state.import_([record])
                 self.own['replicated-in'] += 1
         asker = message.get('sync')
         if asker in self.peers:
-            for rid, (nat, shard) in self.by_id.items():
-                if nat is not None and asker in shard:
-                    self.outbox.setdefault(asker, []).extend([rid, rec] for rec in nat.export())
+            for key, (state, shard) in self.replicas.items():
+                if asker in shard:
+                    self.outbox.setdefault(asker, []).extend([key, rec] for rec in state.export())
         return self.flush()
 
     # --- membership, adoption, health checks (the loop's idle time) ---------------------------
@@ -252,8 +268,8 @@ class NodeHandler:
                 del self.probes[key]
                 checks.report(target, False, now)
         for nlb, rid, shard, hc_port, vni in self.checks:
-            port = next((q for q in PROBE_PORTS if self.owns_bucket(rid, shard, q)), None)
-            if port is None:
+            ports = [q for q in PROBE_PORTS if self.owns_bucket(rid, shard, q)]
+            if not ports:
                 continue
             source = min(nlb.addresses)
             for lst_port, checks in nlb.health.items():
@@ -263,6 +279,9 @@ class NodeHandler:
                     if any(k[:2] == (target.ip, dport) for k in self.probes):
                         continue
                     checks._due[target] = now + checks.interval_s
+                    # a new source port each time: a probe never meets the last one's state on the target
+                    self.probe_count += 1
+                    port = ports[self.probe_count % len(ports)]
                     self.probes[(target.ip, dport, port)] = (checks, target, now + PROBE_TIMEOUT_S)
                     out.append(self._to(self.edge.ip, self.edge.mac, vni, _syn(source, port, target.ip, dport)))
                     self.own['health-probes'] += 1
@@ -285,8 +304,8 @@ class NodeHandler:
             self.own[f'health:{target.name}:{change}'] += 1
         if not ok:
             return Drop('probe-refused')
-        seq = struct.unpack_from('!I', packet, at + 8)[0]
-        ack = struct.unpack_from('!I', packet, at + 4)[0]
+        seq, ack = struct.unpack_from('!II', packet, at + 4)
+        # the RST takes the SYN-ACK's acknowledgement as its sequence number, or the target ignores it
         return Forward(_tcp(ip.dst, dport, ip.src, sport, ack, (seq + 1) & 0xffffffff, TCP_RST | TCP_ACK))
 
 
@@ -299,6 +318,13 @@ def _net(cidr):
     addr, _, bits = cidr.partition('/')
     mask = (0xffffffff << (32 - int(bits))) & 0xffffffff
     return int.from_bytes(p.ip4(addr), 'big') & mask, mask
+
+
+def _sport(packet, ip):
+    at = ip.ihl
+    if ip.proto in (p.PROTO_TCP, p.PROTO_UDP) and len(packet) >= at + 4:
+        return struct.unpack_from('!H', packet, at)[0]
+    return None
 
 
 def _dport(packet, ip):
