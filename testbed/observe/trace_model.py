@@ -263,7 +263,7 @@ def _from_outside(topo, state, t, a, b, probe):
     link, router, why = _way_in(topo, a, b)
     if link is None:
         return t.drop('OUTSIDE', router, 'no-route', why)
-    dst = _public(topo, b)
+    dst = public_address(topo, b)
     pkt = packet(a.ip, dst, probe)
     t.add('OUTSIDE', a.name, f'{a.name} sends {endpoints(pkt)}; {router} sends it on to the edge (its {link} link)')
     w = World(topo, state.entries, state.failed)
@@ -295,7 +295,7 @@ def _way_in(topo, a, b):
                             f'{target or "no route"}, not by vgw or dx: so {site.name}\'s router has no way to {b.ip}'
 
 
-def _public(topo, b):
+def public_address(topo, b):
     """The address an outside host sends to: an internet-facing NLB's elastic IP, else b's own."""
     if b.kind == 'load-balancer':
         lb = next(v.load_balancers[b.name] for v in topo.vpcs.values() if b.name in v.load_balancers)
@@ -320,6 +320,7 @@ def _beyond(topo, state, w, t, edge, h, sent, b, probe):
     target = state.entry(h.vni, dst)
     t.add('EDGE', edge, f'{_rewrite(topo, sent, h.packet)}; {topo.encapsulation} VNI {h.vni} to {name} '
                         f'({h.host_ip}), {target["instance"]}\'s host')
+    t.arrival = (h.vni, edge, name, h.packet, target['mac'])
     t.add('CHECK', name, f'from {edge} ({_edge_ip(edge)}) in VNI {h.vni}: the edge\'s door, open to any inner '
                          'source of a VPC with a way out')
     probe = _probe_of(h.packet)             # an NLB or endpoint sends it to its listener's target port

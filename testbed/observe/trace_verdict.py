@@ -51,6 +51,8 @@ class Trace:
     reason: str | None = None
     why: str = ''               # the verdict's own words (not-carried)
     reply: str = ''             # model: what becomes of the reply (stateless ACLs, route back)
+    arrival: tuple | None = None  # model: (vni, edge node, host, packet bytes, MAC) of what the edge sent into a VPC
+    model: object = None        # wire: the model's Trace of the same packet
 
     # ---- building ------------------------------------------------------------------------------
     def add(self, stage, host, detail, decision='pass', **kw):
@@ -97,6 +99,13 @@ class Trace:
     def key(self):
         """What the two modes must agree on: the verdict and where it was dropped."""
         return self.verdict, self.stage, self.host, self.reason
+
+    def agrees(self, other):
+        """Do two traces of one packet agree (verdict, and where it was dropped)?  The model cannot know
+        which edge node a packet from outside enters by when there are several ('edge*')."""
+        def same(a, b):
+            return a == b or {a, b} & {'edge*'} and all(str(x).startswith('edge') for x in (a, b))
+        return all(same(a, b) for a, b in zip(self.key, other.key))
 
     def minimal(self):
         head = f'{self.src} -> {self.dst} {self.probe}'
