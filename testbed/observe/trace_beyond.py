@@ -85,13 +85,18 @@ def edge_decision(moved, kinds=('drop', 'link', 'host')):
 
 
 def node_decision(moved):
-    """(kind, what) of what a Hyperplane node counted: ('drop', reason) or ('forward', the counters
-    that say what it did), or None."""
+    """(kind, what) of what a Hyperplane node counted: ('forward', the counters that say what it did) or
+    ('drop', reason), or None.  A forward first: a node tries an NLB's reverse path on every packet of its
+    VPC before its NAT gateway's, so a NAT gateway's packet also counts the NLB's drop:no-flow."""
+    forward = {k: v for k, v in moved.items() if k in ('out', 'in') or k.startswith('flows')}
+    if forward:
+        return 'forward', words(forward)
     drops = [k[5:] for k in moved if k.startswith('drop:')]
     if drops:
         return 'drop', drops[0]
-    said = sorted(k for k in moved if not k.startswith(NODE_NOISE))
-    return ('forward', ', '.join(f'{k} +{moved[k]}' for k in said)) if said else None
+    if moved.get('to-edge'):
+        return 'forward', f'to-edge +{moved["to-edge"]} (an NLB counts new flows only: an existing one\'s)'
+    return None
 
 
 def words(moved):

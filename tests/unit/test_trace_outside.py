@@ -140,3 +140,18 @@ def test_the_world_is_the_appliances_own_code():
     assert (out.kind, out.link, out.packet[12:16]) == ('link', 'internet', bytes([203, 0, 113, 1]))
     assert w.inbound('edge1', 'vpn:' + GATEWAYS.vpcs['blue'].vpn_connections['corp-vpn'].id,
                      packet('192.168.1.10', '10.0.2.10', probe('icmp'))).kind == 'host'
+
+
+def test_what_the_wire_reads_of_the_appliances_counters():
+    from testbed.observe.trace_beyond import delta, edge_decision, node_decision
+    moved = delta({'edge1': {'in:igw': 3, 'out:internet': 5}, 'hp1': {'out': 1}},
+                  {'edge1': {'in:igw': 4, 'out:internet': 6, 'drop:x': 0}, 'hp1': {'out': 1}})
+    assert moved == {'edge1': {'in:igw': 1, 'out:internet': 1}}
+    # from outside it came in (its reply went out); from a VPC it went out (its reply came in)
+    assert edge_decision(moved['edge1'], ('drop', 'host')) == ('host', 'in:igw')
+    assert edge_decision(moved['edge1'], ('drop', 'link')) == ('link', 'internet')
+    assert edge_decision({'drop:no-elastic-ip': 1, 'out:internet': 1}, ('drop', 'link')) == ('drop', 'no-elastic-ip')
+    # a NAT gateway's packet also counts an NLB's reverse miss on the node: it was forwarded
+    assert node_decision({'drop:no-flow': 1, 'out': 1, 'health-probes': 4}) == ('forward', 'out +1')
+    assert node_decision({'drop:no-listener': 1, 'health-probes': 2}) == ('drop', 'no-listener')
+    assert node_decision({'to-edge': 1})[0] == 'forward' and node_decision({'health-probes': 3}) is None
