@@ -23,6 +23,9 @@ CASES = [  # src, dst, protocol, (verdict, stage, host, reason)
     ('web-1', 'example-web', 'tcp/80', ('reachable', None, None, None)),
     ('web-2', 'example-web', 'icmp', ('dropped', 'EDGE', 'edge1', 'no-elastic-ip')),
     ('app-1', 'corp-1', 'udp/5000', ('reachable', None, None, None)),
+    ('corp-2', 'app-1', 'icmp', ('reachable', None, None, None)),          # Direct Connect, both ways
+    ('app-1', 'corp-2', 'tcp/22', ('reachable', None, None, None)),
+    ('app-1', 's3', 'tcp/80', ('reachable', None, None, None)),            # the gateway endpoint
 ]
 
 
@@ -65,3 +68,5 @@ def test_minimal_from_another_terminal(lab):
         (0, 'example-web -> web-eip tcp/80: allowed')
     assert vpclab('trace', '--wire', '--minimal', 'example-web', 'web-2', 'tcp/80') == \
         (0, 'example-web -> web-2 tcp/80: dropped at EDGE on edge1: no-elastic-ip')
+    rc, out = vpclab('trace', '--wire', 'example-web', 'web-eip', 'tcp/22')
+    assert rc == 0 and 'the model agrees' in out and 'INGRESS_SG_RULES' in out
