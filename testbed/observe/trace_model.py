@@ -70,6 +70,8 @@ def trace(topo, state, src, dst, probe=PING, from_host=None):
     a, b = resolve(topo, src, role='source'), resolve(topo, dst, role='destination', src=src)
     t = Trace(src, dst, probe, 'model', state.source)
     if a.kind != 'instance':
+        if from_host is not None:
+            raise UsageError('--from-host forges a packet of an instance; SRC is none')
         return _from_outside(topo, state, t, a, b, probe)
     return _from_instance(topo, state, t, a, b, probe, from_host)
 

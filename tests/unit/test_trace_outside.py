@@ -155,3 +155,20 @@ def test_what_the_wire_reads_of_the_appliances_counters():
     assert node_decision({'drop:no-flow': 1, 'out': 1, 'health-probes': 4}) == ('forward', 'out +1')
     assert node_decision({'drop:no-listener': 1, 'health-probes': 2}) == ('drop', 'no-listener')
     assert node_decision({'to-edge': 1})[0] == 'forward' and node_decision({'health-probes': 3}) is None
+
+
+def test_several_edge_nodes_and_the_agreement_check(tmp_path):
+    from testbed.errors import UsageError
+    text = open(os.path.join(ROOT, 'topologies', 'gateways.yaml')).read()
+    text = text.replace('\nvpcs:', '\nedge: {nodes: 2}\n\nvpcs:', 1)
+    (tmp_path / 'two.yaml').write_text(text)
+    topo = load(str(tmp_path / 'two.yaml'))
+    # out by igw: the source's low bits pick the node (10.0.1.11 -> edge2); in: either node (ECMP)
+    assert model(topo, 'web-2', 'example-web').key == ('dropped', 'EDGE', 'edge2', 'no-elastic-ip')
+    t = model(topo, 'example-web', 'web-2', 'tcp/80')
+    assert t.key == ('dropped', 'EDGE', 'edge*', 'no-elastic-ip')
+    wire = trace(topo, TraceState.of_topology(topo), 'example-web', 'web-2', probe('tcp/80'))
+    wire.host = 'edge2'                        # what a wire trace names: the node that counted it
+    assert wire.agrees(t) and t.agrees(wire) and not wire.agrees(model(topo, 'example-web', 'web-eip', 'tcp/80'))
+    with pytest.raises(UsageError):
+        trace(topo, TraceState.of_topology(topo), 'example-web', 'web-eip', probe('tcp/80'), 'r1-h1')
