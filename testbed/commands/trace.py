@@ -7,6 +7,9 @@ and the verdict.
     vpclab trace --wire client-1 web-1 tcp/22              one real packet; the flows it met
     vpclab trace --minimal web-1 db-1 tcp/5432             one line, for scripts
     vpclab trace --from-host r1-h3 client-1 web-1          as if client-1 ran on r1-h3 (forged; the CHECK)
+    vpclab trace --wire example-web web-eip tcp/80         the internet to an elastic IP: OUTSIDE, EDGE, ...
+    vpclab trace corp-1 app-1 tcp/22                       a site's host over the VPN (or Direct Connect)
+    vpclab trace app-1 example-web tcp/80                  through a NAT gateway: HYPERPLANE_NODE, EDGE, OUTSIDE
 
 Exit codes: 0 when the trace ran, whatever the verdict; 2 for bad input; 1 when it could not run."""
 import argparse
@@ -76,7 +79,12 @@ def report(t):
             for n, s in enumerate(t.steps, start=1)]
     lines = [f'trace {t.src} -> {t.dst} {t.probe} ({t.mode} mode: {t.source})',
              f'verdict: {t.minimal().partition(": ")[2]}', t.explanation()]
-    return Report([Table(columns, rows, 'stages, in journey order')], t.document(), lines)
+    document = t.document()
+    if t.model is not None:             # wire mode: the model's trace of the same packet, checked against it
+        agrees = t.agrees(t.model)
+        lines.append('the model agrees' if agrees else f'THE MODEL DISAGREES: {t.model.minimal()}')
+        document['ModelAgrees'] = agrees
+    return Report([Table(columns, rows, 'stages, in journey order')], document, lines)
 
 
 def shell_command():

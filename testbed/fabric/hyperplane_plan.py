@@ -50,10 +50,16 @@ class Resource:
 
 
 STORE_SOCKET = 'hyperplane-store.sock'     # in the run directory: the lab serves its store there
+COUNTERS_SUFFIX = '-counters.json'         # <node><suffix> in the run directory: what the node counted
 
 
 def store_socket(run_dir):
     return f'{run_dir}/{STORE_SOCKET}'
+
+
+def counters_path(run_dir, name):
+    """Where node `name`'s process writes its counters (for `vpclab trace --wire` from another terminal)."""
+    return f'{run_dir}/{name}{COUNTERS_SUFFIX}'
 
 
 def node_ip(k):
@@ -173,5 +179,6 @@ def node_config(topo, node, run_dir, edge, encapsulation):
             d['provider'] = dict(r.provider, target_ips={i.name: i.ip for i in pvpc.instances.values()})
         mine.append(d)
     return dict(name=node.name, store=store_socket(run_dir), edge=list(edge), resources=mine,
+                counters_file=counters_path(run_dir, node.name),
                 underlay=dict(ifname='ul', ip=node.ip, mac=node.mac, encapsulation=encapsulation),
                 peers={n.name: [n.ip, n.mac] for n in everyone if n.name != node.name})

@@ -4,6 +4,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from testbed.errors import UsageError
+from testbed.fabric import edge_plan
 
 KINDS = ('instance', 'elastic-ip', 'load-balancer', 'outside', 'address')
 
@@ -40,6 +41,8 @@ def resolve(topo, name, role, src=None):
     hosts = topo.outside.hosts()
     if name in hosts:
         return End('outside', name, hosts[name].ip, None, f'outside host {name}')
+    if name == topo.services.s3_host and edge_plan.needed(topo):
+        return End('outside', name, topo.services.s3_ip, None, 'the S3 host')
     try:
         ip = str(ipaddress.IPv4Address(name))
     except ValueError:

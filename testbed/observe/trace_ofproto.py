@@ -31,6 +31,21 @@ def ofport(port_name):
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def arrival_fields(topo, host, arrival):
+    """The ofproto/trace flow of what an edge node sent into a VPC (the model's arrival: VNI, edge node,
+    host, IPv4 bytes, destination MAC) as it enters `host`'s bridge from the tunnel."""
+    from testbed.appliances import packets as p
+    from testbed.fabric import edge_plan
+    vni, edge, _, pkt, mac = arrival
+    proto, at = pkt[9], (pkt[0] & 0xf) * 4
+    ports = int.from_bytes(pkt[at:at + 2], 'big'), int.from_bytes(pkt[at + 2:at + 4], 'big')
+    l4 = {6: f'tcp,tp_src={ports[0]},tp_dst={ports[1]},tcp_flags=0x002', 17: f'udp,tp_src={ports[0]},tp_dst={ports[1]}',
+          1: 'icmp,icmp_type=8,icmp_code=0'}[proto]
+    edge_ip = edge_plan.edge_ip(1 if edge == 'edge*' else int(edge[4:]))
+    return (f'in_port={P.TUNNEL_PORT},tun_id={vni},tun_src={edge_ip},tun_dst={topo.hosts[host].underlay_ip},{l4},'
+            f'nw_src={p.ip4_text(pkt[12:16])},nw_dst={p.ip4_text(pkt[16:20])},dl_src={P.ROUTER_MAC},dl_dst={mac}')
+
+
 def packet_fields(packet, side, topo, host):
     """The ofproto/trace flow of the traced packet as it enters `host`'s bridge on `side`."""
     from testbed.observe.trace_model import SPORT

@@ -1,5 +1,6 @@
 """The one packet of `vpclab trace --wire` (scapy), sent from inside the source instance's namespace, or
-as a forged encapsulated packet on a host's cable (--outer-src ...):
+as a forged encapsulated packet on a host's cable (--outer-src ...), or with --l3 from an outside host's
+namespace as IPv4 bytes through its kernel's routes (a raw socket; the bytes of trace_outside.packet):
 
     python -m testbed.observe.trace_packet --iface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B \\
         --proto tcp --sport 40000 --dport 80
@@ -30,11 +31,26 @@ def frame(args):
         tunnel / inner
 
 
+def send_l3(args):
+    import socket
+
+    from testbed.observe.trace_outside import packet
+    from testbed.observe.trace_rules import ICMP, TCP, UDP, Probe
+    proto = {'icmp': ICMP, 'tcp': TCP, 'udp': UDP}[args.proto]
+    data = packet(args.src_ip, args.dst_ip, Probe(proto, None if proto == ICMP else args.dport))
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        for _ in range(args.count):
+            s.sendto(data, (args.dst_ip, 0))
+    print(f'sent {args.count}')
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description='send the packet of vpclab trace --wire')
-    ap.add_argument('--iface', required=True)
+    ap.add_argument('--iface')
+    ap.add_argument('--l3', action='store_true', help='IPv4 through the kernel\'s routes (no MACs, no --iface)')
     for name in ('src-mac', 'dst-mac', 'src-ip', 'dst-ip'):
-        ap.add_argument(f'--{name}', required=True)
+        ap.add_argument(f'--{name}', required=name.endswith('ip'))
     ap.add_argument('--proto', choices=['icmp', 'tcp', 'udp'], default='icmp')
     ap.add_argument('--sport', type=int, default=40000)
     ap.add_argument('--dport', type=int, default=0)
@@ -44,6 +60,8 @@ def main(argv=None):
     ap.add_argument('--vni', type=int)
     ap.add_argument('--encapsulation', choices=['geneve', 'vxlan'], default='geneve')
     args = ap.parse_args(argv)
+    if args.l3:
+        return send_l3(args)
     from scapy.sendrecv import sendp
     sendp(frame(args), iface=args.iface, count=args.count, inter=0.05, verbose=False)
     print(f'sent {args.count}')

@@ -3,10 +3,12 @@ steps by stage name, the verdict, a Reachability-Analyzer-style explanation and 
 from dataclasses import asdict, dataclass, field
 
 from controllers import pipeline
+from testbed.observe.trace_outside import OUTSIDE_STAGES
 
 # elsewhere: delivered, to another instance (the address is someone else's where the route sends it);
 # lost: wire mode, the packet was counted by no flow that drops or delivers it
-EXPLAINED = ('EGRESS_SG_RULES', 'EGRESS_NACL', 'ROUTE_TABLE', 'MAPPING', 'INGRESS_NACL', 'INGRESS_SG_RULES')
+EXPLAINED = ('EGRESS_SG_RULES', 'EGRESS_NACL', 'ROUTE_TABLE', 'MAPPING', 'HYPERPLANE_NODE', 'EDGE', 'INGRESS_NACL',
+             'INGRESS_SG_RULES')
 VERDICTS = ('reachable', 'dropped', 'not-carried', 'elsewhere', 'lost')
 # what to change, per drop reason (the Reachability Analyzer's "explanation" says where to look)
 FIX = {
@@ -25,8 +27,9 @@ FIX = {
 
 @dataclass
 class Step:
-    stage: str                  # a pipeline stage name (controllers/pipeline.py), or EDGE outside it
-    host: str | None            # the physical host whose virtual router decided
+    stage: str                  # a pipeline stage name (controllers/pipeline.py), or one of OUTSIDE_STAGES
+    host: str | None            # the physical host whose virtual router decided (outside: the edge node,
+    #                             Hyperplane node, outside host or network)
     decision: str               # pass | drop | note
     detail: str                 # the rule, route, mapping or flow that decided
     reason: str | None = None   # a drop's reason
@@ -48,11 +51,13 @@ class Trace:
     reason: str | None = None
     why: str = ''               # the verdict's own words (not-carried)
     reply: str = ''             # model: what becomes of the reply (stateless ACLs, route back)
+    arrival: tuple | None = None  # model: (vni, edge node, host, packet bytes, MAC) of what the edge sent into a VPC
+    model: object = None        # wire: the model's Trace of the same packet
 
     # ---- building ------------------------------------------------------------------------------
     def add(self, stage, host, detail, decision='pass', **kw):
-        if stage != 'EDGE':
-            pipeline.stage(stage)            # a typo is a bug: every stage name is the pipeline's
+        if stage not in OUTSIDE_STAGES:
+            pipeline.stage(stage)            # a typo is a bug: every other stage name is the pipeline's
         self.steps.append(Step(stage, host, decision, detail, **kw))
         return self
 
@@ -68,7 +73,7 @@ class Trace:
         return False
 
     def drop(self, stage, host, reason, detail, **kw):
-        assert reason in pipeline.stage(stage).reasons, f'{stage} does not drop for {reason}'
+        assert stage in OUTSIDE_STAGES or reason in pipeline.stage(stage).reasons, f'{stage} does not drop for {reason}'
         self.add(stage, host, detail, 'drop', reason=reason, **kw)
         self.verdict, self.stage, self.host, self.reason = 'dropped', stage, host, reason
         return self
@@ -94,6 +99,13 @@ class Trace:
     def key(self):
         """What the two modes must agree on: the verdict and where it was dropped."""
         return self.verdict, self.stage, self.host, self.reason
+
+    def agrees(self, other):
+        """Do two traces of one packet agree (verdict, and where it was dropped)?  The model cannot know
+        which edge node a packet from outside enters by when there are several ('edge*')."""
+        def same(a, b):
+            return a == b or {a, b} & {'edge*'} and all(str(x).startswith('edge') for x in (a, b))
+        return all(same(a, b) for a, b in zip(self.key, other.key))
 
     def minimal(self):
         head = f'{self.src} -> {self.dst} {self.probe}'

@@ -8,7 +8,8 @@ resources it serves.  It joins the store with a lease and, from the loop's idle 
 sends the replication records it queued, runs the NLB health checks, expires idle flows and, when
 a node of one of its shards leaves the store's members, adopts that node's port blocks.  On start
 it asks its peers for their entries (a restored node).  Prints `ready` when it works; on SIGTERM
-its counters (stderr) and a clean leave.
+its counters (stderr) and a clean leave.  With `counters_file` in CONFIG it also writes its counters
+there at every housekeeping and when it stops (as the edge does: `vpclab trace --wire` reads them).
 """
 import json
 import select
@@ -16,6 +17,7 @@ import signal
 import sys
 import time
 
+from testbed.appliances.edge_process import write_counters
 from testbed.appliances.hyperplane.wire import NodeHandler
 from testbed.appliances.packet_loop import PacketLoop
 from testbed.state_store.remote import RemoteStore
@@ -35,6 +37,7 @@ class Node:
         self.loop = loop_open([config['underlay']['ifname']], self.handler)
         self.store.join(self.name, LEASE_S)
         self.members, self.next_at = set(self.store.members()), 0.0
+        self.counters_file = config.get('counters_file')
 
     def housekeeping(self, now):
         if now < self.next_at:
@@ -50,6 +53,14 @@ class Node:
         self.handler.expire()
         for ifname, frame in self.handler.health_checks(now):
             self.loop.send(ifname, frame)
+        self.write_counters()
+
+    def write_counters(self):
+        if self.counters_file:
+            try:
+                write_counters(self.counters_file, self.loop.report())
+            except OSError:
+                pass                # the run directory went away: the lab is stopping
 
     def run(self, stop):
         for ifname, frame in self.handler.sync_requests():
@@ -74,6 +85,7 @@ class Node:
             self.loop.send(ifname, frame)
 
     def close(self):
+        self.write_counters()
         try:
             self.store.leave(self.name)
         finally:
