@@ -219,7 +219,8 @@ def add_parsers(sub):
     lab = sub.add_parser('lab', help='classroom labs: list, start, check, reset, solve, grade',
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = lab.add_subparsers(dest='verb', required=True, metavar='VERB')
-    names = ', '.join(x.name for x in catalog.labs())
+    found = [x.name for x in catalog.labs()]
+    names = ', '.join(found)
     for verb, func, helptext in (
             ('list', lab_list, 'the labs, with a one-line description each'),
             ('start', lab_start, 'start a lab\'s starting network and the vpclab shell (like vpclab up)'),
@@ -229,7 +230,9 @@ def add_parsers(sub):
             ('grade', lab_grade, 'grade a folder of submissions against a lab\'s checks')):
         p = verbs.add_parser(verb, help=helptext, description=helptext)
         if verb != 'list':
-            p.add_argument('name', metavar='NAME', help=f'a lab (its folder name or number): {names}')
+            # the labs are part of this checkout, like the grammar the completion script is made from
+            p.add_argument('name', metavar='NAME', help=f'a lab (its folder name or number): {names}'
+                           ).complete = shtab.cmd(f'echo {" ".join(found)}')
         if verb == 'start':
             p.add_argument('--solved', action='store_true', help='start it with its solution applied')
         if verb == 'grade':

@@ -263,3 +263,9 @@ def test_lab_6_s_checks_fail_the_nodes_that_serve_its_load_balancers():
     assert solved == {'web-nlb': ['hp2', 'hp1'], 'api-nlb': ['hp1', 'hp3']}
     failed = {(c.to, c.failed) for c in checks.load(lab.checks, load(lab.topology)) if c.failed}
     assert failed == {('web-nlb', ('hp2',)), ('api-nlb', ('hp2',)), ('api-nlb', ('hp1',))}
+
+
+def test_shell_completion_offers_the_lab_names(capsys):
+    assert cli.main(['completion', 'bash']) == 0
+    names = ' '.join(lab.name for lab in catalog.labs())
+    assert f'compgen -W "$(echo {names})"' in capsys.readouterr().out
