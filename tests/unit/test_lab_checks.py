@@ -269,3 +269,21 @@ def test_shell_completion_offers_the_lab_names(capsys):
     assert cli.main(['completion', 'bash']) == 0
     names = ' '.join(lab.name for lab in catalog.labs())
     assert f'compgen -W "$(echo {names})"' in capsys.readouterr().out
+
+
+def test_what_of_a_topology_solution_a_running_lab_cannot_take():
+    found = {lab.name: catalog.not_live(lab.topology, lab.solution) for lab in catalog.labs()
+             if catalog.is_topology(lab.solution)}
+    assert found['03-firewall'] == ['vpcs.shop.network_acls.db-acl.outbound']
+    assert found['06-hyperplane'] == ['hyperplane.shard_size']          # its group's fix a running lab takes
+    assert sorted(found['04-getting-out']) == ['vpcs.blue.endpoints.s3-ep.route_tables', 'vpcs.blue.nat_gateways',
+                                               'vpcs.blue.route_tables.private.routes']
+
+
+def test_a_group_the_running_lab_does_not_have_is_no_live_change(tmp_path):
+    lab = catalog.find('03')
+    text = pathlib.Path(lab.topology).read_text()
+    added = tmp_path / 'mine.yaml'
+    group = '    security_groups:\n'
+    added.write_text(text.replace(group, group + '      ops:\n        inbound: []\n', 1))
+    assert catalog.not_live(lab.topology, added) == ['vpcs.shop.security_groups.ops']
