@@ -221,7 +221,8 @@ class Runner:
         if where is not None:
             return [Drop(where[1], where[0], where[2], words, counted=False)], detail
         said = f'{detail}; no drop counter moved'
-        return [], said + (f', and the model says: {model.explanation()}' if model is not None else '')
+        known = model is not None and model.verdict != 'not-carried'       # not-carried: the model cannot tell
+        return [], said + (f', and the model says: {model.explanation()}' if known else '')
 
     def _model(self, check, target):
         """The model's trace of the check's packet (testbed/observe/trace_model.py), None where it has none."""
