@@ -29,6 +29,7 @@ PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'probe.py')
 DEADLINE_S = 1.0            # how long a denied packet is waited for
 LISTENER_S = 3.0            # how long a listener may take to start
 SETTLE_MIN_S, SETTLE_MAX_S = 0.5, 1.5   # waiting for the flows' counters to take in a probe's last packets
+INVALID = 'invalid-packet'  # conntrack's drop reason (controllers/pipeline.py)
 EDGE_FRESH_S = 1.5          # from another terminal, the edge's counters file is rewritten every second
 
 
@@ -217,7 +218,10 @@ class Runner:
         if drops:
             drops = [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d
                      for d in drops]
-            return sorted(dict.fromkeys(drops), key=lambda d: (d.stage, d.host, d.reason) != where), detail
+            # then the rest in journey order, conntrack's invalid packets last: those are mostly the
+            # stragglers of connections that ended just before (an earlier check's, torn down)
+            return sorted(dict.fromkeys(drops), key=lambda d: ((d.stage, d.host, d.reason) != where,
+                                                               d.reason == INVALID)), detail
         if where is not None:
             return [Drop(where[1], where[0], where[2], words, counted=False)], detail
         said = f'{detail}; no drop counter moved'
