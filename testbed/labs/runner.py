@@ -236,7 +236,7 @@ class Runner:
         for dst in (check.to, target.ip):       # an endpoint, the S3 host: the trace may know only the address
             try:
                 return trace(self.topo, state, check.src, dst, probe(check.probe))
-            except (UsageError, KeyError):
+            except (UsageError, LookupError, ValueError):     # a name or address the model does not know
                 continue
         return None
 
