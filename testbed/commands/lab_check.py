@@ -8,7 +8,8 @@ docs/instructors.md; the checks format in docs/topology-format.md, "Labs and che
     vpclab lab start NAME [--solved]           a lab's starting network (or its solution) and the shell
     vpclab lab check NAME                      its checks on the running lab (from another terminal)
     vpclab lab reset NAME                      the running lab's security groups back as they started
-    vpclab lab solve NAME                      its solution's commands on the running lab
+    vpclab lab solve NAME                      its solution on the running lab (a topology's: its security
+                                               groups; what else it changes needs `lab start NAME --solved`)
     vpclab lab grade NAME FOLDER               = check --grade FOLDER with the lab's checks and topology
 
 --report table|json|csv|junit.  Exit codes: 0 every check passed, 1 a check failed (or the lab could not
@@ -179,25 +180,32 @@ def lab_reset(args):
     from testbed.commands.lab_commands import RunningLab
     lab_dir, lab = catalog.find(args.name), RunningLab()
     _same_lab(lab, lab_dir, 'reset')
-    put_back = catalog.reset_groups(lab, load(lab_dir.topology))
+    put_back = catalog.set_groups(lab, load(lab_dir.topology))
     print(f'{lab_dir.name}: {len(put_back)} security groups as they started ({", ".join(put_back) or "none"}); '
           'the rest of a lab changes only with its topology: `vpclab lab start` starts it afresh')
     return 0
 
 
 def lab_solve(args):
+    """A commands solution: its commands.  A topology solution: its security groups, which a running lab
+    takes; what else it changes needs a new lab (said, exit 1)."""
     from testbed.commands.lab_commands import RunningLab
     lab_dir = catalog.find(args.name)
     solution = lab_dir.solution
-    if catalog.is_topology(solution):
-        raise UsageError(f'{lab_dir.name}\'s solution is a topology ({os.path.relpath(solution)}): leave the lab\'s '
-                         f'shell and run `vpclab lab start {lab_dir.name} --solved`, or `vpclab check '
-                         f'{os.path.relpath(solution)} {os.path.relpath(lab_dir.checks)}`')
     lab = RunningLab()
     _same_lab(lab, lab_dir, 'solve')
-    for said in catalog.apply_commands(lab, solution):
-        print(said)
-    return 0
+    if not catalog.is_topology(solution):
+        for said in catalog.apply_commands(lab, solution):
+            print(said)
+        return 0
+    rest = catalog.not_live(lab_dir.topology, solution)
+    groups = catalog.set_groups(lab, load(solution))
+    print(f'{lab_dir.name}: {len(groups)} security groups as the solution has them ({", ".join(groups) or "none"})')
+    if not rest:
+        return 0
+    say(f'the rest of the solution ({os.path.relpath(solution)}) changes what a running lab cannot take: '
+        f'{", ".join(rest)}; leave the lab\'s shell and run `vpclab lab start {lab_dir.name} --solved`')
+    return 1
 
 
 def _same_lab(lab, lab_dir, verb):
@@ -219,17 +227,20 @@ def add_parsers(sub):
     lab = sub.add_parser('lab', help='classroom labs: list, start, check, reset, solve, grade',
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = lab.add_subparsers(dest='verb', required=True, metavar='VERB')
-    names = ', '.join(x.name for x in catalog.labs())
+    found = [x.name for x in catalog.labs()]
+    names = ', '.join(found)
     for verb, func, helptext in (
             ('list', lab_list, 'the labs, with a one-line description each'),
             ('start', lab_start, 'start a lab\'s starting network and the vpclab shell (like vpclab up)'),
             ('check', lab_check, 'run a lab\'s checks on the running lab (from another terminal)'),
             ('reset', lab_reset, 'put the running lab\'s security groups back as the lab started'),
-            ('solve', lab_solve, 'apply the lab\'s solution to the running lab (a commands solution)'),
+            ('solve', lab_solve, 'apply the lab\'s solution to the running lab (of a topology: its security groups)'),
             ('grade', lab_grade, 'grade a folder of submissions against a lab\'s checks')):
         p = verbs.add_parser(verb, help=helptext, description=helptext)
         if verb != 'list':
-            p.add_argument('name', metavar='NAME', help=f'a lab (its folder name or number): {names}')
+            # the labs are part of this checkout, like the grammar the completion script is made from
+            p.add_argument('name', metavar='NAME', help=f'a lab (its folder name or number): {names}'
+                           ).complete = shtab.cmd(f'echo {" ".join(found)}')
         if verb == 'start':
             p.add_argument('--solved', action='store_true', help='start it with its solution applied')
         if verb == 'grade':

@@ -11,6 +11,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+import yaml
+
 from testbed.errors import UsageError
 from testbed.topology import TopologyError
 
@@ -120,16 +122,41 @@ def apply_commands(lab, path):
     return said
 
 
-def reset_groups(lab, topology):
-    """Puts every security group of the running lab back to what `topology` (the lab's starting file)
-    says, the one part of a lab that commands change; returns the groups put back."""
+def set_groups(lab, topology):
+    """Sets every security group of the running lab (a Lab or a RunningLab) that `topology` has too to what
+    `topology` says: the lab's starting file (a reset), or a solution (the part of it a running lab takes);
+    the one part of a lab that commands change.  Returns the groups set."""
     from testbed import security_groups
     from testbed.commands.firewall import to_file_form
     from testbed.fabric.firewall_config import security_groups as file_groups
     changed = []
     for vpc in topology.vpcs.values():
-        for group, rules in file_groups(vpc).items():
-            security_groups.replace(lab.api, lab.topology, vpc.name, group,
-                                    **{d: [to_file_form(r, d) for r in rules[d]] for d in rules})
-            changed.append(f'{vpc.name}/{group}')
+        running = lab.topology.vpcs.get(vpc.name)
+        for group, rules in file_groups(vpc).items() if running is not None else ():
+            if group in file_groups(running):
+                security_groups.replace(lab.api, lab.topology, vpc.name, group,
+                                        **{d: [to_file_form(r, d) for r in rules[d]] for d in rules})
+                changed.append(f'{vpc.name}/{group}')
     return changed
+
+
+def not_live(running, solution):
+    """Where the topology file `solution` differs from `running` in what a running lab cannot take (all but
+    the rules of security groups both have): key paths such as vpcs.blue.route_tables.private.routes."""
+    from testbed.topology.loader import read
+    docs = [yaml.safe_load(read(str(path))) or {} for path in (running, solution)]
+    vpcs = [doc.get('vpcs') or {} for doc in docs]
+    for name in set(vpcs[0]) & set(vpcs[1]):
+        groups = [(v[name] or {}).get('security_groups') or {} for v in vpcs]
+        for group in set(groups[0]) & set(groups[1]):
+            groups[0].pop(group)
+            groups[1].pop(group)
+    return list(_differences(docs[0], docs[1], ''))
+
+
+def _differences(a, b, path):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            yield from _differences(a.get(key), b.get(key), f'{path}.{key}' if path else str(key))
+    elif a != b and not (path.endswith('.security_groups') and not a and not b):
+        yield path

@@ -6,6 +6,10 @@ JUnit XML.  Pure: no lab, no root (the runner, testbed/labs/runner.py, sends the
       - {name: web reaches db, from: web-1, to: db-1, protocol: tcp, port: 5432, expect: allowed}
       - {from: web-1, to: red-1, protocol: icmp, expect: denied, reason: no-mapping}
       - {from: web-1, dns: db.corp.internal, expect: 10.0.1.20}
+      - {from: app-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: [hp2]}
+
+`failed` names Hyperplane nodes that are down while the check's packets are sent (the runner fails them
+before and restores them after, as `vpclab hyperplane fail|restore` does).
 
 Errors are one line naming FILE:LINE, like the topology's (TopologyError, exit code 2)."""
 import dataclasses
@@ -13,8 +17,11 @@ import ipaddress
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+import yaml
+
 from controllers.pipeline import DROP_REASONS
 from testbed.commands.output import Report, Table
+from testbed.fabric.hyperplane_plan import nodes as hyperplane_nodes
 from testbed.topology.edge_model import InternetHost, SiteHost
 from testbed.topology.loader import read
 from testbed.topology.model import Instance
@@ -24,7 +31,7 @@ from testbed.topology.yaml_nodes import compose
 PROTOCOLS = ('tcp', 'udp', 'icmp')
 EXPECTS = ('allowed', 'denied')
 NXDOMAIN = 'nxdomain'       # a DNS check's expect: the name does not exist where it is asked
-KEYS = ('name', 'from', 'to', 'dns', 'protocol', 'port', 'expect', 'reason')
+KEYS = ('name', 'from', 'to', 'dns', 'protocol', 'port', 'expect', 'reason', 'failed')
 # What Blackfoot counts its drops as (testbed/appliances/blackfoot.py, esp.py: `drop:<reason>`); the
 # hypervisors' reasons are the pipeline's (controllers/pipeline.py).  A unit test keeps this list complete.
 EDGE_DROP_REASONS = (
@@ -47,6 +54,7 @@ class Check:
     port: int | None = None
     expect: str = 'allowed'     # allowed | denied, or a DNS check's address (or nxdomain)
     reason: str | None = None   # a denial must be reported by the data plane with this reason
+    failed: tuple = ()          # Hyperplane nodes down while the packets are sent
 
     @property
     def probe(self):
@@ -58,15 +66,18 @@ class Check:
 @dataclass(frozen=True)
 class Drop:
     """Where and why the data plane dropped a check's packet: a physical host's pipeline stage (or the
-    edge), the reason it counted, and the rule (flow, or the model's words for it) that decided."""
+    edge), the reason it counted, and the rule (flow, or the model's words for it) that decided.  Not
+    counted: no drop counter moved, and this is where the model (`vpclab trace`) says it is dropped."""
     host: str | None
     stage: str
     reason: str
     rule: str = ''
+    counted: bool = True
 
     def words(self):
         where = f' on {self.host}' if self.host else ''
-        return f'dropped at {self.stage}{where}: {self.reason}' + (f' ({self.rule})' if self.rule else '')
+        said = f'dropped at {self.stage}{where}: {self.reason}' + (f' ({self.rule})' if self.rule else '')
+        return said if self.counted else f'no drop counter moved; the model says it is {said}'
 
 
 @dataclass
@@ -88,7 +99,9 @@ class Result:
         if self.error:
             return f'could not run: {self.error}'
         ok, words = judge(self.check, self.observed, self.drops)
-        return '' if ok else words
+        if ok:
+            return ''
+        return f'{words}: {self.detail}' if self.detail and not self.drops and self.observed != 'allowed' else words
 
 
 def judge(check, observed, drops):
@@ -103,7 +116,7 @@ def judge(check, observed, drops):
         if drops:
             return False, f'{said}: {drops[0].words()}'
         return False, said
-    if check.expect == 'denied' and check.reason and check.reason not in {d.reason for d in drops}:
+    if check.expect == 'denied' and check.reason and check.reason not in {d.reason for d in drops if d.counted}:
         seen = '; '.join(d.words() for d in drops) or 'the data plane counted no drop for it'
         return False, f'denied, but not for {check.reason}: {seen}'
     return True, ''
@@ -140,7 +153,7 @@ def _check(node, topo):
     if ('to' in v) == ('dns' in v):
         node.fail('give either to: (a packet) or dns: (a DNS question), not both or neither')
     if 'dns' in v:
-        for key in ('protocol', 'port', 'reason'):
+        for key in ('protocol', 'port', 'reason', 'failed'):
             if key in v:
                 v[key].fail(f'a DNS check takes no {key}: it asks the VPC\'s DNS server (udp/53)')
         if not isinstance(_find(topo, src), Instance):
@@ -171,8 +184,32 @@ def _check(node, topo):
         if expect != 'denied':
             v['reason'].fail('a reason goes with expect: denied (it is why the data plane dropped the packet)')
         reason = v['reason'].choice(REASONS, 'a drop reason the data plane reports')
-    c = Check('', src, node.line, to=to, protocol=protocol, port=port, expect=expect, reason=reason)
-    return dataclasses.replace(c, name=_given_name(v) or f'{src} -> {to} {c.probe}')
+    failed = _failed(v['failed'], topo) if 'failed' in v else ()
+    c = Check('', src, node.line, to=to, protocol=protocol, port=port, expect=expect, reason=reason, failed=failed)
+    without = f' without {", ".join(failed)}' if failed else ''
+    return dataclasses.replace(c, name=_given_name(v) or f'{src} -> {to} {c.probe}{without}')
+
+
+def _failed(node, topo):
+    """`failed: hp2` or `failed: [hp1, hp2]`: Hyperplane nodes of the topology, not all of them."""
+    names = [n.name for n in hyperplane_nodes(topo)]
+    items = node.sequence() if isinstance(node.node, yaml.SequenceNode) else [node]
+    if not items:
+        node.fail('name at least one Hyperplane node, e.g. failed: [hp1], or leave failed out')
+    out = []
+    for item in items:
+        name = item.text()
+        if not names:
+            item.fail(f'{name!r}: the topology has no Hyperplane nodes (no NAT gateway, load balancer or '
+                      f'interface endpoint)')
+        if name not in names:
+            item.fail(f'{name!r} is no Hyperplane node; {hint(name, names, "the nodes are")}')
+        if name in out:
+            item.fail(f'{name} is named twice')
+        out.append(name)
+    if len(out) == len(names):
+        node.fail(f'every Hyperplane node would be down ({", ".join(names)}); leave at least one')
+    return tuple(out)
 
 
 def _name(node, topo, sources):
@@ -237,9 +274,10 @@ def _row(r):
 def _doc(r):
     c = r.check
     return dict(Name=c.name, Line=c.line, From=c.src, To=c.to, Dns=c.dns, Protocol=c.protocol, Port=c.port,
-                Expect=c.expect, Reason=c.reason, Observed=r.observed, Passed=r.passed, Detail=r.detail,
-                Why=r.why or None, Error=r.error, Seconds=round(r.seconds, 3),
-                Drops=[dict(Host=d.host, Stage=d.stage, Reason=d.reason, Rule=d.rule) for d in r.drops])
+                Expect=c.expect, Reason=c.reason, Failed=list(c.failed), Observed=r.observed, Passed=r.passed,
+                Detail=r.detail, Why=r.why or None, Error=r.error, Seconds=round(r.seconds, 3),
+                Drops=[dict(Host=d.host, Stage=d.stage, Reason=d.reason, Rule=d.rule, Counted=d.counted)
+                       for d in r.drops])
 
 
 def summary(results):

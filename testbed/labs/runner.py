@@ -4,6 +4,7 @@ running on this machine seen from another terminal (testbed.commands.lab_command
 Every packet is sent from its source's own namespace (an instance's, or an outside host's: entered by the
 PID the run state recorded, testbed/commands/inspect.py): tcp and udp by testbed/labs/probe.py, against a
 listener it starts on the target's port when nothing listens there (stopped by its PID), icmp by ping,
+with the Hyperplane nodes the check names failed for its time (testbed.lab.Lab.fail_node, restore_node),
 DNS by dig at the VPC's DNS server (base + 2).  Where and why a denied packet was dropped is read from the
 data plane itself: the drop flows of every host bridge whose counters moved (their cookie names the
 reason, their table the stage; testbed/observe/trace_wire.py reads them the same way) and the edge's drop
@@ -28,6 +29,7 @@ PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'probe.py')
 DEADLINE_S = 1.0            # how long a denied packet is waited for
 LISTENER_S = 3.0            # how long a listener may take to start
 SETTLE_MIN_S, SETTLE_MAX_S = 0.5, 1.5   # waiting for the flows' counters to take in a probe's last packets
+INVALID = 'invalid-packet'  # conntrack's drop reason (controllers/pipeline.py)
 EDGE_FRESH_S = 1.5          # from another terminal, the edge's counters file is rewritten every second
 
 
@@ -52,10 +54,12 @@ class Runner:
                 observed, detail = self._dns(check)
                 return Result(check, observed, detail, seconds=time.monotonic() - t0)
             target = self.target(check)
-            with Listeners(self, check.protocol, target.listeners):
+            with NodesDown(self.lab, check.failed), Listeners(self, check.protocol, target.listeners):
                 before = self._drops_now(target)
                 ok, detail = self._send(check, target)
-                drops = [] if ok else self._drops_since(before, check, target)
+                drops = []
+                if not ok:
+                    drops, detail = self._explained(check, self._drops_since(before, target), target, detail)
             return Result(check, 'allowed' if ok else 'denied', detail, drops, time.monotonic() - t0)
         except (LabError, UsageError, subprocess.SubprocessError, OSError) as exc:
             return Result(check, '', error=' '.join(str(exc).split()), seconds=time.monotonic() - t0)
@@ -162,7 +166,7 @@ class Runner:
     def _drops_now(self, target):
         return snapshot(self.lab), self._edge_drops() if target.via_edge else None
 
-    def _drops_since(self, before, check, target):
+    def _drops_since(self, before, target):
         flows, edge = before
         found = []
         for host, hits in moved(flows, self._settled()).items():
@@ -176,7 +180,7 @@ class Runner:
             after = self._edge_drops(fresh_after=time.time())
             drops += [Drop(node, 'EDGE', key[5:], 'Blackfoot') for node, counted in after.items()
                       for key, n in counted.items() if key.startswith('drop:') and n > edge.get(node, {}).get(key, 0)]
-        return self._with_rule_words(check, drops, target)
+        return drops
 
     def _settled(self):
         """The host bridges' flows once their counters stopped moving: OVS's revalidators copy the
@@ -204,27 +208,50 @@ class Runner:
             time.sleep(0.1)
         return {node: c.get('handler', {}) for node, c in edge_world.read_counters(run_dir).items()}
 
-    def _with_rule_words(self, check, drops, target):
-        """The model's words for the rule that decided (an ACL entry, a route), where it agrees with the wire."""
-        if not drops or self._instance(check.src) is None:
-            return drops
+    def _explained(self, check, drops, target, detail):
+        """(drops, detail) with the model's words: for the rule that decided where the model agrees with a
+        counted drop (that drop first: other traffic of the lab, health checks say, may have moved other
+        drop counters meanwhile); where no drop counter moved, the model's verdict instead (a drop it
+        predicts, marked as not counted, or why it would be delivered)."""
+        model = self._model(check, target)
+        where, words = _model_drop(model) if model is not None else (None, '')
+        if drops:
+            drops = [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d
+                     for d in drops]
+            # then the rest in journey order, conntrack's invalid packets last: those are mostly the
+            # stragglers of connections that ended just before (an earlier check's, torn down)
+            return sorted(dict.fromkeys(drops), key=lambda d: ((d.stage, d.host, d.reason) != where,
+                                                               d.reason == INVALID)), detail
+        if where is not None:
+            return [Drop(where[1], where[0], where[2], words, counted=False)], detail
+        said = f'{detail}; no drop counter moved'
+        known = model is not None and model.verdict != 'not-carried'       # not-carried: the model cannot tell
+        return [], said + (f', and the model says: {model.explanation()}' if known else '')
+
+    def _model(self, check, target):
+        """The model's trace of the check's packet (testbed/observe/trace_model.py), None where it has none."""
         from testbed.commands.trace import probe
         from testbed.observe.trace_model import TraceState, trace
         state = TraceState.of_lab(self.lab)
-        try:
-            model = trace(self.topo, state, check.src, check.to, probe(check.probe))
-        except (UsageError, KeyError):          # an endpoint, the S3 host: the trace knows only its address
-            model = trace(self.topo, state, check.src, target.ip, probe(check.probe))
-        if model.verdict == 'dropped':
-            where, words = (model.stage, model.host, model.reason), model.steps[-1].detail.removeprefix('deny: ')
-        elif ' would be dropped at ' in model.reply:      # stateless ACLs: the reply's fate
-            said = model.reply.partition(' would be dropped at ')[2]
-            stage, _, rest = said.partition(' on ')
-            host, _, words = rest.partition(': ')
-            where, words = (stage, host, 'network-acl'), f'the reply: {words}'
-        else:
-            return drops
-        return [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d for d in drops]
+        for dst in (check.to, target.ip):       # an endpoint, the S3 host: the trace may know only the address
+            try:
+                return trace(self.topo, state, check.src, dst, probe(check.probe))
+            except (UsageError, LookupError, ValueError):     # a name or address the model does not know
+                continue
+        return None
+
+
+def _model_drop(model):
+    """((stage, host, reason), words) of the drop the model predicts, for the packet or its reply (stateless
+    ACLs); (None, '') when it predicts none."""
+    if model.verdict == 'dropped':
+        return (model.stage, model.host, model.reason), model.steps[-1].detail.removeprefix('deny: ')
+    if ' would be dropped at ' in model.reply:
+        said = model.reply.partition(' would be dropped at ')[2]
+        stage, _, rest = said.partition(' on ')
+        host, _, words = rest.partition(': ')
+        return (stage, host, 'network-acl'), f'the reply: {words}'
+    return None, ''
 
 
 def _targets(lb, port):
@@ -250,6 +277,33 @@ def _written_since(run_dir, when):
         return any(e.stat().st_mtime > when for e in os.scandir(run_dir) if e.name.startswith('edge'))
     except OSError:
         return True
+
+
+class NodesDown:
+    """The check's Hyperplane nodes failed for its time (those not down already), restored after it."""
+
+    def __init__(self, lab, nodes):
+        self.lab, self.nodes, self.failed = lab, nodes, []
+
+    def __enter__(self):
+        if not self.nodes:
+            return self
+        if not hasattr(self.lab, 'fail_node'):
+            raise UsageError(f'failing {", ".join(self.nodes)} stops its process, which only the lab\'s own process '
+                             'can: run the checks in the lab\'s shell (`check`) or with `vpclab check`')
+        try:
+            for node in self.nodes:
+                if node not in self.lab.failed_nodes:
+                    self.lab.fail_node(node)
+                    self.failed.append(node)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        while self.failed:
+            self.lab.restore_node(self.failed.pop())
 
 
 class Listeners:

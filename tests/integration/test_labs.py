@@ -73,3 +73,27 @@ def test_grading_a_folder_one_lab_run_per_submission(tmp_path):
         results.setdefault(student, []).append(result)
     assert results['alice'] == ['pass'] * 5
     assert results['bob'].count('FAIL') == 1 and results['carol'] == ['ERROR']
+
+
+def test_lab_6_a_check_s_failed_nodes_come_back_and_a_node_down_before_stays_down():
+    lab = catalog.find('06')
+    with Lab(lab.solution) as running:
+        running.fail_node('hp4')                # it serves neither load balancer
+        results = Runner(running).run(checks.load(lab.checks, running.topology))
+        assert all(r.passed for r in results), checks.render(results, lab.name, 'table')
+        assert running.failed_nodes == ['hp4']
+        # from another terminal a node's process cannot be stopped: those checks say where to run them
+        other = vpclab('lab', 'check', '06', '--report', 'json')
+        assert other.returncode == 1, other.stderr
+        errors = {c['Name']: c['Error'] for c in json.loads(other.stdout)['Checks'] if c['Failed']}
+        assert len(errors) == 3 and all("run the checks in the lab's shell" in e for e in errors.values())
+
+
+def test_a_topology_solution_on_the_running_lab_sets_its_security_groups_and_names_the_rest():
+    lab = catalog.find('06')
+    with Lab(lab.topology):
+        solved = vpclab('lab', 'solve', '06')
+        assert solved.returncode == 1 and 'blue/web' in solved.stdout, solved.stdout + solved.stderr
+        assert 'hyperplane.shard_size' in solved.stderr and 'lab start 06-hyperplane --solved' in solved.stderr
+        doc = json.loads(vpclab('lab', 'check', '06', '--report', 'json').stdout)
+        assert doc['Checks'][0]['Passed'], doc['Checks'][0]            # the group admits the clients now

@@ -45,7 +45,7 @@ def test_every_lab_has_its_parts_and_its_checks_name_what_both_topologies_have(l
 
 def test_the_labs_are_numbered_and_found_by_number_or_name():
     names = [lab.name for lab in catalog.labs()]
-    assert names[:5] == ['01-journey', '02-isolation', '03-firewall', '04-getting-out', '05-hybrid']
+    assert names == ['01-journey', '02-isolation', '03-firewall', '04-getting-out', '05-hybrid', '06-hyperplane']
     assert catalog.find('1').name == catalog.find('01').name == catalog.find('journey').name == '01-journey'
     with pytest.raises(Exception, match='labs are: 01-journey'):
         catalog.find('nope')
@@ -86,10 +86,28 @@ def test_the_four_kinds_of_check_and_their_default_names(topo):
     ('{from: example-web, dns: db.corp.internal, expect: 10.0.1.20}', 'only instances ask'),
     ('{from: web-1, to: db-1, protocol: icmp, expect: allowed, colour: red}', "unknown key 'colour'"),
     ('{to: db-1, protocol: icmp, expect: allowed}', "'from' is missing"),
+    ('{from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: [hp9]}',
+     "'hp9' is no Hyperplane node; did you mean 'hp4'? the nodes are: hp1, hp2, hp3, hp4"),
+    ('{from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: [hp1, hp1]}', 'named twice'),
+    ('{from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: [hp1, hp2, hp3, hp4]}',
+     'every Hyperplane node would be down'),
+    ('{from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: []}', 'at least one'),
+    ('{from: web-1, dns: db.corp.internal, expect: 10.0.1.20, failed: hp1}', 'a DNS check takes no failed'),
 ])
 def test_a_bad_check_is_one_line_naming_the_file_and_line(topo, text, said):
     message = error(f'checks:\n  - {text}\n', topo)
     assert said in message and message.startswith('x.yaml:2') and '\n' not in message
+
+
+def test_failed_names_the_hyperplane_nodes_down_during_a_check(topo):
+    one, two = read('''checks:
+  - {from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: hp2}
+  - {name: both, from: web-1, to: web-nlb, protocol: tcp, port: 80, expect: allowed, failed: [hp2, hp3]}
+''', topo)
+    assert (one.failed, one.name, two.failed) == (('hp2',), 'web-1 -> web-nlb tcp/80 without hp2', ('hp2', 'hp3'))
+    plain = load(LAB1 / 'topology.yaml')
+    said = error('checks:\n  - {from: web-1, to: app-1, protocol: icmp, expect: allowed, failed: hp1}\n', plain)
+    assert "'hp1': the topology has no Hyperplane nodes" in said
 
 
 def test_bad_files_as_a_whole(topo):
@@ -130,6 +148,17 @@ def test_judging():
     assert Result(DNS, 'nxdomain').why == 'db.corp.internal answered nxdomain, expected 10.0.1.20'
     broken = Result(ALLOWED, '', error='no lab')
     assert not broken.passed and broken.why == 'could not run: no lab'
+    nothing = Result(ALLOWED, 'denied', 'no answer within 1 s; no drop counter moved')
+    assert nothing.why == 'denied, expected allowed: no answer within 1 s; no drop counter moved'
+
+
+def test_a_drop_only_the_model_predicts_is_said_so_and_does_not_count_as_the_data_plane_s_reason():
+    modelled = Drop('r1-h2', 'INGRESS_SG_RULES', 'security-group', 'no inbound rule', counted=False)
+    assert modelled.words() == ('no drop counter moved; the model says it is dropped at INGRESS_SG_RULES on '
+                                'r1-h2: security-group (no inbound rule)')
+    said = Result(DENIED, 'denied', drops=[modelled])
+    assert not said.passed and 'not for security-group: no drop counter moved' in said.why
+    assert Result(ALLOWED, 'denied', drops=[modelled]).why == f'denied, expected allowed: {modelled.words()}'
 
 
 RESULTS = [Result(ALLOWED, 'allowed', 'connected', seconds=0.1), Result(DENIED, 'denied', drops=[ACL], seconds=1.2),
@@ -148,7 +177,8 @@ def test_json_csv_and_junit():
     doc = json.loads(checks.render(RESULTS, 'lab 1', 'json'))
     assert (doc['Passed'], doc['Total']) == (2, 3)
     assert doc['Checks'][1]['Drops'] == [dict(Host='r1-h2', Stage='EGRESS_NACL', Reason='network-acl',
-                                              Rule='the reply: db-acl rule * deny')]
+                                              Rule='the reply: db-acl rule * deny', Counted=True)]
+    assert doc['Checks'][1]['Failed'] == []
     csv = checks.render(RESULTS, 'lab 1', 'csv').splitlines()
     assert csv[0] == 'CHECK,EXPECT,GOT,RESULT,WHERE AND WHY'
     assert csv[2].startswith('b,denied (security-group),denied,FAIL')
@@ -197,3 +227,63 @@ def test_vpclab_check_exits_2_on_a_bad_file_before_booting(tmp_path, capsys):
 def test_vpclab_lab_list(capsys):
     assert cli.main(['lab', 'list']) == 0
     assert re.search(r'^01-journey +Lab 1', capsys.readouterr().out, re.M)
+
+
+class FleetLab:
+    """The part of testbed.lab.Lab that NodesDown uses: failing and restoring Hyperplane nodes."""
+
+    def __init__(self, failed=()):
+        self.failed_nodes, self.said = list(failed), []
+
+    def fail_node(self, node):
+        self.failed_nodes.append(node)
+        self.said.append(f'fail {node}')
+
+    def restore_node(self, node):
+        self.failed_nodes.remove(node)
+        self.said.append(f'restore {node}')
+
+
+def test_a_check_s_failed_nodes_are_down_for_its_time_and_nodes_down_before_stay_down():
+    from testbed.labs.runner import NodesDown
+    lab = FleetLab(failed=['hp3'])
+    with NodesDown(lab, ('hp2', 'hp3', 'hp1')):
+        assert sorted(lab.failed_nodes) == ['hp1', 'hp2', 'hp3']
+    assert lab.failed_nodes == ['hp3'] and lab.said == ['fail hp2', 'fail hp1', 'restore hp1', 'restore hp2']
+    with pytest.raises(Exception, match=r"only the lab's own process can: run the checks in the lab's shell"):
+        with NodesDown(object(), ('hp1',)):
+            pass
+
+
+def test_lab_6_s_checks_fail_the_nodes_that_serve_its_load_balancers():
+    from testbed.fabric.hyperplane_plan import resources
+    lab = catalog.find('06')
+    start, solved = ({r.name: r.shard for r in resources(load(path))} for path in (lab.topology, lab.solution))
+    assert start == {'web-nlb': ['hp2'], 'api-nlb': ['hp1']}
+    assert solved == {'web-nlb': ['hp2', 'hp1'], 'api-nlb': ['hp1', 'hp3']}
+    failed = {(c.to, c.failed) for c in checks.load(lab.checks, load(lab.topology)) if c.failed}
+    assert failed == {('web-nlb', ('hp2',)), ('api-nlb', ('hp2',)), ('api-nlb', ('hp1',))}
+
+
+def test_shell_completion_offers_the_lab_names(capsys):
+    assert cli.main(['completion', 'bash']) == 0
+    names = ' '.join(lab.name for lab in catalog.labs())
+    assert f'compgen -W "$(echo {names})"' in capsys.readouterr().out
+
+
+def test_what_of_a_topology_solution_a_running_lab_cannot_take():
+    found = {lab.name: catalog.not_live(lab.topology, lab.solution) for lab in catalog.labs()
+             if catalog.is_topology(lab.solution)}
+    assert found['03-firewall'] == ['vpcs.shop.network_acls.db-acl.outbound']
+    assert found['06-hyperplane'] == ['hyperplane.shard_size']          # its group's fix a running lab takes
+    assert sorted(found['04-getting-out']) == ['vpcs.blue.endpoints.s3-ep.route_tables', 'vpcs.blue.nat_gateways',
+                                               'vpcs.blue.route_tables.private.routes']
+
+
+def test_a_group_the_running_lab_does_not_have_is_no_live_change(tmp_path):
+    lab = catalog.find('03')
+    text = pathlib.Path(lab.topology).read_text()
+    added = tmp_path / 'mine.yaml'
+    group = '    security_groups:\n'
+    added.write_text(text.replace(group, group + '      ops:\n        inbound: []\n', 1))
+    assert catalog.not_live(lab.topology, added) == ['vpcs.shop.security_groups.ops']
