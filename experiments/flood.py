@@ -111,11 +111,14 @@ def connect(lab, client, server, seconds):
     return start(lab.node(client), CONNECT, lab.topology.instance(server).ip, PORT, seconds)
 
 
-def spoof_alerted(lab, victim, forged_ip):
-    """Did a spoofed packet of `victim` (sent now) raise an alert naming its forged source?"""
+def spoof_alerted(lab, victim, forged_ip, seconds=1.5):
+    """Did spoofed packets of `victim`, one every 50 ms for `seconds` from now (call it while a
+    flood runs: every packet is sent during it), raise an alert naming their forged source?  A
+    spread rather than one burst: the samples share the switch's packet-in queue with the
+    flooder's, and a burst can meet a full queue on a loaded machine however fair the meters are."""
     v = lab.topology.instance(victim)
-    lab.node(victim).cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count 10 --src-mac {v.mac} '
-                         f'--dst-mac 0e:00:00:00:00:01 --src-ip {forged_ip} --dst-ip 10.1.200.10')
+    lab.node(victim).cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count {int(seconds / 0.05)} '
+                         f'--src-mac {v.mac} --dst-mac 0e:00:00:00:00:01 --src-ip {forged_ip} --dst-ip 10.1.200.10')
     try:
         lab.wait_until(lambda: any(forged_ip in a['source'] for a in lab.api.alerts()), timeout=15,
                        what='the alert')

@@ -26,7 +26,7 @@ from controllers.events import (
     EventHyperplaneFailed,
     LookupRequest,
 )
-from controllers.router import flow_log, security_groups
+from controllers.router import counters, flow_log, security_groups
 from controllers.router.hyperplane import Hyperplane
 from controllers.router.virtual_router import VirtualRouter
 
@@ -52,7 +52,8 @@ class RouterApp(BaseApp):
         self.routers = {}         # host name -> VirtualRouter
         self.datapaths = {}       # host name -> its switch
         self.barriers = {}        # (dpid, xid) -> change to acknowledge
-        self.stats_parts = {}     # dpid -> flow stats received so far (multipart)
+        self.stats_asked = {}     # (dpid, xid) -> counters key of a statistics request in flight
+        self.stats_parts = {}     # (dpid, xid) -> flow stats received so far (multipart)
         self.ofp_errors = []
         self.ofp_errors_dropped = 0
         self.zones_limited = set()  # ENI zones whose conntrack limit is set
@@ -78,6 +79,8 @@ class RouterApp(BaseApp):
             self.logger.warning('datapath %016x is not a physical host of this lab', dp.id)
             return
         router = VirtualRouter(host, self.peers, self.mode, self.subnets, self.enforce_groups, self.hyperplane)
+        # a new connection numbers its messages from 0 again
+        self.stats_asked = {k: v for k, v in self.stats_asked.items() if k[0] != dp.id}
         self.routers[router.name], self.datapaths[router.name] = router, dp
         self._send(router, router.start())
         dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
@@ -186,20 +189,32 @@ class RouterApp(BaseApp):
             self.flow_logs.observe(flow_log.learned(ev.msg), ev.msg.packet_count, ev.msg.byte_count, final=True)
 
     def _poll_stats(self):
+        tick = 0
         while True:
             for dp in list(self.datapaths.values()):
-                dp.send_msg(dp.ofproto_parser.OFPFlowStatsRequest(dp))
+                for key, msg in counters.requests(tick):
+                    msg.datapath = dp
+                    xid = dp.set_xid(msg)
+                    if dp.send_msg(msg):        # False: the connection is gone
+                        self.stats_asked[(dp.id, xid)] = key
             self.flow_logs.flush()
+            tick += 1
             hub.sleep(STATS_INTERVAL_S)
+
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    def aggregate_stats(self, ev):
+        dp = ev.msg.datapath
+        key, router = self.stats_asked.pop((dp.id, ev.msg.xid), None), self._router(dp)
+        if key is not None and router is not None:
+            router.polled.take(key, ev.msg.body.packet_count)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats(self, ev):
-        dp = ev.msg.datapath
-        parts = self.stats_parts.setdefault(dp.id, [])
-        parts.extend(ev.msg.body)
+        dp, asked = ev.msg.datapath, (ev.msg.datapath.id, ev.msg.xid)
+        self.stats_parts.setdefault(asked, []).extend(ev.msg.body)
         if ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
             return
-        router = self._router(dp)
-        if router:
-            for s in router.take_flow_stats(self.stats_parts.pop(dp.id)):
+        parts = self.stats_parts.pop(asked)
+        if self.stats_asked.pop(asked, None) == counters.FLOW_LOG and self._router(dp):
+            for s in counters.flow_log_counting(parts):
                 self.flow_logs.observe(flow_log.learned(s), s.packet_count, s.byte_count)

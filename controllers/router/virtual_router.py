@@ -12,6 +12,7 @@ from controllers.router import (
     arp,
     check,
     classify,
+    counters,
     deliver,
     flow_log,
     mapping,
@@ -44,10 +45,8 @@ class VirtualRouter:
         self.gateways = set()             # (vni, gateway IP) answered by the VPC router
         self.meters = set()               # meter ids the switch holds (added once each)
         self.counters = dict(packet_in=0, cache_misses=0)
-        self.polled = {}                  # drop reason -> packets, from flow stats
+        self.polled = counters.Counters()   # drops, cache hits, ARP replies: the switch's counts
         self.decided = {}                 # drop reason -> packets the router dropped itself
-        self.cache_hits = 0               # packets routed from the cache (flow stats)
-        self.arp_replies = 0              # ARP requests answered in the switch (flow stats)
         self.ready = False
 
     # ---- the pipeline every host starts with ------------------------------------
@@ -206,24 +205,8 @@ class VirtualRouter:
         self.decided[reason] = self.decided.get(reason, 0) + 1
 
     def drops(self):
-        return {r: self.polled.get(r, 0) + self.decided.get(r, 0) for r in sorted(P.DROP_REASONS.values())}
-
-    def take_flow_stats(self, stats):
-        """Drop, cache-hit and ARP counters; returns the flow-log counting flows."""
-        polled, hits, arp_replies, counting = {}, 0, 0, []
-        for s in stats:
-            kind = P.cookie_kind(s.cookie)
-            if kind == P.KIND_DROP:
-                reason = P.DROP_REASONS.get(P.cookie_ident(s.cookie))
-                polled[reason] = polled.get(reason, 0) + s.packet_count
-            elif kind == P.KIND_CACHE and s.table_id == P.MAPPING:
-                hits += s.packet_count
-            elif kind in (P.KIND_CACHE, P.KIND_GATEWAY) and s.table_id == P.ARP:
-                arp_replies += s.packet_count
-            elif kind == P.KIND_FLOW_LOG and s.priority == flow_log.LEARNED_PRIORITY:
-                counting.append(s)
-        self.polled, self.cache_hits, self.arp_replies = polled, hits, arp_replies
-        return counting
+        polled = self.polled.drops()
+        return {r: polled.get(r, 0) + self.decided.get(r, 0) for r in sorted(P.DROP_REASONS.values())}
 
     def describe(self):
         return dict(host=self.name, underlay_ip=self.host['underlay_ip'], ready=self.ready,
@@ -232,5 +215,6 @@ class VirtualRouter:
                     cache=[dict(vni=e.vni, ip=e.ip, host=e.host, mac=e.mac, eni=e.eni,
                                 instance=e.instance, version=e.version)
                            for e in sorted(self.cache.values(), key=lambda e: e.key)],
-                    counters=dict(self.counters, cache_hits=self.cache_hits, arp_replies=self.arp_replies),
+                    counters=dict(self.counters, cache_hits=self.polled.cache_hits(),
+                                  arp_replies=self.polled.arp_replies()),
                     drops=self.drops())

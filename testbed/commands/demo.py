@@ -63,7 +63,10 @@ def narrate(topology_path, out=print, mode=None, keep=None):
         if twin:
             out(f'\nIsolation: {twin.name} in VPC {twin.vpc} has the same IP {twin.ip} '
                 f'(VNI {topo.vpcs[twin.vpc].vni}) and received {len(twin_cap.packets)} of A\'s packets.')
-        out(f'\nMetrics: {lab.api.metrics()["mapping"]}')
+        m = lab.api.metrics()['mapping']
+        out(f'\nThe mapping service: {m["registrations"]} instances registered, {m["pushes"]} mappings pushed to '
+            f'hypervisors, {m["lookups"]} looked up on a miss ({m["lookup_hits"]} found), '
+            f'{m["invalidations"]} invalidations.')
         _leave_the_vpc(lab, out)
     out('Lab stopped; nothing is left behind.')
 
@@ -101,4 +104,4 @@ def _leave_the_vpc(lab, out):
             f'({"request" if p["ICMP"].type == 8 else "reply"}; elastic IP {eip.name} = {eip.address})')
     out(f'     {received} of 2 replies came back through Blackfoot, which turned {eip.address} back into '
         f'{inst.ip} and sent them to {lab.host_of(inst.name)} by the mapping service. Edge counters: '
-        f'{lab.edge_counters().get("handler", {})}')
+        + ', '.join(f'{k} {v}' for k, v in sorted(lab.edge_counters().get('handler', {}).items())) + '.')

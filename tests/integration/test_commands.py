@@ -18,6 +18,7 @@ def test_demo_narrates_real_observations():
     assert 'for 3 packet(s)' in text and '3 of 3 replies' in text
     assert 'dropped 3 (spoofed-source)' in text and 'ALERT on r1-h1' in text
     assert 'received 0 of A\'s packets' in text
+    assert 'The mapping service: 6 instances registered' in text and '{' not in text
     # on beyond step 8: out through Blackfoot and back
     assert 'outer 100.127.0.1 -> 100.127.255.1, geneve VNI 100, inner 10.0.1.10 -> 198.51.100.10' in text
     assert 'after Blackfoot, on the internet: 203.0.113.1 -> 198.51.100.10 (request' in text

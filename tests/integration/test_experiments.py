@@ -2,6 +2,7 @@
 underlay, and the plain Open vSwitch baseline path, each leaving nothing behind."""
 import os
 import signal
+import statistics
 import subprocess
 import sys
 
@@ -33,9 +34,10 @@ def test_a_short_latency_run_writes_data_summary_and_plots_over_a_delayed_underl
         assert f'link delay/loss: {expected}' in f.read()
     warm = {p: [r['rtt_ms'] for r in rows if r['kind'] == 'warm' and r['path'] == p]
             for p in ('same-host', 'cross-rack')}
-    # across racks a packet crosses two uplinks each way; within a host none
+    # across racks a packet crosses two uplinks each way; within a host none (the median: one
+    # ping on a loaded machine can take longer than a delay, a delayed path never less than 2)
     assert min(warm['cross-rack']) >= 4 * DELAY_MS
-    assert max(warm['same-host']) < DELAY_MS
+    assert statistics.median(warm['same-host']) < 2 * DELAY_MS
     assert runner.redraw(path)['cross_rack_over_same_host'] > 4
 
 

@@ -116,9 +116,9 @@ def test_a_flood_from_one_tenant_does_not_stop_another_s_new_connections(lab):
 
 
 def test_a_flood_of_spoofed_packets_does_not_hide_another_tenant_s_alert(lab):
-    attack = flood.flood(lab, 'a-1', 'a-2', 4)
+    attack = flood.flood(lab, 'a-1', 'a-2', 6)
     try:
-        assert flood.spoof_alerted(lab, 'b-1', '10.1.77.78')
+        assert flood.spoof_alerted(lab, 'b-1', '10.1.77.78', seconds=3)
     finally:
         flood.finish(attack)
     assert any('10.1.99.99' in a['source'] for a in lab.api.alerts())      # a-1's were raised too
