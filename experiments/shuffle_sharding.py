@@ -8,18 +8,22 @@ baseline, in the same run, is every customer on the same nodes: overlap k, alway
 
     vpclab run shuffle_sharding fleets=8x3,100x5 pairs=20000
 
-The live part of the issue (a flooding customer measured in a real lab, with shuffle sharding and
-with every customer on the same nodes) needs the Hyperplane nodes wired into the fabric and the
-controller, which is not built yet: `live=on` says so and stops; no number stands in for it.
+Live (`live=on`, the default; experiments/_shuffle_live.py): a customer floods its NAT gateway while
+another opens TCP connections through its own, in a real lab with shuffle sharding (`live_fleet`,
+the victim sharing the fewest nodes with the flooder) and in one with every customer on the same
+`shard_size` nodes, in the same run; the figure is the victim's connections per second during the
+flood over alone, in each.  `live=off` computes the tables only (no root needed).
 """
+from experiments import _shuffle_live as live
 from testbed.appliances.hyperplane import sharding
 from testbed.bench import plots
 from testbed.bench.metric import Metric
 from testbed.bench.params import ParamError
 
 DESCRIPTION = 'shuffle sharding: overlap of two customers\' shards, exact (hypergeometric) and sampled'
-PARAMETERS = dict(repeats=1, fleets=['8x3', '100x5'], pairs=20000, seed=0, live=False)
-QUICK = dict(pairs=2000)
+PARAMETERS = dict(repeats=1, fleets=['8x3', '100x5'], pairs=20000, seed=0, live=True, live_fleet='4x2',
+                  seconds=5.0, rate=3000)
+QUICK = dict(pairs=2000, seconds=3.0)
 FLEETS = ('8x3', '100x5')
 METRICS = {}
 for _f in FLEETS:
@@ -27,25 +31,29 @@ for _f in FLEETS:
         'higher', 0.15, f'{_f}: P(no shared node), sampled over the real shards / exact')
     METRICS[f'full_overlap_vs_same_nodes_{_f}'] = Metric(
         'lower', 0.0, f'{_f}: P(two customers share every node), shuffle sharding / all on the same nodes')
-LIVE_NOT_BUILT = ('live (a flooding customer, with and without shuffle sharding): NOT MEASURED -- needs the '
-                  'Hyperplane nodes wired into the fabric and controller (testbed/appliances/hyperplane/README.md)')
+LIVE_METRICS = {
+    'live_victim_flood_over_quiet_shuffle': Metric(
+        'higher', 0.5, "live, shuffle sharding: the victim's connections/s during another customer's flood / alone"),
+    'live_victim_flood_over_quiet_same_nodes': Metric(
+        'higher', 0.5, "live, every customer on the same nodes: the victim's connections/s during the flood / alone"),
+}
+METRICS.update(LIVE_METRICS)
 
 
-def fleet(text):
+def fleet(text, key='fleets'):
     nodes, _, size = text.partition('x')
     try:
         n, k = int(nodes), int(size)
     except ValueError:
-        raise ParamError(f'fleets={text}: expected NODESxSHARD_SIZE, like fleets=8x3,100x5') from None
+        raise ParamError(f'{key}={text}: expected NODESxSHARD_SIZE, like fleets=8x3,100x5') from None
     if not 0 < k <= n:
-        raise ParamError(f'fleets={text}: the shard size must be between 1 and the number of nodes')
+        raise ParamError(f'{key}={text}: the shard size must be between 1 and the number of nodes')
     return n, k
 
 
 def run(ctx):
     p = ctx.params
-    if p['live']:
-        raise ParamError(f'live=on: {LIVE_NOT_BUILT}')
+    fleet(p['live_fleet'], 'live_fleet')    # a bad one fails before the tables are computed
     rows = []
     for text in p['fleets']:
         n, k = fleet(text)
@@ -58,7 +66,13 @@ def run(ctx):
                           fraction=f'{exact[j].numerator}/{exact[j].denominator}', pairs=None),
                      dict(base, method='sampled', percent=sampled[j] * 100, fraction=None, pairs=p['pairs']),
                      dict(base, method='same-nodes', percent=100.0 if j == k else 0.0, fraction=None, pairs=None)]
+    if p['live']:
+        rows += live.run(ctx, *fleet(p['live_fleet'], 'live_fleet'))
     return rows
+
+
+def _tables(rows):
+    return [r for r in rows if 'fleet' in r]
 
 
 def _percent(rows, fleet_, method, overlap):
@@ -68,6 +82,10 @@ def _percent(rows, fleet_, method, overlap):
 
 def summarize(rows, params):
     out = {}
+    if any(r.get('part') == 'live' for r in rows):
+        out.update(live_victim_flood_over_quiet_shuffle=live.ratio(rows, 'shuffle'),
+                   live_victim_flood_over_quiet_same_nodes=live.ratio(rows, 'same-nodes'))
+    rows = _tables(rows)
     for f in dict.fromkeys(r['fleet'] for r in rows):
         k = next(r['shard_size'] for r in rows if r['fleet'] == f)
         exact0, sampled0 = _percent(rows, f, 'exact', 0), _percent(rows, f, 'sampled', 0)
@@ -82,7 +100,7 @@ def _digits(value):
 
 
 def describe(rows, params):
-    lines = []
+    lines, live_rows, rows = [], rows, _tables(rows)
     for f in dict.fromkeys(r['fleet'] for r in rows):
         k = next(r['shard_size'] for r in rows if r['fleet'] == f)
         lines.append(f'{f} (nodes x shard size): share 0..{k} nodes with another customer, %')
@@ -90,12 +108,11 @@ def describe(rows, params):
             cells = ' / '.join(_digits(_percent(rows, f, method, j)) for j in range(k + 1))
             pairs = next((r['pairs'] for r in rows if r['fleet'] == f and r['method'] == method), None)
             lines.append(f'  {method:<10} {cells}' + (f'   ({pairs} pairs)' if pairs else ''))
-    lines.append(LIVE_NOT_BUILT)
-    return lines
+    return lines + (live.describe(live_rows) or ['live: not run (live=off)'])
 
 
 def plot(rows, params):
-    figures = []
+    figures, live_rows, rows = [], rows, _tables(rows)
     for f in dict.fromkeys(r['fleet'] for r in rows):
         k = next(r['shard_size'] for r in rows if r['fleet'] == f)
         fig, ax = plots.figure(6.4, 4.0)
@@ -109,4 +126,10 @@ def plot(rows, params):
                title=f'Shuffle sharding, {f.replace("x", " nodes, ")} per customer')
         ax.legend()
         figures.append((f'overlap-{f}', fig))
+    if any(r.get('part') == 'live' for r in live_rows):
+        fig, ax = plots.figure()
+        variants = ('shuffle', 'same-nodes')
+        ax.bar(variants, [live.ratio(live_rows, v) for v in variants], color=('tab:blue', 'tab:red'))
+        ax.set(ylabel="victim's connections/s, flood / alone", title='A flooding customer, live')
+        figures.append(('live', fig))
     return figures

@@ -130,3 +130,16 @@ def test_an_endpoint_connection_survives_the_loss_of_its_node(lab):
             finally:
                 lab.restore_node(node)
         assert ask(conn, 'all back')[:2] == first[:2]
+
+
+def test_an_nlb_connection_survives_the_loss_of_its_node(lab):
+    nlb = lb(lab, 'blue', 'web-nlb').addresses[0].ip
+    with targets(lab, 8080), client(lab.node('app-1'), nlb, 80) as conn:
+        first = ask(conn, 'one')
+        served = [r for r in lab.shards() if r[1] == 'web-nlb'][0][3]
+        for node in served:
+            lab.fail_node(node)
+            try:
+                assert ask(conn, f'without {node}')[:2] == first[:2]        # same target, same client port
+            finally:
+                lab.restore_node(node)

@@ -46,8 +46,17 @@ def flood():
             for phase, n, sent, alert in (('quiet', 200, 0, None), ('flood', 150, 90000, 1))]
 
 
+def hyperplane():
+    rows = [dict(part='connections', path=path, round=r, per_s=rate, failed=0)
+            for r in range(2) for path, rate in (('internet-gateway', 300.0), ('nat-gateway', 200.0))]
+    rows += [dict(part='tcp', path=path, mbps=rate) for path, rate in (('internet-gateway', 400.0),
+                                                                      ('nat-gateway', 250.0))]
+    return rows + [dict(part='node-loss', path='nat-gateway', failed_node=node, sent=600, received=600 - lost,
+                        lost=lost, lost_ms=lost * 10) for node, lost in (('-', 0), ('hp2', 42))]
+
+
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation, flood=flood)
+               isolation=isolation, flood=flood, hyperplane=hyperplane)
 
 
 def params(name):

@@ -62,3 +62,12 @@ def test_a_nat_route_leaves_the_vpc_in_the_reachability_matrix():
     outside = dataclasses.replace(web2, ip='198.51.100.10')
     assert R.route(TOPO, web2, outside) == 'leaves-vpc'
     assert R.route(TOPO, web2, TOPO.instance('web-1')) is None
+
+
+@pytest.mark.parametrize('dst, text', [('web-nlb', 'tcp/80'), (ENDPOINT_IP, 'tcp/443')])
+def test_an_nlb_or_endpoint_address_from_a_peered_vpc_is_not_carried(dst, text):
+    """AWS carries these over peering; this version does not (docs/topology-format.md says so): the
+    peer's packet meets the mapping, which knows instances only."""
+    t = trace(TOPO, TraceState.of_topology(TOPO), 'green-1', dst, probe(text))
+    _, _, j = Fabric(TOPO, ()).first('green-1', resolve(TOPO, dst, 'destination', 'green-1').ip, probe(text))
+    assert t.key[1::2] == ('MAPPING', 'no-mapping') and j.verdict == 'dropped: no-mapping at MAPPING'

@@ -166,3 +166,13 @@ def test_a_reply_of_a_direct_connection_to_a_target_port_goes_on_unchanged():
     out = h(frame(lb.vni, back, node=nodes[lb.shard[0]]), 'ul', None)
     d, _, packet = inner(out[0][1])
     assert d.outer_dst == p.ip4(EDGE[0]) and packet == back
+
+
+def test_a_nat_rst_to_the_instance_goes_through_the_edge():
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    nat = next(r for r in hp.resources(topo) if r.kind == 'nat')
+    h = handlers[nat.shard[0]]
+    stray = tcp(p.ip4('10.0.1.10'), 40007, WEB, 80, TCP_ACK)        # belongs to no connection
+    d, ip, packet = inner(h(frame(topo.vpcs['blue'].vni, stray, node=nodes[nat.shard[0]]), 'ul', None)[0][1])
+    assert d.outer_dst == p.ip4(EDGE[0]) and ip.dst == p.ip4('10.0.1.10') and packet[33] & TCP_RST

@@ -12,7 +12,8 @@ What arrives on the node's one interface (its underlay cable):
 
 Where verdicts go: `Forward` always to Blackfoot (`Edge.relay`), in the VNI of the VPC the packet now
 belongs to (an endpoint's provider side: the provider's); nodes hold no mappings.  `Reply` (a RST)
-back to the frame's outer source, in the frame's VNI.
+too, in the frame's VNI: the sender's host takes tunnel packets only from registered senders' hosts
+and from the edge.
 """
 import json
 import struct
@@ -149,7 +150,7 @@ class NodeHandler:
             return []
         packet = bytes(d.inner[eth.offset:eth.offset + ip.total_length])
         vni, verdict = self.decide(d.vni, ip, packet)
-        return self.frames(verdict, vni, d, frame)
+        return self.frames(verdict, vni)
 
     def decide(self, vni, ip, packet):
         """(VNI the verdict belongs in, verdict) for an IPv4 packet arriving in VPC `vni`."""
@@ -187,13 +188,12 @@ class NodeHandler:
         self.own['drop:not-served'] += 1
         return vni, Drop('not-served')
 
-    def frames(self, verdict, vni, d, frame):
-        if isinstance(verdict, Forward):
-            self.own['to-edge'] += 1
+    def frames(self, verdict, vni):
+        # a Reply (a RST to the instance) goes through Blackfoot too: the sender's host accepts tunnel
+        # packets only from the hosts of registered senders and from the edge (its receiving check)
+        if isinstance(verdict, (Forward, Reply)):
+            self.own['to-edge' if isinstance(verdict, Forward) else 'replies'] += 1
             return [self._to(self.edge.ip, self.edge.mac, vni, verdict.packet)]
-        if isinstance(verdict, Reply):
-            self.own['replies'] += 1
-            return [self._to(d.outer_src, frame[6:12], vni, verdict.packet)]
         return []
 
     def _to(self, ip, mac, vni, packet):
