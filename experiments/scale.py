@@ -24,14 +24,15 @@ from testbed.observe.journey import ping
 DESCRIPTION = 'start-up/teardown, memory, flows per host, RTT vs instances, against plain Mininet + OVS'
 PARAMETERS = dict(repeats=1, sizes=[16, 50, 100, 200, 500, 1000], racks=2, hosts_per_rack=2,
                   groups='default', rtt_count=20)
-QUICK = dict(repeats=2, sizes=[16, 100], groups='allow-all')   # slopes over 40 instances were too noisy
+QUICK = dict(repeats=3, sizes=[16, 200], groups='allow-all')   # 16-100, median of 2: slopes moved 30-45 %
 GROUPS = ('default', 'allow-all')
 METRICS = {
+    # tolerances: at least twice the worst run-to-run spread measured (docs/experiments.md)
     'startup_per_instance_over_plain': Metric(
-        'lower', 0.5, 'start-up time per added instance: vpclab / plain'),
+        'lower', 0.6, 'start-up time per added instance: vpclab / plain'),
     'teardown_per_instance_over_plain': Metric(
         'lower', 0.5, 'teardown time per added instance: vpclab / plain'),
-    'startup_largest_over_plain': Metric('lower', 0.5, 'start-up at the largest size: vpclab / plain'),
+    'startup_largest_over_plain': Metric('lower', 0.75, 'start-up at the largest size: vpclab / plain'),
     'teardown_largest_over_plain': Metric('lower', 0.5, 'teardown at the largest size: vpclab / plain'),
     'rtt_largest_over_plain': Metric('lower', 0.5, 'warm RTT across hosts at the largest size: '
                                      'vpclab / plain (same number of hosts)'),
