@@ -127,12 +127,13 @@ class Lab:
             self.hyperplane = self.hyperplane and self.hyperplane.stop()
             if self.services is not None:
                 self.services.stop()          # its last counters stay in self.services.final
-            if self.network is not None:
-                step(self.network.stop)
-                self.network = None
+            # the controller first: every port and bridge deleted would be an event for it to handle
             if self.controller is not None:
                 step(self.controller.stop)
                 self.controller = None
+            if self.network is not None:
+                step(self.network.stop)
+                self.network = None
             step(self._close_run_dir)
             if self.state is not None:
                 step(lambda: self.state.clean(log=lambda msg: None))   # anything Mininet missed

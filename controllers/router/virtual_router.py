@@ -188,17 +188,30 @@ class VirtualRouter:
             return Outcome(self.cache_add(entry) + [check.resubmit(data, match)])
         if kind == P.KIND_MISS and table in (P.ARP, P.MAPPING):
             self.counters['cache_misses'] += 1
+            ask = self._cache_first(lookup, match['metadata'])
             if table == P.ARP:
-                reason, (entry, negative) = 'arp-unknown-target', arp.on_miss(match['metadata'], pkt, lookup)
+                reason, (entry, negative) = 'arp-unknown-target', arp.on_miss(match['metadata'], pkt, ask)
             else:
                 reason = 'no-mapping'
-                entry, negative = mapping.on_miss(match['metadata'], match.get(P.REG_DST_VPC), pkt, lookup)
+                entry, negative = mapping.on_miss(match['metadata'], match.get(P.REG_DST_VPC), pkt, ask)
             if entry is None:
                 self.count_drop(reason)
                 return Outcome([negative] if negative is not None else [])
             # the switch handles messages in order: the new flows decide the resubmitted packet
             return Outcome(self.cache_add(entry) + [ofp.resubmit(data, match['in_port'])])
         return Outcome()
+
+    def _cache_first(self, lookup, sender_vni):
+        """`lookup`, but answered from this host's cache when it holds the destination for the
+        sender's VPC: a packet that missed before the flows of an earlier miss were in (a
+        retransmitted ARP request, the next packet of a burst) asks the mapping service nothing;
+        its flows are sent again (they may be gone from the switch) ahead of the resubmitted packet."""
+        def ask(vni, ip, peered=True, subscribe=True, target=None):
+            e = self.cache.get((vni if target is None else target, ip))
+            if e is not None and sender_vni in self.senders_to(e):
+                return e
+            return lookup(vni, ip, peered=peered, subscribe=subscribe, target=target)
+        return ask
 
     # ---- counters -------------------------------------------------------------------
     def count_drop(self, reason):

@@ -181,6 +181,28 @@ def test_reactive_arp_asks_the_mapping_service_and_the_switch_answers():
     assert w.routers['h1'].counters['cache_misses'] == 1
 
 
+@pytest.mark.parametrize('fields', [dict(arp_op=1, arp_tpa='10.0.1.11'), dict(ipv4_dst='10.0.1.11', **tcp(80))])
+def test_a_reactive_miss_the_cache_already_answers_asks_the_mapping_service_nothing(fields):
+    """Two packets missed before the first one's flows were in (a retransmitted ARP request, the
+    next packet of a burst): the second is answered from the host's cache, and its flows go again."""
+    w = World('reactive')
+    if 'ipv4_dst' in fields:           # the ARP miss caches web-2; then its mapping flows are lost
+        w.switches['h1'].apply(w.packet_in('h1', w.send('web-1', arp_op=1, arp_tpa='10.0.1.11')).messages)
+        w.switches['h1'].apply([ofp.delete(cookie=P.cookie(P.KIND_CACHE), cookie_mask=P.KIND_MASK, table=P.MAPPING)])
+    first = w.send('web-1', **fields)
+    assert first.verdict == f'to the controller at {"ARP" if "arp_op" in fields else "MAPPING"}'
+    miss = len(first.packet_ins) - 1              # after the flow log's first packet, if any
+    if 'arp_op' in fields:
+        w.switches['h1'].apply(w.packet_in('h1', first, miss).messages)
+    asked = w.table.counters['lookups']
+    outcome = w.packet_in('h1', first, miss)
+    assert w.table.counters['lookups'] == asked
+    w.switches['h1'].apply(outcome.messages)
+    (resubmitted,) = [m for m in outcome.messages if isinstance(m, ofp.parser.OFPPacketOut)]
+    verdict = w.switches['h1'].packet_out(resubmitted).verdict
+    assert verdict == (f'out port {PORT["web-1"]}' if 'arp_op' in fields else 'tunnel to 100.127.0.3, VNI 100')
+
+
 # ---- security groups, network ACL, route table ---------------------------------------------------
 
 def test_a_security_group_allows_its_members_and_drops_the_rest(world):
