@@ -162,7 +162,7 @@ class Port:
         for frame in frames:
             off = base + cursor * size
             if ring[off]:                   # the kernel still holds this slot (requested or sending)
-                self._kick()
+                self.kick()
                 if ring[off]:
                     dropped += 1
                     continue
@@ -176,10 +176,11 @@ class Port:
             if cursor == count:
                 cursor = 0
         self.tx_cursor = cursor
-        self._kick()
+        self.kick()
         return dropped
 
-    def _kick(self):
+    def kick(self):
+        """Has the kernel send what the TX ring holds."""
         try:
             self.sock.send(b'')
         except BlockingIOError:

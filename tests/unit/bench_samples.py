@@ -46,8 +46,15 @@ def flood():
             for phase, n, sent, alert in (('quiet', 200, 0, None), ('flood', 150, 90000, 1))]
 
 
+def edge():
+    pps = [dict(part='pps', variant=v, offered_pps=500000.0, forwarded_pps=f, cpu_us_per_packet=c)
+           for v, f, c in (('blackfoot', 300000.0, 3.0), ('minimal', 400000.0, 2.4), ('blackfoot', 320000.0, 2.8),
+                           ('minimal', 420000.0, 2.2))]
+    return pps + [dict(part='tcp', variant=v, mbps=m) for v, m in (('internet-gateway', 300.0), ('cross-host', 900.0))]
+
+
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation, flood=flood)
+               isolation=isolation, flood=flood, edge=edge)
 
 
 def params(name):
