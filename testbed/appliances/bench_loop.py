@@ -42,12 +42,12 @@ def ring_copy(rx, tx, limit):
     tsize, tcount, base, tcursor = tx.frame_size, tx.frame_count, tx.tx_base, tx.tx_cursor
     data, largest, zero = pl.TX_DATA, tsize - pl.TX_DATA, pl.ZERO_STATUS
     user, request = pl.TP_STATUS_USER, pl.TP_STATUS_SEND_REQUEST
-    taken = 0
-    while taken < limit:
-        off = cursor * size
-        if not src[off] & user:
+    first, last = cursor * size, min(cursor + limit, count) * size     # up to the ring's end at most
+    for off in range(first, last, size):
+        status, _, n, mac_at = unpack(src, off)
+        if not status & user:
+            last = off
             break
-        _, _, n, mac_at = unpack(src, off)
         t = base + tcursor * tsize
         if dst[t]:                          # the kernel still holds the slot: send what is queued
             tx.kick()
@@ -57,9 +57,8 @@ def ring_copy(rx, tx, limit):
             pack(dst, t, request, n, n)
             tcursor = tcursor + 1 if tcursor + 1 < tcount else 0
         src[off:off + 4] = zero
-        cursor = cursor + 1 if cursor + 1 < count else 0
-        taken += 1
-    rx.cursor, tx.tx_cursor = cursor, tcursor
+    taken = (last - first) // size
+    rx.cursor, tx.tx_cursor = (cursor + taken) % count, tcursor
     if taken:
         tx.kick()
     return taken
