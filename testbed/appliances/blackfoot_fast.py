@@ -54,6 +54,9 @@ def _key_mask():
 OUT_KEY_END = 85        # through the first L4 byte: an ICMP type says whether it is an error
 OUT_KEY_MASK = _key_mask()
 SHORTEST = {p.PROTO_TCP: 40, p.PROTO_UDP: 28, p.PROTO_ICMP: 28}     # the IPv4 total length needed
+# from frame[66:]: the inner IPv4 total length, its checksum and (TCP, UDP) the L4 checksum, in one call
+FIELDS = {proto: struct.Struct(f'!H6xH{L4_CSUM[proto] + 8}xH' if proto in L4_CSUM else '!H6xH').unpack_from
+          for proto in SHORTEST}
 _from_bytes = int.from_bytes    # big-endian by default (3.11)
 RING_MAC = 32                   # where a one-slot ring holds its frame (outbound)
 
@@ -190,30 +193,33 @@ class FastPath:
                 break
             start = off + mac_at
             frame = ring[start:start + n]
-            flow = SLOW
             if not status & vlan_valid and n == length and n >= 92:    # untagged, whole
                 try:
                     flow = get(key_of(frame[12:OUT_KEY_END]) & mask)
                     if flow is None:
                         flow = miss(frame)
                     if flow is not SLOW:
-                        put, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest = flow
-                        end = 64 + ((frame[66] << 8) | frame[67])
-                        if shortest <= end <= longest and end <= n:
-                            ip_csum = FOLD[ip_k - ((frame[74] << 8) | frame[75])]
+                        put, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, fields = flow
+                        if n >= shortest:           # its checksums are there to unpack
                             if c:
-                                old = (frame[c] << 8) | frame[c + 1]
-                                put(join((heads[end], frame[64:72], ttl_proto, ip_csum, public_dst, frame[84:c],
-                                          table[l4_k - old] if old else l4_zero, frame[c + 2:end])))
+                                tl, ip_csum, old = fields(frame, 66)
+                                end = 64 + tl
+                                if shortest <= end <= longest and end <= n:
+                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
+                                              frame[84:c], table[l4_k - old] if old else l4_zero, frame[c + 2:end])))
+                                    ring[off:off + 4] = zero
+                                    continue
                             else:       # ICMP: its checksum does not cover the addresses
-                                put(join((heads[end], frame[64:72], ttl_proto, ip_csum, public_dst, frame[84:end])))
-                        else:
-                            flow = SLOW
+                                tl, ip_csum = fields(frame, 66)
+                                end = 64 + tl
+                                if shortest <= end <= longest and end <= n:
+                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
+                                              frame[84:end])))
+                                    ring[off:off + 4] = zero
+                                    continue
                 except Exception:                           # noqa: BLE001  the general path decides
                     self.counters['fast-path-error'] += 1
-                    flow = SLOW
-            if flow is SLOW:
-                leave(item(ring, off, status, length, frame))
+            leave(item(ring, off, status, length, frame))
             ring[off:off + 4] = zero                        # after the last read of the slot
         taken = (last - first) // size
         port.cursor = (cursor + taken) % count
@@ -256,7 +262,7 @@ class FastPath:
         table = FOLD_UDP if proto == p.PROTO_UDP else FOLD
         l4_zero = b'\0\0' if proto == p.PROTO_UDP else table[l4_k]    # UDP without a checksum stays without
         return (self.box_of[name].append, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
-                0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto])
+                0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto], FIELDS[proto])
 
     # --- internet -> instance ---------------------------------------------------------------
 
