@@ -4,75 +4,117 @@ raw-socket forwarder, in the same run, on veths in a scratch namespace (vlt_*, d
     python -m testbed.appliances.bench_loop [--seconds 2] [--rounds 1] [--size 64]
     python -m testbed.appliances.bench_loop --minimal IF_IN IF_OUT     # the reference forwarder
 
-Frames are offered on vlt_*b0 as fast as one Python sender can; the forwarder under test joins
-vlt_*a0 to vlt_*a1; what arrives on vlt_*b1 (its rx_packets) is what was forwarded, for both.
-The variants alternate (A B A B ...) so that a
-change in the machine's load hits both.  The ratio is the number to keep (for the `edge`
-experiment); absolute numbers depend on the machine and on whatever else runs.  It needs root and
-two mostly idle cores: run it only when the machine is quiet.
+Frames are offered on vlt_*b0 through a transmit ring, as fast as the kernel takes them; the
+forwarder under test joins vlt_*a0 to vlt_*a1; what arrives on vlt_*b1 (its rx_packets) is what
+was forwarded, for both, and the forwarder's CPU time (user + system, /proc) over those frames is
+its cost a packet.  The reference uses the loop's own rings and socket options and copies each
+frame from slot to slot: what is compared is the work between the rings, not two ways of doing
+syscalls.  The variants alternate (A B A B ...) so that a change in the machine's load hits both.
+The ratios are the numbers to keep (for the `edge` experiment); absolute numbers depend on the
+machine and on whatever else runs.  It needs root and two mostly idle cores: run it only when the
+machine is quiet.
 """
 import argparse
 import json
 import os
+import select
 import signal
-import socket
-import struct
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from testbed.appliances import packet_loop as pl
 from testbed.appliances import processes
-from testbed.appliances.packet_loop import PACKET_QDISC_BYPASS, SOL_PACKET
 from testbed.appliances.packets import ETH_P_IP, build_eth, mac
 from testbed.appliances.scratch_netns import ScratchNetns
 
-ETH_P_ALL = 0x0003
 REPO = Path(__file__).resolve().parents[2]
 
 
+def ring_copy(rx, tx, limit):
+    """Moves up to `limit` frames from `rx`'s receive ring into `tx`'s transmit ring, one copy each
+    (slot to slot), and sends them with one syscall; returns how many it took.  The reference
+    forwarder's whole work: the loop's ring technique with nothing in between."""
+    src, dst, unpack, pack = rx.ring, tx.ring, pl.RX_FIELDS.unpack_from, pl.TX_SLOT.pack_into
+    size, count, cursor = rx.frame_size, rx.frame_count, rx.cursor
+    tsize, tcount, base, tcursor = tx.frame_size, tx.frame_count, tx.tx_base, tx.tx_cursor
+    data, largest, zero = pl.TX_DATA, tsize - pl.TX_DATA, pl.ZERO_STATUS
+    user, request = pl.TP_STATUS_USER, pl.TP_STATUS_SEND_REQUEST
+    first, last = cursor * size, min(cursor + limit, count) * size     # up to the ring's end at most
+    for off in range(first, last, size):
+        status, _, n, mac_at = unpack(src, off)
+        if not status & user:
+            last = off
+            break
+        t = base + tcursor * tsize
+        if dst[t]:                          # the kernel still holds the slot: send what is queued
+            tx.kick()
+        if not dst[t] and n <= largest:     # else dropped, as the loop drops it
+            start = off + mac_at
+            dst[t + data:t + data + n] = src[start:start + n]
+            pack(dst, t, request, n, n)
+            tcursor = tcursor + 1 if tcursor + 1 < tcount else 0
+        src[off:off + 4] = zero
+    taken = (last - first) // size
+    rx.cursor, tx.tx_cursor = (cursor + taken) % count, tcursor
+    if taken:
+        tx.kick()
+    return taken
+
+
 def minimal(if_in, if_out):
-    """The reference: recv on one socket, send on another, nothing else (one direction).  Like the
-    loop it sends with PACKET_QDISC_BYPASS; its receive timeout is the kernel's (SO_RCVTIMEO), not
-    Python's settimeout(), which would add a poll() before every recv()."""
-    rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    rx.bind((if_in, ETH_P_ALL))
-    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    tx.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-    tx.bind((if_out, 0))
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack('ll', 0, 200_000))
+    """The reference: frames from one interface to the other (one direction) through the same
+    rings and socket options as the loop's ports (a TPACKET_V2 receive ring on one, a transmit ring
+    with PACKET_QDISC_BYPASS on the other), copied slot to slot: no parsing, no handler."""
+    rx, tx = pl.Port(if_in, tx_ring=False), pl.Port(if_out)
     stopping, forwarded = [], 0
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    poller = select.poll()
+    poller.register(rx.sock.fileno(), select.POLLIN | select.POLLERR)
     print('ready', flush=True)
-    recv, send = rx.recv, tx.send
     while not stopping:
-        try:
-            send(recv(65536))
-            forwarded += 1
-        except (TimeoutError, BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            pass                    # a full link: dropped, as the loop counts a send-error
+        n = ring_copy(rx, tx, pl.BURST)
+        if n:
+            forwarded += n
+        else:
+            poller.poll(pl.POLL_MS)
     print(json.dumps({'sent': forwarded}), file=sys.stderr, flush=True)
 
 
 def offer(ns, ifname, frame, seconds):
-    """Sends `frame` out of `ifname` for `seconds`, as fast as it goes; returns how many."""
+    """Sends `frame` out of `ifname` for `seconds` through a transmit ring (every slot holds the
+    frame already: a batch costs one status store a frame and one syscall), faster than either
+    forwarder takes them; returns how many were sent."""
     with ns.entered():
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    s.bind((ifname, 0))
-    sent, end = 0, time.monotonic() + seconds
+        port = pl.Port(ifname, frame_count=pl.BURST * 4, promisc=False)
+    ring, size, base, n = port.ring, port.frame_size, port.tx_base, len(frame)
+    for i in range(port.frame_count):
+        off = base + i * size
+        ring[off + pl.TX_DATA:off + pl.TX_DATA + n] = frame
+    sent, cursor, end = 0, 0, time.monotonic() + seconds
     try:
         while time.monotonic() < end:
-            for _ in range(256):
-                try:
-                    s.send(frame)
-                    sent += 1
-                except OSError:
-                    pass
+            for _ in range(pl.BURST):
+                off = base + cursor * size
+                if ring[off]:
+                    break                   # the kernel has not sent it yet
+                pl.TX_SLOT.pack_into(ring, off, pl.TP_STATUS_SEND_REQUEST, n, n)
+                cursor = cursor + 1 if cursor + 1 < port.frame_count else 0
+                sent += 1
+            port.kick()
     finally:
-        s.close()
+        port.close()
     return sent
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process `pid` so far (what its softirq work on the way out is
+    charged to as well, on a kernel without IRQ time accounting)."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def delivered(ns, ifname):
@@ -81,27 +123,46 @@ def delivered(ns, ifname):
     return int(ns.run('cat', f'/sys/class/net/{ifname}/statistics/rx_packets').stdout)
 
 
+def measure(ns, proc, frame, seconds):
+    """Offers `frame` on the first pair's b end for `seconds` to the started forwarder `proc`;
+    returns {offered_pps, forwarded_pps, cpu_us_per_packet} (what reached the second pair's b end)."""
+    (_, b0), (_, b1) = ns.pairs
+    processes.wait_ready(proc)
+    before, cpu = delivered(ns, b1), cpu_seconds(proc.pid)
+    offered = offer(ns, b0, frame, seconds)
+    time.sleep(0.2)             # let the forwarder drain what it holds
+    forwarded = delivered(ns, b1) - before
+    cpu = cpu_seconds(proc.pid) - cpu
+    return dict(offered_pps=offered / seconds, forwarded_pps=forwarded / seconds,
+                cpu_us_per_packet=cpu * 1e6 / forwarded if forwarded else float('nan'))
+
+
 def one_run(ns, variant, frame, seconds):
-    (a0, b0), (a1, b1) = ns.pairs
+    (a0, _), (a1, _) = ns.pairs
     cmd = ([sys.executable, '-m', 'testbed.appliances.bench_loop', '--minimal', a0, a1] if variant == 'minimal'
            else [sys.executable, '-m', 'testbed.appliances.packet_loop', a0, a1])
     proc = ns.popen(*cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        processes.wait_ready(proc)
-        before = delivered(ns, b1)
-        offered = offer(ns, b0, frame, seconds)
-        time.sleep(0.2)             # let the forwarder drain what it holds
-        forwarded = delivered(ns, b1) - before
+        row = measure(ns, proc, frame, seconds)
     finally:
         counters = processes.stop(proc)
-    return dict(variant=variant, offered_pps=offered / seconds, forwarded_pps=forwarded / seconds,
-                reported_pps=counters.get('sent', 0) / seconds)
+    return dict(variant=variant, reported_pps=counters.get('sent', 0) / seconds, **row)
 
 
 def ratio(rows):
     """Packet loop pps / minimal forwarder pps, from the sums of their rounds."""
     total = {v: sum(r['forwarded_pps'] for r in rows if r['variant'] == v) for v in ('loop', 'minimal')}
     return total['loop'] / total['minimal'] if total['minimal'] else None
+
+
+def cpu_ratio(rows):
+    """Minimal forwarder CPU a packet / packet loop CPU a packet (medians of their rounds): the
+    loop's packets per CPU second against the reference's, which a sender that cannot saturate
+    the reference does not cap."""
+    cost = {v: [r['cpu_us_per_packet'] for r in rows if r['variant'] == v] for v in ('loop', 'minimal')}
+    if not cost['loop'] or not cost['minimal']:
+        return None
+    return statistics.median(cost['minimal']) / statistics.median(cost['loop'])
 
 
 def main(argv=None):
@@ -121,7 +182,7 @@ def main(argv=None):
             for variant in ('loop', 'minimal'):
                 rows.append(one_run(ns, variant, frame, args.seconds))
                 print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({'loop_over_minimal': ratio(rows)}), flush=True)
+    print(json.dumps({'loop_over_minimal': ratio(rows), 'cpu_loop_over_minimal': cpu_ratio(rows)}), flush=True)
     return 0
 
 

@@ -20,10 +20,12 @@ an elastic IP, traffic of a gateway endpoint -- returns None, and the general pa
 counts its drops).  The results are byte for byte what the general path sends (unit tests compare
 them); the counters are the same.
 """
+import mmap
 import struct
 import zlib
 
 from controllers.pipeline import ROUTER_MAC
+from testbed.appliances import packet_loop as pl
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot import INTERNET, SERVICES, _in
 from testbed.appliances.tunnels import geneve_header, vxlan_header
@@ -52,7 +54,18 @@ def _key_mask():
 OUT_KEY_END = 85        # through the first L4 byte: an ICMP type says whether it is an error
 OUT_KEY_MASK = _key_mask()
 SHORTEST = {p.PROTO_TCP: 40, p.PROTO_UDP: 28, p.PROTO_ICMP: 28}     # the IPv4 total length needed
+# from frame[66:]: the inner IPv4 total length, its checksum and (TCP, UDP) the L4 checksum, in one call
+FIELDS = {proto: struct.Struct(f'!H6xH{L4_CSUM[proto] + 8}xH' if proto in L4_CSUM else '!H6xH').unpack_from
+          for proto in SHORTEST}
 _from_bytes = int.from_bytes    # big-endian by default (3.11)
+RING_MAC = 32                   # where a one-slot ring holds its frame (outbound)
+
+
+class OneSlot:
+    """A receive ring of one slot (`outbound` on a single frame)."""
+
+    def __init__(self, ring):
+        self.ring, self.frame_size, self.frame_count, self.cursor = ring, len(ring), 1, 0
 
 
 def fold(total):
@@ -134,49 +147,87 @@ class FastPath:
                               if lk.name in (INTERNET, SERVICES) and lk.vlan is None}
         self.out_flows, self.in_flows, self.mtu = {}, {}, self.edge.mtu
         self.out_longest = 64 + self.mtu
+        # the drain's output: one box of transmit slots a link, kept (the flows hold its append)
+        self.box_of = {lk.name: [] for lk in handler.links.values() if lk.name in (INTERNET, SERVICES)}
+        self.boxes = [(handler.links[name].ifname, box) for name, box in self.box_of.items()]
+        self.counted = [(f'out:{name}', box) for name, box in self.box_of.items()]
+        # heads[name][end]: the transmit slot's header and the link's Ethernet header of a packet whose
+        # inner IPv4 ends at `end` in the underlay frame (the slot holds end - 50 bytes)
+        self.heads = {name: [pl.slot_header(max(end - 50, 0)) + p.build_eth(handler.links[name].peer_mac,
+                                                                    handler.links[name].mac, p.ETH_P_IP, b'')
+                             for end in range(self.out_longest + 1)] for name in self.box_of}
         header = geneve_header if self.underlay.encapsulation == 'geneve' else vxlan_header
         self.tunnel_header = header
 
     # --- underlay -> internet ---------------------------------------------------------------
 
     def outbound(self, frame):
-        outs, _ = self.outbound_batch([(frame, None, False)])
-        return outs or None
+        """The fast path's [(ifname, frame)] for one underlay frame, or None (the drain on a ring of
+        one slot: what tests compare with the general path)."""
+        ring = mmap.mmap(-1, RING_MAC + len(frame))     # as the kernel's ring: its slices are bytes
+        pl.RX_FIELDS.pack_into(ring, 0, pl.TP_STATUS_USER, len(frame), len(frame), RING_MAC)
+        ring[RING_MAC:] = frame
+        _, rest, boxes = self.outbound_drain(OneSlot(ring), 1)
+        outs = [(ifname, bytes(slot[pl.TX_DATA:])) for ifname, box in boxes for slot in box]
+        for _, box in boxes:
+            box.clear()
+        ring.close()
+        return None if rest else outs
 
-    def outbound_batch(self, items):
-        """Underlay frames, the packet loop's (frame, vlan, truncated) of one ring drain, to ([(ifname,
-        frame)] sent to the internet, [the items left to the general path]).  One dict lookup per
-        frame decides; the rest is written out in one loop with the names in locals and the
-        counters added once: this is the per-packet cost of the edge."""
-        outs, rest, get, miss, longest, hits = [], [], self.out_flows.get, self._outbound_miss, self.out_longest, {}
-        send, leave, key_of, mask, join = outs.append, rest.append, _from_bytes, OUT_KEY_MASK, b''.join
-        for item in items:
-            frame, vlan, truncated = item
-            if vlan is not None or truncated or len(frame) < 92:
-                leave(item)
-                continue
-            flow = get(key_of(frame[12:OUT_KEY_END]) & mask)
-            if flow is None:
-                flow = miss(frame)
-            if flow is SLOW:
-                leave(item)
-                continue
-            ifname, head, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, counter = flow
-            end = 64 + ((frame[66] << 8) | frame[67])
-            if not shortest <= end <= longest or end > len(frame):
-                leave(item)
-                continue
-            ip_csum = FOLD[ip_k - ((frame[74] << 8) | frame[75])]
-            if c:
-                old = (frame[c] << 8) | frame[c + 1]
-                send((ifname, join((head, frame[64:72], ttl_proto, ip_csum, public_dst, frame[84:c],
-                                    table[l4_k - old] if old else l4_zero, frame[c + 2:end]))))
-            else:               # ICMP: its checksum does not cover the addresses
-                send((ifname, join((head, frame[64:72], ttl_proto, ip_csum, public_dst, frame[84:end]))))
-            hits[counter] = hits.get(counter, 0) + 1
-        for counter, n in hits.items():
-            self.counters[counter] += n
-        return outs, rest
+    def outbound_drain(self, port, limit):
+        """The packet loop's fast path for the underlay (packet_loop.py): up to `limit` slots of
+        `port`'s receive ring; what goes to the internet or the services link is written as whole
+        transmit slots into `self.boxes`, the rest is left to the general path.  One dict lookup a
+        frame decides; the rest is written out with the names in locals and the counters added once
+        a drain: this is the per-packet cost of the edge."""
+        ring, size, count, cursor = port.ring, port.frame_size, port.frame_count, port.cursor
+        rest, get, miss, longest, key_of, mask, join = [], self.out_flows.get, self._outbound_miss, self.out_longest, \
+            _from_bytes, OUT_KEY_MASK, b''.join
+        leave, unpack, item, user, vlan_valid, zero = rest.append, pl.RX_FIELDS.unpack_from, pl.slot_item, \
+            pl.TP_STATUS_USER, pl.TP_STATUS_VLAN_VALID, pl.ZERO_STATUS
+        first, last = cursor * size, min(cursor + limit, count) * size     # up to the ring's end at most
+        for off in range(first, last, size):
+            status, length, n, mac_at = unpack(ring, off)
+            if not status & user:
+                last = off
+                break
+            start = off + mac_at
+            frame = ring[start:start + n]
+            if not status & vlan_valid and n == length and n >= 92:    # untagged, whole
+                try:
+                    flow = get(key_of(frame[12:OUT_KEY_END]) & mask)
+                    if flow is None:
+                        flow = miss(frame)
+                    if flow is not SLOW:
+                        put, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, fields = flow
+                        if n >= shortest:           # its checksums are there to unpack
+                            if c:
+                                tl, ip_csum, old = fields(frame, 66)
+                                end = 64 + tl
+                                if shortest <= end <= longest and end <= n:
+                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
+                                              frame[84:c], table[l4_k - old] if old else l4_zero, frame[c + 2:end])))
+                                    ring[off:off + 4] = zero
+                                    continue
+                            else:       # ICMP: its checksum does not cover the addresses
+                                tl, ip_csum = fields(frame, 66)
+                                end = 64 + tl
+                                if shortest <= end <= longest and end <= n:
+                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
+                                              frame[84:end])))
+                                    ring[off:off + 4] = zero
+                                    continue
+                except Exception:                           # noqa: BLE001  the general path decides
+                    self.counters['fast-path-error'] += 1
+            leave(item(ring, off, status, length, frame))
+            ring[off:off + 4] = zero                        # after the last read of the slot
+        taken = (last - first) // size
+        port.cursor = (cursor + taken) % count
+        if taken:
+            for counter, box in self.counted:
+                if box:
+                    self.counters[counter] += len(box)
+        return taken, rest, self.boxes
 
     def _outbound_miss(self, frame):
         """The cached decision for the flow of `frame` (SLOW or the flow's template), made from the
@@ -210,9 +261,8 @@ class FastPath:
         c = 84 + L4_CSUM[proto] if proto in L4_CSUM else 0
         table = FOLD_UDP if proto == p.PROTO_UDP else FOLD
         l4_zero = b'\0\0' if proto == p.PROTO_UDP else table[l4_k]    # UDP without a checksum stays without
-        return (link.ifname, p.build_eth(link.peer_mac, link.mac, p.ETH_P_IP, b''), bytes((frame[72] - 1, proto)),
-                eip.public + dst, 0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto],
-                f'out:{name}')
+        return (self.box_of[name].append, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
+                0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto], FIELDS[proto])
 
     # --- internet -> instance ---------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class EdgeHandler:
         self.by_port = {(link.ifname, link.vlan): link for link in links}
         self.fast, self.underlay_ifname = FastPath(self), underlay.ifname
         self.fast_outbound, self.fast_inbound = self.fast.outbound, self.fast.inbound
-        self.fast_paths = {underlay.ifname: self.fast.outbound_batch}     # PacketLoop's batched fast path
+        self.fast_paths = {underlay.ifname: self.fast.outbound_drain}     # PacketLoop's ring fast path
 
     def __call__(self, frame, ifname, vlan):
         if ifname == self.underlay_ifname:

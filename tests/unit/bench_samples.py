@@ -55,8 +55,15 @@ def hyperplane():
                         lost=lost, lost_ms=lost * 10) for node, lost in (('-', 0), ('hp2', 42))]
 
 
+def edge():
+    pps = [dict(part='pps', variant=v, offered_pps=500000.0, forwarded_pps=f, cpu_us_per_packet=c)
+           for v, f, c in (('blackfoot', 300000.0, 3.0), ('minimal', 400000.0, 2.4), ('blackfoot', 320000.0, 2.8),
+                           ('minimal', 420000.0, 2.2))]
+    return pps + [dict(part='tcp', variant=v, mbps=m) for v, m in (('internet-gateway', 300.0), ('cross-host', 900.0))]
+
+
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation, flood=flood, hyperplane=hyperplane)
+               isolation=isolation, flood=flood, hyperplane=hyperplane, edge=edge)
 
 
 def params(name):

@@ -165,3 +165,47 @@ def test_the_command_stops_on_sigterm_with_its_counters_as_one_json_line():
 
 def test_tpacket2_header_is_the_kernels_size():
     assert pl.TPACKET2_HDR.size == 32 and struct.calcsize('=iHH8s') == 16
+
+
+class RingFake(FakePort):
+    """A port with a ring (so the loop hands it to the fast path) and a transmit ring."""
+
+    def __init__(self, name, index, drop=0):
+        super().__init__(name, index)
+        self.ring, self.tx_base, self.slots, self.drop = object(), 1, [], drop
+
+    def transmit_slots(self, slots):
+        self.slots += slots
+        return self.drop
+
+    def transmit(self, frames):
+        return self.transmit_slots([pl.slot_header(len(f)) + f for f in frames])
+
+
+def test_a_ring_fast_path_drains_the_port_and_its_boxes_are_sent_as_slots_then_emptied():
+    a, b = RingFake('a', 1), RingFake('b', 2, drop=1)
+    box_a, box_b = [], []
+
+    def handler(frame, ifname, vlan):
+        return [('b', frame)]
+
+    def fast(port, limit):
+        if port.frames:
+            port.frames = []
+            box_b.extend([pl.slot_header(1) + b'x', pl.slot_header(1) + b'y'])
+            box_a.append(pl.slot_header(1) + b'z')
+            return 3, [(b'slow', None, False)], [('a', box_a), ('b', box_b), ('zz', [])]
+        return 0, [], [('a', box_a), ('b', box_b)]
+    handler.fast_paths = {'a': fast}
+    a.frames = [1]
+    loop = pl.PacketLoop([a, b], handler)
+    assert loop.step() == 3 and loop.step() == 0
+    assert a.slots == [pl.slot_header(1) + b'z'] and box_a == box_b == []
+    assert b.slots[:2] == [pl.slot_header(1) + b'x', pl.slot_header(1) + b'y']
+    assert b.slots[2] == pl.slot_header(4) + b'slow'        # the handler's frame, sent through the ring too
+    assert loop.counters == {'received': 3, 'sent': 2, 'send-error': 2}
+
+
+def test_slot_header_is_what_the_kernel_reads_of_a_transmit_slot():
+    header = pl.slot_header(60)
+    assert len(header) == pl.TX_DATA and pl.TX_SLOT.unpack_from(header) == (pl.TP_STATUS_SEND_REQUEST, 60, 60)

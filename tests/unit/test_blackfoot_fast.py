@@ -1,6 +1,7 @@
 """Blackfoot's fast path sends byte for byte what the general path sends, and leaves to it what it
 does not handle (scapy builds the packets)."""
 import copy
+import mmap
 
 import pytest
 from scapy.contrib.geneve import GENEVE
@@ -14,6 +15,7 @@ from test_blackfoot_wire import handler as handler  # noqa: F401  (the fixture)
 
 from testbed.appliances import blackfoot_fast as fast
 from testbed.appliances import blackfoot_wire as bw
+from testbed.appliances import packet_loop as pl
 from testbed.appliances.packets import ip4
 
 OUT = [IP(src='10.0.1.10', dst='198.51.100.10') / UDP(sport=5000, dport=53) / bytes(30),
@@ -104,3 +106,40 @@ def test_checksum_arithmetic():
     csum = int.from_bytes(hdr[10:12], 'big')
     assert fast.adjust(csum, fast.word_delta(old, new)) == int.from_bytes(moved[10:12], 'big')
     assert fast.flow_hash(ip4('1.2.3.4') + ip4('5.6.7.8')) >= 49152
+
+
+class Ring:
+    """A receive ring in anonymous memory (its slices are bytes, as the kernel's mmap ring's)."""
+
+    def __init__(self, count=8, size=2048):
+        self.frame_size, self.frame_count, self.cursor = size, count, 0
+        self.ring = mmap.mmap(-1, size * count)
+
+    def put(self, i, frame, status=pl.TP_STATUS_USER, tci=0, length=None):
+        pl.TPACKET2_HDR.pack_into(self.ring, i * self.frame_size, status, length or len(frame), len(frame), 66, 80,
+                                  0, 0, tci, 0)
+        self.ring[i * self.frame_size + 66:i * self.frame_size + 66 + len(frame)] = frame
+
+
+def test_the_drain_writes_whole_transmit_slots_and_leaves_the_rest_as_the_ring_gives_them(handler):  # noqa: F811
+    fast_frames = [from_host(bytes(x)) for x in OUT[:3]]
+    slow, tagged = from_host(bytes(SLOW_OUT[0])), fast_frames[0]
+    ring = Ring()
+    ring.cursor = 5                         # the drain stops at the ring's end; the next one goes on from 0
+    for i, frame in zip((5, 6, 7), fast_frames):
+        ring.put(i, frame)
+    ring.put(0, slow)
+    ring.put(1, tagged, status=pl.TP_STATUS_USER | pl.TP_STATUS_VLAN_VALID, tci=101)
+    ring.put(2, fast_frames[1], length=9000)            # truncated
+    taken, rest, boxes = handler.fast.outbound_drain(ring, 64)
+    assert (taken, rest, ring.cursor) == (3, [], 0)
+    (ifname, box), = [(i, b) for i, b in boxes if b]
+    expected = [general(handler)(f, 'ul0', None)[0][1] for f in fast_frames]
+    assert ifname == 'inet0' and box == [pl.slot_header(len(e)) + e for e in expected]
+    assert handler.counters['out:internet'] == 3
+    box.clear()
+    taken, rest, _ = handler.fast.outbound_drain(ring, 64)
+    assert (taken, ring.cursor) == (3, 3) and not any(b for _, b in boxes)
+    assert rest == [(slow, None, False), (tagged, 101, False), (fast_frames[1], None, True)]
+    assert all(ring.ring[i * ring.frame_size] == pl.TP_STATUS_KERNEL for i in range(8))
+    assert handler.fast.outbound_drain(ring, 64)[:2] == (0, [])
