@@ -223,7 +223,10 @@ def follow(lab, t, packet, hits, seen=None):
 
 def _edge(t, seen, edge, side, legs, lab, hits):
     """An edge node's leg: what it counted (edge None: whichever counted the packet coming in)."""
-    want = {'edge-in': ('drop', 'host'), 'edge-out': ('drop', 'link'), 'edge-relay': ('drop', 'link', 'host')}[side]
+    # a relayed packet goes into a VPC or out (the model says which); the replies it causes move the other
+    out = t.model.steps[-1].stage == 'OUTSIDE'
+    want = {'edge-in': ('drop', 'host'), 'edge-out': ('drop', 'link'),
+            'edge-relay': ('drop', 'link', 'host') if out else ('drop', 'host', 'link')}[side]
     found = [(name, edge_decision(moved, want), moved) for name, moved in sorted(seen.boxes.items())
              if name.startswith('edge') and (edge is None or name == edge)]
     found = [x for x in found if x[1] is not None]
@@ -240,12 +243,30 @@ def _edge(t, seen, edge, side, legs, lab, hits):
         t.add('EDGE', name, f'out of the {what} link: {counted}', packets=moved.get(f'out:{what}'))
         legs.append((seen.outside, 'outside'))
         return None
+    node = _door(t, seen) if side == 'edge-in' else None
+    if node is not None:                # an internet-facing NLB's elastic IP: Blackfoot's door to a node
+        t.add('EDGE', name, f'in ({what}), to Hyperplane node {node}: {counted}', packets=moved.get(what))
+        legs.append((node, 'node'))
+        return None
     t.add('EDGE', name, f'into the VPC ({what}): {counted}', packets=moved.get(what))
     there = _arrival_host(lab, t, hits)
     if there is None:
         return t.lost(f'{name} let it into the VPC, but no host\'s arriving flows counted it')
     legs.append((there, 'arriving-edge'))
     return None
+
+
+def _door(t, seen):
+    """The Hyperplane node an edge sent a packet from outside to, when the model's packet goes to one
+    (the edge counts no door of its own): the model's node, if that node's counters moved, else any
+    node whose counters say it decided something."""
+    stages = [s.stage for s in t.model.steps]
+    if 'HYPERPLANE_NODE' not in stages or 'HYPERPLANE' in stages:
+        return None
+    expected = t.model.steps[stages.index('HYPERPLANE_NODE')].host
+    if node_decision(seen.boxes.get(expected, {})) is not None:
+        return expected
+    return next((n for n, moved in sorted(seen.boxes.items()) if n.startswith('hp') and node_decision(moved)), expected)
 
 
 def _arrival_host(lab, t, hits):

@@ -1,0 +1,51 @@
+"""`vpclab trace` from the internet to an internet-facing NLB's elastic IP on a real lab (topologies/
+hyperplane.yaml with one more NLB, in the public subnet): Blackfoot's door to the node of the client's
+bucket, the node's target, the target's host; or the node's no-listener; model and wire agree."""
+import pytest
+from conftest import topology
+
+from testbed.commands.trace import probe
+from testbed.lab import Lab
+from testbed.observe.trace_model import TraceState, trace
+from testbed.observe.trace_wire import trace_wire
+
+PUBLIC = '''    load_balancers:
+      pub-nlb:
+        subnets: [blue-pub]
+        scheme: internet-facing
+        listeners:
+          - {port: 80, targets: [web-1, web-2], target_port: 8080}
+      web-nlb:'''
+OPEN = '''          - {protocol: tcp, ports: 8080, from: 10.0.0.0/16}    # the NLB's health checks and clients
+          - {protocol: tcp, ports: 8080, from: 198.51.100.0/24}'''
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    text = open(topology('hyperplane.yaml')).read()
+    text = text.replace('    load_balancers:\n      web-nlb:', PUBLIC, 1)
+    text = text.replace('          - {protocol: tcp, ports: 8080, from: 10.0.0.0/16}    # the NLB\'s health checks and '
+                        'clients', OPEN, 1)
+    path = tmp_path_factory.mktemp('trace') / 'public-nlb.yaml'
+    path.write_text(text)
+    with Lab(str(path)) as lab:
+        yield lab
+
+
+def test_the_internet_to_an_internet_facing_nlb(lab):
+    model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/80'))
+    wire = trace_wire(lab, 'example-web', 'pub-nlb', probe('tcp/80'))
+    assert model.key == ('reachable', None, None, None), model.explanation()
+    assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
+    node = [s.host for s in model.steps if s.stage == 'HYPERPLANE_NODE']
+    assert [s.host for s in wire.steps if s.stage == 'HYPERPLANE_NODE'] == node
+    target = model.steps[-1].detail.removeprefix('to ').removesuffix('\'s port')
+    assert f'flows:{target} +1' in next(s.detail for s in wire.steps if s.stage == 'HYPERPLANE_NODE')
+    assert wire.steps[-1].stage == 'DELIVER' and wire.steps[-1].host == lab.topology.instance(target).host
+
+
+def test_no_listener_on_that_port(lab):
+    model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/81'))
+    wire = trace_wire(lab, 'example-web', 'pub-nlb', probe('tcp/81'))
+    assert (model.verdict, model.stage, model.reason) == ('dropped', 'HYPERPLANE_NODE', 'no-listener')
+    assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
