@@ -1,5 +1,5 @@
 """`vpclab trace` from the internet to an internet-facing NLB's elastic IP on a real lab (topologies/
-hyperplane.yaml with one more NLB, in the public subnet): Blackfoot's door to the node of the client's
+hyperplane.yaml's pub-nlb, in the public subnet): Blackfoot's door to the node of the client's
 bucket, the node's target, the target's host; or the node's no-listener; model and wire agree."""
 import pytest
 from conftest import topology
@@ -9,26 +9,10 @@ from testbed.lab import Lab
 from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_wire import trace_wire
 
-PUBLIC = '''    load_balancers:
-      pub-nlb:
-        subnets: [blue-pub]
-        scheme: internet-facing
-        listeners:
-          - {port: 80, targets: [web-1, web-2], target_port: 8080}
-      web-nlb:'''
-OPEN = '''          - {protocol: tcp, ports: 8080, from: 10.0.0.0/16}    # the NLB's health checks and clients
-          - {protocol: tcp, ports: 8080, from: 198.51.100.0/24}'''
-
 
 @pytest.fixture(scope='module')
-def lab(tmp_path_factory):
-    text = open(topology('hyperplane.yaml')).read()
-    text = text.replace('    load_balancers:\n      web-nlb:', PUBLIC, 1)
-    text = text.replace('          - {protocol: tcp, ports: 8080, from: 10.0.0.0/16}    # the NLB\'s health checks and '
-                        'clients', OPEN, 1)
-    path = tmp_path_factory.mktemp('trace') / 'public-nlb.yaml'
-    path.write_text(text)
-    with Lab(str(path)) as lab:
+def lab():
+    with Lab(topology('hyperplane.yaml')) as lab:
         yield lab
 
 

@@ -113,18 +113,19 @@ def test_load_balancer_and_interface_endpoint_from_the_consumer_side():
 
 
 def test_internet_to_an_internet_facing_load_balancer(tmp_path):
-    text = open(os.path.join(ROOT, 'topologies', 'hyperplane.yaml')).read().replace(
-        '    load_balancers:\n      web-nlb:',
-        '    load_balancers:\n      pub-nlb:\n        subnets: [blue-pub]\n        scheme: internet-facing\n'
-        '        listeners:\n          - {port: 80, targets: [web-1, web-2], target_port: 8080}\n      web-nlb:', 1)
-    (tmp_path / 'pub.yaml').write_text(text)
-    topo = load(str(tmp_path / 'pub.yaml'))
-    t = model(topo, 'example-web', 'pub-nlb', 'tcp/80')
+    t = model(HYPERPLANE, 'example-web', 'pub-nlb', 'tcp/80')
     assert [s.stage for s in t.steps][:4] == ['OUTSIDE', 'EDGE', 'HYPERPLANE_NODE', 'EDGE']
     assert '(load balancer pub-nlb)' in detail(t, 'EDGE') and 'to Hyperplane node' in detail(t, 'EDGE')
-    # the target sees the internet client, whom blue's group does not let in on 8080
+    assert t.verdict == 'reachable' and t.steps[-1].stage == 'DELIVER'
+    # the target sees the internet client: without blue's rule for it, its group keeps it out
+    text = open(os.path.join(ROOT, 'topologies', 'hyperplane.yaml')).read()
+    rule = '          - {protocol: tcp, ports: 8081, from: 0.0.0.0/0}'
+    assert rule in text
+    (tmp_path / 'closed.yaml').write_text(text.replace(rule, '', 1))
+    t = model(load(str(tmp_path / 'closed.yaml')), 'example-web', 'pub-nlb', 'tcp/80')
     assert t.key[1:] == ('INGRESS_SG_RULES', t.steps[-1].host, 'security-group')
     assert 'from 198.51.100.10' in t.steps[-1].detail
+    topo = HYPERPLANE
     assert model(topo, 'example-web', 'pub-nlb', 'tcp/81').key[1::2] == ('HYPERPLANE_NODE', 'no-listener')
     assert model(topo, 'example-web', 'web-nlb', 'tcp/80').reason == 'no-elastic-ip'     # internal
 
