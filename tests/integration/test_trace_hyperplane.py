@@ -1,7 +1,8 @@
-"""`vpclab trace` through Hyperplane on a real lab (topologies/hyperplane.yaml): an instance through its NAT
-gateway to the internet, to an NLB's listener and to an interface endpoint; the model (the nodes' own
-decisions on the packet's bytes) and one real packet (the hosts' flows, the node's and the edge's
-counters) name the same node and agree."""
+"""`vpclab trace` through Hyperplane on a real lab (topologies/hyperplane.yaml): an instance through its
+NAT gateway to the internet, to an NLB's listener and to an interface endpoint, and the internet to
+pub-nlb's elastic IP (or a port it has no listener on); the model (the nodes' own decisions on the
+packet's bytes) and one real packet (the hosts' flows, the node's and the edge's counters) name the
+same node and agree."""
 import pytest
 from conftest import topology
 
@@ -59,3 +60,22 @@ def test_to_an_interface_endpoint_in_both_modes(lab):
     assert model.key == ('reachable', None, None, None), model.explanation()
     assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
     assert node_of(wire) == node_of(model)
+
+
+def test_the_internet_to_an_internet_facing_nlb(lab):
+    model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/80'))
+    wire = trace_wire(lab, 'example-web', 'pub-nlb', probe('tcp/80'))
+    assert model.key == ('reachable', None, None, None), model.explanation()
+    assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
+    node = [s.host for s in model.steps if s.stage == 'HYPERPLANE_NODE']
+    assert [s.host for s in wire.steps if s.stage == 'HYPERPLANE_NODE'] == node
+    target = model.steps[-1].detail.removeprefix('to ').removesuffix('\'s port')
+    assert f'flows:{target} +1' in next(s.detail for s in wire.steps if s.stage == 'HYPERPLANE_NODE')
+    assert wire.steps[-1].stage == 'DELIVER' and wire.steps[-1].host == lab.topology.instance(target).host
+
+
+def test_no_listener_on_that_port(lab):
+    model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/81'))
+    wire = trace_wire(lab, 'example-web', 'pub-nlb', probe('tcp/81'))
+    assert (model.verdict, model.stage, model.reason) == ('dropped', 'HYPERPLANE_NODE', 'no-listener')
+    assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
