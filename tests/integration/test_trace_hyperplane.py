@@ -68,7 +68,7 @@ def test_the_internet_to_an_internet_facing_nlb(lab):
     assert f'flows:{target} +1' in next(s.detail for s in wire.steps if s.stage == 'HYPERPLANE_NODE')
     assert wire.steps[-1].stage == 'DELIVER' and wire.steps[-1].host == lab.topology.instance(target).host
     # in by the internet gateway, then the node's packet relayed into the VPC (health checks move `relayed` too)
-    assert [s.detail.split(':')[0] for s in wire.steps if s.stage == 'EDGE'] == \
+    assert [s.detail.partition(': Blackfoot')[0] for s in wire.steps if s.stage == 'EDGE'] == \
         [f'in (in:igw), to Hyperplane node {node[0]}', 'into the VPC (relayed)']
 
 
