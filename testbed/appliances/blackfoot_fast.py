@@ -16,9 +16,10 @@ is the VNI and the inner addresses, bytes sliced from the frame) and kept as a t
 
 Anything else -- an ICMP error (its quoted header must be rewritten too), a fragment, an expiring
 TTL, a packet over the MTU, IP options, Geneve options, a route that is not `igw`, an address without
-an elastic IP, traffic of a gateway endpoint -- returns None, and the general path decides (and
-counts its drops).  The results are byte for byte what the general path sends (unit tests compare
-them); the counters are the same.
+an elastic IP, traffic of a gateway endpoint, a Hyperplane node's packet (`Edge.relay`: into the VPC
+when its destination is there) -- returns None, and the general path decides (and counts its drops).
+The results are byte for byte what the general path sends (unit tests compare them); the counters are
+the same.
 """
 import mmap
 import struct
@@ -45,8 +46,9 @@ VPC_ROUTER_MAC = p.mac(ROUTER_MAC)      # inner source MAC of what the edge send
 def _key_mask():
     """Which bytes of frame[12:OUT_KEY_END] decide an outbound packet's fate: all but those that
     change from packet to packet of a flow (lengths, IP ids, checksums, TOS, the outer TTL, the
-    outer UDP source port) or that neither path looks at (outer addresses, inner MACs, reserved)."""
-    ignored = {15, 16, 17, 18, 19, 22, 24, 25, *range(26, 36), 38, 39, 40, 41, 49, *range(50, 62), 65,
+    outer UDP source port) or that neither path looks at (the outer destination, inner MACs,
+    reserved).  The outer source stays: a Hyperplane node's packet is relayed, not sent out."""
+    ignored = {15, 16, 17, 18, 19, 22, 24, 25, *range(30, 36), 38, 39, 40, 41, 49, *range(50, 62), 65,
                66, 67, 68, 69, 74, 75}
     return int.from_bytes(bytes(0 if i in ignored else 0xff for i in range(12, OUT_KEY_END)), 'big')
 
@@ -142,7 +144,7 @@ class FastPath:
 
     def __init__(self, handler):
         self.edge, self.underlay, self.counters = handler.edge, handler.underlay, handler.counters
-        self.links = handler.links
+        self.links, self.relays = handler.links, handler.relays
         self.inbound_links = {lk.ifname: lk.name for lk in handler.links.values()
                               if lk.name in (INTERNET, SERVICES) and lk.vlan is None}
         self.out_flows, self.in_flows, self.mtu = {}, {}, self.edge.mtu
@@ -244,6 +246,8 @@ class FastPath:
             return SLOW
         dport = frame[36:38]
         if not (dport == GENEVE and frame[42:46] == GENEVE_PLAIN or dport == VXLAN and frame[42] & 0x08):
+            return SLOW
+        if frame[26:30] in self.relays:     # a Hyperplane node's: Edge.relay, into the VPC or out
             return SLOW
         proto = frame[73]
         if proto == p.PROTO_ICMP and frame[84] in p.ICMP_ERRORS or proto not in SHORTEST:

@@ -5,9 +5,11 @@ The edge and Hyperplane processes write their counters to the run directory (`ed
 about every second, `hp<k>-counters.json` at every housekeeping), so the lab and a second terminal read
 them alike; a snapshot after the packet waits until every file has been rewritten since the packet's
 fate was counted on the bridges.  An outside host counts what its interfaces received (/proc/net/dev in
-its namespace).  Counters other traffic moves too (an NLB's health checks go through both) are named by
-key: a decision is read from the keys that say what became of a packet (`drop:<reason>`, `out:<link>`,
-`in:<gateway>`, `relayed`; a node's `flows...`, `out`, `in`, `drop:<reason>`)."""
+its namespace).  Other traffic moves these counters too (an NLB's health checks go through the edge and
+the nodes all the time).  The edge's decision is read from the keys that say what became of a packet
+(`drop:<reason>`, `out:<link>`, `in:<gateway>`, `relayed`), the host's flows confirm where it went on.
+A node counts the traced packet apart (`traced:<verdict>`, by the mark in its payload:
+appliances/hyperplane/flows.py TRACE_MARK), and that alone says what the node decided of it."""
 import os
 import subprocess
 import time
@@ -16,8 +18,6 @@ from testbed import run_dir as run_dir_files
 from testbed.fabric import edge_plan, hyperplane_plan
 
 FRESH_S = 3.0                      # at most this long for every counters file to be rewritten
-# moved by a node's own traffic (health checks and their answers, replication), not by a traced packet
-NODE_NOISE = ('health', 'replicated-in', 'replies', 'to-edge', 'block-claims', 'adopted-blocks', 'expired')
 
 
 def lab_run_dir(lab):
@@ -73,30 +73,32 @@ def received(lab, name):
     return total
 
 
-def edge_decision(moved, kinds=('drop', 'link', 'host')):
+def edge_decision(moved, kinds=('drop', 'link', 'in')):
     """(kind, what) of what an edge node counted, of the kinds looked for in this order: ('drop', reason),
-    ('link', name) for out:<link>, ('host', counter) for in:<gateway> or relayed (into a VPC); or None.
-    The kinds: a packet from a VPC goes out or is dropped, from outside comes in or is dropped (the
-    replies it causes move the other kind's counters)."""
+    ('link', name) for out:<link>, ('in', counter) for in:<gateway> (from outside into a VPC or to a
+    node), ('relayed', 'relayed') for a node's packet into a VPC; or None.  The kinds: a packet from a
+    VPC goes out or is dropped, from outside comes in or is dropped (the replies it causes move the
+    other kind's counters)."""
     found = {'drop': [k[5:] for k in moved if k.startswith('drop:')],
              'link': [k[4:] for k in moved if k.startswith('out:')],
-             'host': [k for k in moved if k.startswith('in:') or k == 'relayed']}
+             'in': [k for k in moved if k.startswith('in:')],
+             'relayed': [k for k in moved if k == 'relayed']}
     return next(((kind, found[kind][0]) for kind in kinds if found[kind]), None)
 
 
 def node_decision(moved):
-    """(kind, what) of what a Hyperplane node counted: ('forward', the counters that say what it did) or
-    ('drop', reason), or None.  A forward first: a node tries an NLB's reverse path on every packet of its
-    VPC before its NAT gateway's, so a NAT gateway's packet also counts the NLB's drop:no-flow."""
-    forward = {k: v for k, v in moved.items() if k in ('out', 'in') or k.startswith('flows')}
-    if forward:
-        return 'forward', words(forward)
-    drops = [k[5:] for k in moved if k.startswith('drop:')]
+    """(kind, what) of what a Hyperplane node decided of the traced packet (its `traced:` counters):
+    ('forward', the counters that say what it did) or ('drop', reason; 'reset' for a TCP reset it
+    answered with, as the model says), or None.  A forward first: an echo reply carries the mark too,
+    and what became of the reply is not the packet's fate."""
+    traced = [k[7:] for k in moved if k.startswith('traced:')]
+    if 'forward' in traced:
+        did = {k: v for k, v in moved.items() if k in ('out', 'in') or k.startswith('flows')}
+        return 'forward', words(did) or 'an existing flow (an NLB counts new flows only)'
+    drops = [k[5:] for k in traced if k.startswith('drop:')]
     if drops:
         return 'drop', drops[0]
-    if moved.get('to-edge'):
-        return 'forward', f'to-edge +{moved["to-edge"]} (an NLB counts new flows only: an existing one\'s)'
-    return None
+    return ('drop', 'reset') if 'reply' in traced else None
 
 
 def words(moved):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from testbed.appliances import blackfoot as bf
 from testbed.appliances import edge_process
 from testbed.appliances import packets as p
+from testbed.appliances.hyperplane.flows import TRACE_MARK as MARK
 from testbed.appliances.hyperplane.flows import Drop, Forward, Reply
 from testbed.fabric import edge_plan, hyperplane_plan
 from testbed.fabric.names import DEFAULT_PREFIX, Names
@@ -23,7 +24,6 @@ from testbed.observe.trace_rules import TCP, UDP
 
 SPORT = 40000           # the traced packet's source port (tcp/udp), which the reply is sent to
 ICMP_ID = 0x7a7b        # its ICMP identifier (testbed/observe/trace_packet.py)
-MARK = b'vpclab-trace'
 NO_RUN_DIR = '/nonexistent/vpclab-trace-model'      # the plans name files there; the model opens none
 # stages outside the hosts' pipeline: Blackfoot, a Hyperplane node, an outside network's router or host
 OUTSIDE_STAGES = ('EDGE', 'HYPERPLANE_NODE', 'OUTSIDE')

@@ -8,7 +8,8 @@ tcp is a SYN, udp a datagram, icmp an echo request (id 0x7a7b); every one carrie
 import argparse
 import sys
 
-MARK = b'vpclab-trace'
+from testbed.appliances.hyperplane.flows import TRACE_MARK as MARK
+
 ICMP_ID = 0x7a7b
 
 

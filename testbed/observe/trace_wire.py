@@ -225,8 +225,8 @@ def _edge(t, seen, edge, side, legs, lab, hits):
     """An edge node's leg: what it counted (edge None: whichever counted the packet coming in)."""
     # a relayed packet goes into a VPC or out (the model says which); the replies it causes move the other
     out = t.model.steps[-1].stage == 'OUTSIDE'
-    want = {'edge-in': ('drop', 'host'), 'edge-out': ('drop', 'link'),
-            'edge-relay': ('drop', 'link', 'host') if out else ('drop', 'host', 'link')}[side]
+    want = {'edge-in': ('drop', 'in'), 'edge-out': ('drop', 'link'),
+            'edge-relay': ('drop', 'link', 'relayed') if out else ('drop', 'relayed', 'link')}[side]
     found = [(name, edge_decision(moved, want), moved) for name, moved in sorted(seen.boxes.items())
              if name.startswith('edge') and (edge is None or name == edge)]
     found = [x for x in found if x[1] is not None]
@@ -258,8 +258,8 @@ def _edge(t, seen, edge, side, legs, lab, hits):
 
 def _door(t, seen):
     """The Hyperplane node an edge sent a packet from outside to, when the model's packet goes to one
-    (the edge counts no door of its own): the model's node, if that node's counters moved, else any
-    node whose counters say it decided something."""
+    (the edge counts no door of its own): the model's node, if it counted the traced packet, else any
+    node that did."""
     stages = [s.stage for s in t.model.steps]
     if 'HYPERPLANE_NODE' not in stages or 'HYPERPLANE' in stages:
         return None
@@ -289,7 +289,7 @@ def _node(t, seen, node, legs):
     kind, what = d
     if kind == 'drop':
         return t.drop('HYPERPLANE_NODE', node, what, f'{node} counted {words(moved)}',
-                      packets=moved.get(f'drop:{what}'))
+                      packets=moved.get('traced:reply' if what == 'reset' else f'traced:drop:{what}'))
     t.add('HYPERPLANE_NODE', node, f'{node} counted {what}; to edge1', packets=1)
     legs.append(('edge1', 'edge-relay'))
     return None

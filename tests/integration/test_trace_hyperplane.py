@@ -11,11 +11,6 @@ from testbed.lab import Lab
 from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_wire import trace_wire
 
-# Known failure since Hyperplane's node changes merged (a node's RSTs through Blackfoot, NLB flows
-# replicated across the shard): the wire reading through a node no longer agrees with the model.
-pytestmark = pytest.mark.skip(reason='wire trace through Hyperplane nodes disagrees with the model since the '
-                                     'node changes of the NLB work; to be fixed')
-
 
 @pytest.fixture(scope='module')
 def lab():
@@ -72,6 +67,9 @@ def test_the_internet_to_an_internet_facing_nlb(lab):
     target = model.steps[-1].detail.removeprefix('to ').removesuffix('\'s port')
     assert f'flows:{target} +1' in next(s.detail for s in wire.steps if s.stage == 'HYPERPLANE_NODE')
     assert wire.steps[-1].stage == 'DELIVER' and wire.steps[-1].host == lab.topology.instance(target).host
+    # in by the internet gateway, then the node's packet relayed into the VPC (health checks move `relayed` too)
+    assert [s.detail.partition(': Blackfoot')[0] for s in wire.steps if s.stage == 'EDGE'] == \
+        [f'in (in:igw), to Hyperplane node {node[0]}', 'into the VPC (relayed)']
 
 
 def test_no_listener_on_that_port(lab):
@@ -79,3 +77,4 @@ def test_no_listener_on_that_port(lab):
     wire = trace_wire(lab, 'example-web', 'pub-nlb', probe('tcp/81'))
     assert (model.verdict, model.stage, model.reason) == ('dropped', 'HYPERPLANE_NODE', 'no-listener')
     assert wire.agrees(model), [(s.stage, s.host, s.detail) for s in wire.steps]
+    assert wire.steps[-1].packets == 1     # the traced packet's own count, not a late health check answer's

@@ -88,6 +88,18 @@ def test_geneve_options_and_vxlan(handler):  # noqa: F811
     assert handler.fast.outbound(vxlan) == general(handler)(vxlan, 'ul0', None)
 
 
+def test_a_hyperplane_nodes_packet_is_left_to_the_relay(handler):  # noqa: F811
+    """The general path relays a node's packet (into the VPC when its destination is there): the fast
+    path must not send it out by the sender's subnet's igw route, even after a host's packet of the
+    same inner flow made a template."""
+    node = bw.EdgeHandler(handler.edge, handler.underlay, handler.links.values(), relays=[ip4('100.127.254.1')])
+    inner = Ether(src='0e:00:00:00:01:0a', dst='0e:00:00:00:00:01') / OUT[0]
+    assert node.fast.outbound(from_host(bytes(OUT[0]))) is not None
+    relayed = bytes(Ether() / IP(src='100.127.254.1', dst='100.127.0.100') / UDP(dport=6081)
+                    / GENEVE(vni=BLUE, proto=0x6558) / inner)
+    assert node.fast.outbound(relayed) is None
+
+
 def test_the_template_follows_the_mapping(handler):  # noqa: F811
     frame = from_internet(IN[0])
     (_, first), = handler.fast.inbound('inet0', frame)

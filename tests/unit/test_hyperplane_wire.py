@@ -5,7 +5,7 @@ import struct
 
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot_hyperplane import Doors
-from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN
+from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN, TRACE_MARK
 from testbed.appliances.hyperplane.wire import REPLICATION_PORT, NodeHandler
 from testbed.appliances.tunnels import decapsulate, encapsulate
 from testbed.fabric import edge_plan
@@ -176,3 +176,24 @@ def test_a_nat_rst_to_the_instance_goes_through_the_edge():
     stray = tcp(p.ip4('10.0.1.10'), 40007, WEB, 80, TCP_ACK)        # belongs to no connection
     d, ip, packet = inner(h(frame(topo.vpcs['blue'].vni, stray, node=nodes[nat.shard[0]]), 'ul', None)[0][1])
     assert d.outer_dst == p.ip4(EDGE[0]) and ip.dst == p.ip4('10.0.1.10') and packet[33] & TCP_RST
+
+
+def test_a_traced_packet_is_counted_apart_by_its_mark():
+    """`vpclab trace --wire` reads what the node decided of its one packet, whatever else the node does."""
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    lb = next(r for r in hp.resources(topo) if r.name == 'pub-nlb')
+    node = nodes[lb.shard[0]]
+    h = handlers[lb.shard[0]]
+
+    def traced(dport, flags=TCP_SYN):
+        seg = bytearray(struct.pack('!HHIIBBHHH', 40000, dport, 1, 0, 5 << 4, flags, 1024, 0, 0) + TRACE_MARK)
+        struct.pack_into('!H', seg, 16, p.l4_checksum(WEB, p.ip4(lb.ips[0]), p.PROTO_TCP, seg))
+        packet = p.build_ipv4(WEB, p.ip4(lb.ips[0]), p.PROTO_TCP, bytes(seg))
+        h(frame(lb.vni, packet, p.ip4(EDGE[0]), node), 'ul', None)
+        return {k: v for k, v in h.counters.items() if k.startswith('traced:')}
+
+    h(frame(lb.vni, tcp(WEB, 40001, p.ip4(lb.ips[0]), 81), p.ip4(EDGE[0]), node), 'ul', None)    # not traced
+    assert not any(k.startswith('traced:') for k in h.counters)
+    assert traced(80) == {'traced:forward': 1}
+    assert traced(81) == {'traced:forward': 1, 'traced:drop:no-listener': 1}

@@ -149,13 +149,19 @@ def test_what_the_wire_reads_of_the_appliances_counters():
                   {'edge1': {'in:igw': 4, 'out:internet': 6, 'drop:x': 0}, 'hp1': {'out': 1}})
     assert moved == {'edge1': {'in:igw': 1, 'out:internet': 1}}
     # from outside it came in (its reply went out); from a VPC it went out (its reply came in)
-    assert edge_decision(moved['edge1'], ('drop', 'host')) == ('host', 'in:igw')
+    assert edge_decision(moved['edge1'], ('drop', 'in')) == ('in', 'in:igw')
     assert edge_decision(moved['edge1'], ('drop', 'link')) == ('link', 'internet')
     assert edge_decision({'drop:no-elastic-ip': 1, 'out:internet': 1}, ('drop', 'link')) == ('drop', 'no-elastic-ip')
-    # a NAT gateway's packet also counts an NLB's reverse miss on the node: it was forwarded
-    assert node_decision({'drop:no-flow': 1, 'out': 1, 'health-probes': 4}) == ('forward', 'out +1')
-    assert node_decision({'drop:no-listener': 1, 'health-probes': 2}) == ('drop', 'no-listener')
-    assert node_decision({'to-edge': 1})[0] == 'forward' and node_decision({'health-probes': 3}) is None
+    # a node's packet into the VPC is relayed; health checks move `relayed` too, never `in:`
+    assert edge_decision({'in:igw': 1, 'relayed': 9}, ('drop', 'in')) == ('in', 'in:igw')
+    assert edge_decision({'in:igw': 1, 'relayed': 9}, ('drop', 'relayed', 'link')) == ('relayed', 'relayed')
+    # a node: only what it counted of the traced packet, not its health checks' drops and forwards
+    assert node_decision({'drop:no-flow': 1, 'out': 1, 'traced:forward': 1}) == ('forward', 'out +1')
+    assert node_decision({'drop:no-listener': 1, 'to-edge': 3, 'health-probes': 2, 'traced:drop:no-listener': 1}) \
+        == ('drop', 'no-listener')
+    assert node_decision({'drop:no-listener': 1, 'to-edge': 3, 'traced:forward': 1})[0] == 'forward'
+    assert node_decision({'drop:no-listener': 1, 'to-edge': 1, 'health-probes': 3}) is None
+    assert node_decision({'traced:reply': 1, 'replies': 1}) == ('drop', 'reset')
 
 
 def test_several_edge_nodes_and_the_agreement_check(tmp_path):

@@ -15,6 +15,9 @@ from testbed.appliances import packets as p
 PORTED = (p.PROTO_TCP, p.PROTO_UDP)
 ICMP_QUERIES = (p.ICMP_ECHO, p.ICMP_ECHO_REPLY)
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+# the payload of `vpclab trace --wire`'s packet (testbed/observe/trace_packet.py): a node counts its own
+# decision on such a packet apart (wire.py), so the trace reads that one packet whatever else runs
+TRACE_MARK = b'vpclab-trace'
 
 
 class Tuple(NamedTuple):

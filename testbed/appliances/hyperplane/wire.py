@@ -22,7 +22,7 @@ from collections import Counter
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot_fast import VPC_ROUTER_MAC
 from testbed.appliances.hyperplane import sharding
-from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN, Drop, Forward, Reply
+from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN, TRACE_MARK, Drop, Forward, Reply
 from testbed.appliances.hyperplane.nat import NatNode
 from testbed.appliances.hyperplane.nlb import HealthChecks, Listener, Nlb, Target
 from testbed.appliances.hyperplane.privatelink import InterfaceEndpoint
@@ -150,6 +150,10 @@ class NodeHandler:
             return []
         packet = bytes(d.inner[eth.offset:eth.offset + ip.total_length])
         vni, verdict = self.decide(d.vni, ip, packet)
+        if packet.endswith(TRACE_MARK):
+            # what became of a traced packet, apart from the same counters' health checks and other flows
+            self.own[f'traced:drop:{verdict.reason}' if isinstance(verdict, Drop) else
+                     f'traced:{type(verdict).__name__.lower()}'] += 1
         return self.frames(verdict, vni)
 
     def decide(self, vni, ip, packet):
