@@ -22,8 +22,8 @@ from testbed.bench.params import ParamError
 
 DESCRIPTION = 'shuffle sharding: overlap of two customers\' shards, exact (hypergeometric) and sampled'
 PARAMETERS = dict(repeats=1, fleets=['8x3', '100x5'], pairs=20000, seed=0, live=True, live_fleet='4x2',
-                  seconds=5.0, rate=3000)
-QUICK = dict(pairs=2000, seconds=3.0)
+                  seconds=4.0, rate=20000, rounds=2)
+QUICK = dict(pairs=2000, seconds=3.0, rounds=1)
 FLEETS = ('8x3', '100x5')
 METRICS = {}
 for _f in FLEETS:
