@@ -129,8 +129,11 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
+    failed = {path: sum(r['failed'] for r in rows if r['part'] == 'connections' and r['path'] == path)
+              for path, _ in PATHS}
     lines = [f'new connections/s  internet gateway {_median(rows, "connections", "internet-gateway", "per_s"):7.0f}'
-             f'   NAT gateway {_median(rows, "connections", "nat-gateway", "per_s"):7.0f}',
+             f'   NAT gateway {_median(rows, "connections", "nat-gateway", "per_s"):7.0f}'
+             f'   (timed out: {failed["internet-gateway"]} / {failed["nat-gateway"]})',
              f'TCP Mbit/s         internet gateway {_median(rows, "tcp", "internet-gateway", "mbps"):7.0f}'
              f'   NAT gateway {_median(rows, "tcp", "nat-gateway", "mbps"):7.0f}']
     for r in rows:
