@@ -124,6 +124,12 @@ def _median(rows, variant, phase, key):
     return statistics.median(got) if got else float('nan')
 
 
+def label(rows, variant):
+    r = next(r for r in rows if r.get('part') == 'live' and r['variant'] == variant)
+    return (f'{"shuffle sharding" if variant == "shuffle" else "every customer on the same nodes"}\n'
+            f'{r["nodes"]} nodes, shares {r["shared"]} of {r["shard_size"]}')
+
+
 def describe(rows):
     lines = []
     for variant in ('shuffle', 'same-nodes'):
@@ -136,5 +142,5 @@ def describe(rows):
         lines.append(f'live, {variant} ({r["nodes"]} nodes, {r["shard_size"]} per customer; the victim shares '
                      f'{r["shared"]} with the flooder): victim {quiet:.0f} connections/s alone, {flooded:.0f} '
                      f'during a flood of {_median(rows, variant, "flood", "flood_sent"):.0f} packets, {failed} '
-                     f'timed out (x {ratio(rows, variant):.2f}; medians of {len(got) // 2} rounds)')
+                     f'timed out (x {ratio(rows, variant):.2f}; rounds: {len(got) // 2}, medians)')
     return lines

@@ -33,7 +33,10 @@ METRICS = {
     'nat_connections_over_igw': Metric('higher', 0.4, 'new TCP connections/s: through the NAT gateway / the '
                                        'internet gateway'),
     'nat_tcp_over_igw': Metric('higher', 0.4, 'TCP Mbit/s: through the NAT gateway / the internet gateway'),
-    'node_loss_lost_fraction': Metric('lower', 1.0, "fraction of a ping's packets lost when the node carrying "
+    # Wide: the outage is set by timers' phases (a survivor adopts the lost node's blocks at its next
+    # housekeeping, every 0.5 s; Blackfoot reads the blocks again 0.2 s apart), 4-42 of the quick
+    # run's 300 pings; a ping that never recovers loses 200 (docs/experiments.md).
+    'node_loss_lost_fraction': Metric('lower', 5.0, "fraction of a ping's packets lost when the node carrying "
                                       'it fails (the same ping without a failure loses none)'),
 }
 TOPOLOGY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'topologies',

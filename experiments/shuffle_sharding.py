@@ -128,8 +128,13 @@ def plot(rows, params):
         figures.append((f'overlap-{f}', fig))
     if any(r.get('part') == 'live' for r in live_rows):
         fig, ax = plots.figure()
-        variants = ('shuffle', 'same-nodes')
-        ax.bar(variants, [live.ratio(live_rows, v) for v in variants], color=('tab:blue', 'tab:red'))
-        ax.set(ylabel="victim's connections/s, flood / alone", title='A flooding customer, live')
+        variants = [v for v in ('shuffle', 'same-nodes') if any(r.get('variant') == v for r in live_rows)]
+        labels = [live.label(live_rows, v) for v in variants]
+        values = [live.ratio(live_rows, v) for v in variants]
+        bars = ax.bar(labels, values, color=('tab:blue', 'tab:red')[:len(variants)])
+        ax.bar_label(bars, fmt='%.2f')
+        ax.axhline(1, color='grey', linestyle=':', label='alone (no flood)')
+        ax.set(ylabel="victim's connections/s, flood / alone", title='A flooding customer, live', ylim=(0, 1.15))
+        ax.legend()
         figures.append(('live', fig))
     return figures
