@@ -10,8 +10,8 @@ fleet is `shard_size` nodes, so both gateways are served by all of them.  In eac
 times: the victim's new connections per second alone, then while the flooder sends UDP to a new
 destination port with every packet (each one a new NAT entry to make and copy to the shard).  The
 flood comes from one socket, so one source port: one bucket, one node of the flooder's shard.  Its
-rate must exceed what that node can take (a Python loop: about 6 000-9 000 new entries/s measured on
-this machine), or the node keeps up and the figure only shows the machine's two shared CPUs; then
+rate must exceed what that node can take (a Python loop: about 5 000-9 500 new entries/s measured on
+this machine), or the node keeps up and the figure only shows the machine's two shared CPUs.  Past it,
 the victim's connections that hash to the flooded node time out when it shares it (same nodes) and
 do not when it does not (shuffle sharding).  The shared CPUs and Blackfoot, which carries every
 customer's packets, slow the victim in both.
