@@ -34,7 +34,7 @@ def test_a_short_shuffle_sharding_run_has_its_tables_and_both_live_labs(tmp_path
     for method in ('exact', 'sampled', 'same-nodes'):
         assert math.isclose(sum(r['percent'] for r in rows if r.get('method') == method), 100)
     live = {(r['variant'], r['phase']): r for r in rows if r.get('part') == 'live'}
-    assert set(live) == {(v, ph) for v in ('shuffle', 'same-nodes') for ph in ('quiet', 'flood')}
+    assert set(live) == {(v, ph) for v in ('shuffle', 'same-nodes') for ph in ('quiet', 'flood', 'after')}
     assert live['shuffle', 'quiet']['shared'] == 0 and live['same-nodes', 'quiet']['shared'] == 2
     assert all(r['per_s'] > 0 for (_, phase), r in live.items() if phase == 'quiet')
     assert all(r['flood_sent'] > 0 for (_, phase), r in live.items() if phase == 'flood')

@@ -65,7 +65,8 @@ def shuffle_sharding():
     return rows + [dict(part='live', variant=v, nodes=n, shard_size=2, shared=s, victim='customer-1', phase=phase,
                         per_s=rate, failed=failed, flood_sent=sent)
                    for v, n, s, flooded in (('shuffle', 4, 0, 60.0), ('same-nodes', 2, 2, 5.0))
-                   for phase, rate, failed, sent in (('quiet', 250.0, 0, 0), ('flood', flooded, 3, 80000))]
+                   for phase, rate, failed, sent in (('quiet', 250.0, 0, 0), ('flood', flooded, 3, 80000),
+                                                     ('after', flooded * 2, 1, 0))]
 
 
 def edge():
