@@ -146,5 +146,5 @@ def describe(rows):
                      f'during a flood of {_median(rows, variant, "flood", "flood_sent"):.0f} packets (x '
                      f'{ratio(rows, variant):.2f}), {after:.0f} right after it '
                      f'(x {ratio(rows, variant, "after"):.2f}); '
-                     f'timed out {failed["flood"]} / {failed["after"]}; rounds: {len(got) // 3}, medians')
+                     f'timed out {failed["flood"]} / {failed["after"]}; rounds: {(len(got) - 1) // 2}, medians')
     return lines
