@@ -32,8 +32,11 @@ QUICK = dict(rounds=1, seconds=2.0, tcp_seconds=2.0, pings=300)
 METRICS = {
     'nat_connections_over_igw': Metric('higher', 0.4, 'new TCP connections/s: through the NAT gateway / the '
                                        'internet gateway'),
-    'nat_tcp_over_igw': Metric('higher', 0.4, 'TCP Mbit/s: through the NAT gateway / the internet gateway'),
-    'node_loss_lost_fraction': Metric('lower', 1.0, "fraction of a ping's packets lost when the node carrying "
+    'nat_tcp_over_igw': Metric('higher', 0.5, 'TCP Mbit/s: through the NAT gateway / the internet gateway'),
+    # Wide: the outage is set by timers' phases (a survivor adopts the lost node's blocks at its next
+    # housekeeping, every 0.5 s; Blackfoot reads the blocks again 0.2 s apart), 4-42 of the quick
+    # run's 300 pings; a ping that never recovers loses 200 (docs/experiments.md).
+    'node_loss_lost_fraction': Metric('lower', 5.0, "fraction of a ping's packets lost when the node carrying "
                                       'it fails (the same ping without a failure loses none)'),
 }
 TOPOLOGY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'topologies',
@@ -129,8 +132,11 @@ def summarize(rows, params):
 
 
 def describe(rows, params):
+    failed = {path: sum(r['failed'] for r in rows if r['part'] == 'connections' and r['path'] == path)
+              for path, _ in PATHS}
     lines = [f'new connections/s  internet gateway {_median(rows, "connections", "internet-gateway", "per_s"):7.0f}'
-             f'   NAT gateway {_median(rows, "connections", "nat-gateway", "per_s"):7.0f}',
+             f'   NAT gateway {_median(rows, "connections", "nat-gateway", "per_s"):7.0f}'
+             f'   (timed out: {failed["internet-gateway"]} / {failed["nat-gateway"]})',
              f'TCP Mbit/s         internet gateway {_median(rows, "tcp", "internet-gateway", "mbps"):7.0f}'
              f'   NAT gateway {_median(rows, "tcp", "nat-gateway", "mbps"):7.0f}']
     for r in rows:

@@ -11,8 +11,8 @@ baseline, in the same run, is every customer on the same nodes: overlap k, alway
 Live (`live=on`, the default; experiments/_shuffle_live.py): a customer floods its NAT gateway while
 another opens TCP connections through its own, in a real lab with shuffle sharding (`live_fleet`,
 the victim sharing the fewest nodes with the flooder) and in one with every customer on the same
-`shard_size` nodes, in the same run; the figure is the victim's connections per second during the
-flood over alone, in each.  `live=off` computes the tables only (no root needed).
+`shard_size` nodes, in the same run; the figures are the victim's connections per second during the
+flood, and right after it, over alone, in each.  `live=off` computes the tables only (no root needed).
 """
 from experiments import _shuffle_live as live
 from testbed.appliances.hyperplane import sharding
@@ -22,8 +22,8 @@ from testbed.bench.params import ParamError
 
 DESCRIPTION = 'shuffle sharding: overlap of two customers\' shards, exact (hypergeometric) and sampled'
 PARAMETERS = dict(repeats=1, fleets=['8x3', '100x5'], pairs=20000, seed=0, live=True, live_fleet='4x2',
-                  seconds=5.0, rate=3000)
-QUICK = dict(pairs=2000, seconds=3.0)
+                  seconds=4.0, rate=20000, rounds=2)
+QUICK = dict(pairs=2000, seconds=3.0, rounds=1)
 FLEETS = ('8x3', '100x5')
 METRICS = {}
 for _f in FLEETS:
@@ -36,6 +36,11 @@ LIVE_METRICS = {
         'higher', 0.5, "live, shuffle sharding: the victim's connections/s during another customer's flood / alone"),
     'live_victim_flood_over_quiet_same_nodes': Metric(
         'higher', 0.5, "live, every customer on the same nodes: the victim's connections/s during the flood / alone"),
+    'live_victim_after_over_quiet_shuffle': Metric(
+        'higher', 0.5, "live, shuffle sharding: the victim's connections/s right after the flood / alone"),
+    'live_victim_after_over_quiet_same_nodes': Metric(
+        'higher', 0.5, "live, every customer on the same nodes: the victim's connections/s right after the flood "
+        '/ alone'),
 }
 METRICS.update(LIVE_METRICS)
 
@@ -83,8 +88,9 @@ def _percent(rows, fleet_, method, overlap):
 def summarize(rows, params):
     out = {}
     if any(r.get('part') == 'live' for r in rows):
-        out.update(live_victim_flood_over_quiet_shuffle=live.ratio(rows, 'shuffle'),
-                   live_victim_flood_over_quiet_same_nodes=live.ratio(rows, 'same-nodes'))
+        for phase in ('flood', 'after'):
+            for variant in ('shuffle', 'same-nodes'):
+                out[f'live_victim_{phase}_over_quiet_{variant.replace("-", "_")}'] = live.ratio(rows, variant, phase)
     rows = _tables(rows)
     for f in dict.fromkeys(r['fleet'] for r in rows):
         k = next(r['shard_size'] for r in rows if r['fleet'] == f)
@@ -128,8 +134,19 @@ def plot(rows, params):
         figures.append((f'overlap-{f}', fig))
     if any(r.get('part') == 'live' for r in live_rows):
         fig, ax = plots.figure()
-        variants = ('shuffle', 'same-nodes')
-        ax.bar(variants, [live.ratio(live_rows, v) for v in variants], color=('tab:blue', 'tab:red'))
-        ax.set(ylabel="victim's connections/s, flood / alone", title='A flooding customer, live')
+        variants = [v for v in ('shuffle', 'same-nodes') if any(r.get('variant') == v for r in live_rows)]
+        labels = [live.label(live_rows, v) for v in variants]
+        width, top = 0.38, 1.0
+        for i, (phase, color) in enumerate((('flood', 'tab:red'), ('after', 'tab:orange'))):
+            xs = [j + (i - 0.5) * width for j in range(len(variants))]
+            values = [live.ratio(live_rows, v, phase) for v in variants]
+            top = max([top] + [v for v in values if v == v])
+            bars = ax.bar(xs, values, width, color=color,
+                          label='during the flood' if phase == 'flood' else 'right after it')
+            ax.bar_label(bars, fmt='%.2f')
+        ax.set_xticks(range(len(variants)), labels)
+        ax.axhline(1, color='grey', linestyle=':', label='alone (before any flood)')
+        ax.set(ylabel="victim's connections/s / alone", title='A flooding customer, live', ylim=(0, top * 1.3))
+        ax.legend()
         figures.append(('live', fig))
     return figures

@@ -4,7 +4,9 @@ internet-facing NLB's private address goes to (the mapping service knows no such
 - NAT gateway: the node holding the block of the reply's destination port (`nat.port_owner`); the
   blocks are read from the state store once and again only on a miss, after a node's loss (the
   lab says which nodes failed: their blocks move to the survivors that adopt them), and at most
-  every `REFRESH_S` seconds, so the store is not asked per packet.
+  every `REFRESH_S` seconds per block, so the store is not asked per packet.  Per block, not per
+  gateway: another node's first block, claimed just after a read, must not wait for the next one
+  (its first connection's SYN-ACK was dropped, and the SYN resent a second later).
 - NLB: the live shard member of the bucket of the client's (address, port), as the VPC router
   spreads the target's replies (`sharding.bucket_owner`), so both directions meet one node.
 """
@@ -52,8 +54,8 @@ class Doors:
         owner = self.blocks.get(gateway, {}).get(block)
         if owner is None or owner in self.failed:
             now = self.clock()
-            if now - self.read_at.get(gateway, -1e9) >= REFRESH_S:
-                self.read_at[gateway] = now
+            if now - self.read_at.get((gateway, block), -1e9) >= REFRESH_S:
+                self.read_at[(gateway, block)] = now
                 self.blocks[gateway] = self._store().blocks(gateway)
                 owner = self.blocks[gateway].get(block)
         return self.nodes.get(owner) if owner not in self.failed else None

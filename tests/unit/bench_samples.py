@@ -55,6 +55,20 @@ def hyperplane():
                         lost=lost, lost_ms=lost * 10) for node, lost in (('-', 0), ('hp2', 42))]
 
 
+def shuffle_sharding():
+    exact, sampled = (17.86, 53.57, 26.79, 1.79), (16.5, 54.9, 26.6, 2.0)
+    rows = [dict(fleet='8x3', nodes=8, shard_size=3, overlap=j, method=method, percent=percent, fraction=None,
+                 pairs=pairs)
+            for method, table, pairs in (('exact', exact, None), ('sampled', sampled, 2000),
+                                         ('same-nodes', (0, 0, 0, 100.0), None))
+            for j, percent in enumerate(table)]
+    return rows + [dict(part='live', variant=v, nodes=n, shard_size=2, shared=s, victim='customer-1', phase=phase,
+                        per_s=rate, failed=failed, flood_sent=sent)
+                   for v, n, s, flooded in (('shuffle', 4, 0, 60.0), ('same-nodes', 2, 2, 5.0))
+                   for phase, rate, failed, sent in (('quiet', 250.0, 0, 0), ('flood', flooded, 3, 80000),
+                                                     ('after', flooded * 2, 1, 0))]
+
+
 def edge():
     pps = [dict(part='pps', variant=v, offered_pps=500000.0, forwarded_pps=f, cpu_us_per_packet=c)
            for v, f, c in (('blackfoot', 300000.0, 3.0), ('minimal', 400000.0, 2.4), ('blackfoot', 320000.0, 2.8),
@@ -63,7 +77,8 @@ def edge():
 
 
 SAMPLES = dict(latency=latency, throughput=throughput, convergence=convergence, scale=scale,
-               isolation=isolation, flood=flood, hyperplane=hyperplane, edge=edge)
+               isolation=isolation, flood=flood, hyperplane=hyperplane, edge=edge,
+               shuffle_sharding=shuffle_sharding)
 
 
 def params(name):

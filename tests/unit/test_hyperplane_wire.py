@@ -6,6 +6,7 @@ import struct
 from testbed.appliances import packets as p
 from testbed.appliances.blackfoot_hyperplane import Doors
 from testbed.appliances.hyperplane.flows import TCP_ACK, TCP_RST, TCP_SYN, TRACE_MARK
+from testbed.appliances.hyperplane.nat import block_of
 from testbed.appliances.hyperplane.wire import REPLICATION_PORT, NodeHandler
 from testbed.appliances.tunnels import decapsulate, encapsulate
 from testbed.fabric import edge_plan
@@ -197,3 +198,24 @@ def test_a_traced_packet_is_counted_apart_by_its_mark():
     assert not any(k.startswith('traced:') for k in h.counters)
     assert traced(80) == {'traced:forward': 1}
     assert traced(81) == {'traced:forward': 1, 'traced:drop:no-listener': 1}
+
+
+def test_doors_read_the_store_again_for_a_block_claimed_just_after_a_read_but_not_per_packet():
+    class Store:
+        reads, owners = 0, {}
+
+        def blocks(self, gateway):
+            Store.reads += 1
+            return dict(Store.owners)
+
+    nat_ip = p.ip4('10.0.0.5')
+    nodes = {'hp1': (p.ip4('100.127.1.1'), b'\1' * 6), 'hp2': (p.ip4('100.127.1.2'), b'\2' * 6)}
+    door = Doors(nodes, [('nat-1', 7, nat_ip)], [], Store(), clock=lambda: 100.0).get((7, nat_ip))
+    Store.owners = {block_of(1024): 'hp1'}
+    assert door(tcp(WEB, 80, nat_ip, 1024, TCP_SYN | TCP_ACK)) == nodes['hp1']
+    Store.owners[block_of(2048)] = 'hp2'       # hp2's first block, at the same instant
+    assert door(tcp(WEB, 80, nat_ip, 2048, TCP_SYN | TCP_ACK)) == nodes['hp2']
+    reads = Store.reads
+    for _ in range(3):                          # a port nobody holds: one read, not one per packet
+        assert door(tcp(WEB, 80, nat_ip, 9000, TCP_SYN | TCP_ACK)) is None
+    assert Store.reads == reads + 1

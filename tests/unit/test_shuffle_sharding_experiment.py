@@ -58,11 +58,12 @@ def test_live_figures_from_rows():
     rows += [dict(part='live', variant=v, nodes=n, shard_size=2, shared=s, victim='customer-1', phase=phase,
                   per_s=rate, failed=0, flood_sent=sent)
              for v, n, s, quiet, flooded in (('shuffle', 4, 0, 100.0, 90.0), ('same-nodes', 2, 2, 100.0, 40.0))
-             for phase, rate, sent in (('quiet', quiet, 0), ('flood', flooded, 15000))]
+             for phase, rate, sent in (('quiet', quiet, 0), ('flood', flooded, 15000), ('after', flooded / 2, 0))]
     metrics = ss.summarize(rows, params)
     assert set(metrics) == set(ss.METRICS)
     assert metrics['live_victim_flood_over_quiet_shuffle'] == pytest.approx(0.9)
     assert metrics['live_victim_flood_over_quiet_same_nodes'] == pytest.approx(0.4)
+    assert metrics['live_victim_after_over_quiet_same_nodes'] == pytest.approx(0.2)
     assert 'live, shuffle (4 nodes, 2 per customer; the victim shares 0 with the flooder)' in '\n'.join(
         ss.describe(rows, params))
     assert [name for name, _ in ss.plot(rows, params)][-1] == 'live'
