@@ -19,7 +19,7 @@ from mininet.log import setLogLevel
 from testbed import flowlogs, run_dir
 from testbed import security_groups as group_rules
 from testbed.errors import LabError, UsageError
-from testbed.fabric import conntrack, edge, hyperplane, platform
+from testbed.fabric import conntrack, edge, hyperplane, nic_capture, platform
 from testbed.fabric.controller import ControllerProcess, controller_config, free_port
 from testbed.fabric.host_services import HostServices
 from testbed.fabric.names import DEFAULT_PREFIX, Names
@@ -196,17 +196,17 @@ class Lab:
 
     def nic(self, host):
         """The interface to capture a physical host's NIC cable on (made on first use when
-        the cable is a patch port; testbed/fabric/cables.py)."""
-        return self.network.capture_point(self._host(host))
+        the cable is a patch port; testbed/fabric/nic_capture.py)."""
+        return nic_capture.capture_point(self.names, self._host(host))
 
     def nic_inject(self, host):
         """The interface where a frame sent arrives on a physical host's NIC cable from its ToR."""
-        return self.network.injection_point(self._host(host))
+        return nic_capture.injection_point(self.names, self._host(host))
 
     def _host(self, host):
         if host not in self.topology.hosts:
             raise UsageError(f'no physical host named {host!r}')
-        return host
+        return self.topology.hosts[host]
 
     def migrate(self, instance, host, timeout=30.0):
         """Move a running instance to another physical host; returns the change record

@@ -2,10 +2,11 @@
 
 TARGET is an instance (its port on its host's bridge: what it sends and receives, unencapsulated), a
 physical host (its NIC cable vl_nic<N>: the encapsulated traffic, Geneve or VXLAN, which Wireshark
-decodes), or any interface the lab recorded (vl_nic1, a ToR's uplink, an edge link when there is
-one).  -w FILE writes a pcap, -w - streams it to standard output (e.g. into `wireshark -k -i -`);
-without -w tcpdump prints what it sees.  A legend VNI -> VPC goes to standard error.  Ctrl-C ends it
-cleanly (the pcap is complete); the exit code is tcpdump's."""
+decodes; the cable is a patch port, so its first capture adds the veth vl_nic<N> that ul0 copies
+the cable to, testbed/fabric/nic_capture.py), or any interface the lab recorded (vl_nic1, a ToR's
+uplink, an edge link when there is one).  -w FILE writes a pcap, -w - streams it to standard output
+(e.g. into `wireshark -k -i -`); without -w tcpdump prints what it sees.  A legend VNI -> VPC goes to
+standard error.  Ctrl-C ends it cleanly (the pcap is complete); the exit code is tcpdump's."""
 import signal
 import subprocess
 import sys
@@ -57,9 +58,13 @@ def cmd_capture(args):
     lab = RunningLab()
     topo = lab.topology
     where = {e['instance']: e['host'] for e in lab.api.mappings()}
-    intf, what = interface(topo, Names(lab.state.data['prefix']), lab.state.data.get('interfaces', []),
-                           args.target, where)
+    names = Names(lab.state.data['prefix'])
+    intf, what = interface(topo, names, lab.state.data.get('interfaces', []), args.target, where)
     cmd = tcpdump_command(intf, args)
+    nics = {names.nic(h): h for h in topo.hosts.values()}
+    if intf in nics:                    # a patch-port cable's capture veth is made on first use
+        from testbed.fabric.nic_capture import capture_point
+        capture_point(names, nics[intf])
     print(f'capturing on {intf}, {what} ({topo.encapsulation} on the underlay); Ctrl-C ends it', file=sys.stderr)
     for line in legend(topo):
         print(f'  {line}', file=sys.stderr)

@@ -8,12 +8,13 @@ Where a topology conditions a kind of cable (delay, loss), that kind stays a vet
 netem and the delay line need one (testbed/fabric/links.py).
 
 A patch port is no kernel interface, so tcpdump cannot open it.  A host's NIC cable is made
-capturable on demand (`Lab.nic(host)`): a veth pair whose inner end joins ul0, and ul0's flows
-for that host copy both directions of the cable to it (underlay.capture_flows); its outer end
-carries the cable's usual name (`vl_nic<X>`), so `tcpdump -i vl_nic<X>` shows what crosses the
-cable.  Frames sent into `vl_nic<X>` arrive at host X as if from its ToR (forged packets).
-OVS mirrors do not see packets that cross a patch port inside a tunnel's translation, so the
-copies are flows; they cost a send per packet, only while the capture exists.
+capturable on demand (testbed/fabric/nic_capture.py: `Lab.nic(host)`, `vpclab capture HOST` from
+a second terminal): a veth pair whose inner end joins ul0, and ul0's flows for that host copy
+both directions of the cable to it (underlay.capture_flows); its outer end carries the cable's
+usual name (`vl_nic<X>`), so `tcpdump -i vl_nic<X>` shows what crosses the cable.  Frames sent
+into `vl_nic<X>` arrive at host X as if from its ToR (forged packets).  OVS mirrors do not see
+packets that cross a patch port inside a tunnel's translation, so the copies are flows; they
+cost a send per packet, only while the capture exists.
 """
 from dataclasses import dataclass
 

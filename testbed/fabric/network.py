@@ -55,6 +55,13 @@ def vsctl(*args, timeout=30):
     return r.stdout
 
 
+def add_flows(bridge, flows):
+    proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
+
+
 def switch_opts(dpid, fail_mode='secure'):
     # userspace datapath (no kernel module here); batch=True builds big bridges reliably
     return dict(cls=OVSSwitch, datapath='user', protocols='OpenFlow13', failMode=fail_mode,
@@ -77,8 +84,6 @@ class Network:
         self.location = {i.name: i.host for i in topo.instances()}
         self.links = LinkConditioner(topo, names, record)
         self.patches = []             # cables.Patch, added in _plumb
-        self.captures = {}            # host name -> capture interface made on demand
-        self.ul0_mac = None
         self.cables = []              # netns.Cable of every instance (instances.py)
 
     # ---- build ---------------------------------------------------------------------
@@ -114,6 +119,8 @@ class Network:
                        for inst in topo.instances()]
         self.record('netns', *[c.netns for c in self.cables])
         self.record('bridges', *bridges)
+        if not self.nic_is_veth():      # capture veths, made on demand (nic_capture.py)
+            intfs += [n for h in topo.hosts.values() for n in cables_mod.capture_names(nm, h)]
         self.record('interfaces', *intfs, *[c.port for c in self.cables])
         net.build()
         self.record('processes', *[[n.pid, 'mininet:' + n.name] for n in net.hosts])
@@ -129,9 +136,7 @@ class Network:
         self.record('processes', [pid, must_contain])
 
     def _veth(self, kind):
-        # a physical host's NIC cable stays a veth: `vpclab capture HOST` and forged-packet
-        # injection (trace --wire --from-host) use it from a second terminal
-        return kind == 'nic' or self.cabling == cables_mod.VETH or self.links.conditioned(kind)
+        return self.cabling == cables_mod.VETH or self.links.conditioned(kind)
 
     def nic_is_veth(self):
         return self._veth('nic')
@@ -177,46 +182,14 @@ class Network:
             args += ['--', 'add-port', nm.hypervisor(topo.hosts[inst.host]), c.port]
         vsctl(*args, *ovs_table_names(nm.hypervisor(h) for h in topo.hosts.values()))
         with open(f'/sys/class/net/{ul0}/address') as f:
-            ul0_mac = self.ul0_mac = f.read().strip()
+            ul0_mac = f.read().strip()
         for h in topo.hosts.values():
             sh(f'ovs-appctl tnl/neigh/set {ul0} {h.underlay_ip} {nic_mac(h)}')
-        self._add_flows(ul0, underlay.ul0_flows(topo, ul0_mac))
+        add_flows(ul0, underlay.ul0_flows(topo, ul0_mac))
         for rack, r in underlay.rack_indexes(topo).items():
-            self._add_flows(nm.tor(r), underlay.tor_flows(topo, rack))
+            add_flows(nm.tor(r), underlay.tor_flows(topo, rack))
         for k in range(1, topo.spines + 1):
-            self._add_flows(nm.spine(k), underlay.spine_flows(topo))
-
-    @staticmethod
-    def _add_flows(bridge, flows):
-        proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
-                              capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
-
-    # ---- captures ----------------------------------------------------------------------
-    def capture_point(self, host):
-        """The interface on which tcpdump sees physical host `host`'s NIC cable: the veth
-        itself, or, for a patch port, a veth that ul0's flows copy the cable to, made on
-        first use (recorded first, sealed before it is up, removed with the lab)."""
-        h, nm = self.topo.hosts[host], self.names
-        if self.nic_is_veth():
-            return nm.nic(h)
-        if host not in self.captures:
-            outer, inner = cables_mod.capture_names(nm, h)
-            self.record('interfaces', outer, inner)
-            sh(f'ip link add {outer} mtu {UNDERLAY_MTU} type veth peer name {inner} mtu {UNDERLAY_MTU}')
-            isolation.seal([outer, inner])
-            sh(f'ip link set {inner} up && ip link set {outer} up')
-            vsctl(*cables_mod.capture_args(nm.underlay(), inner, h))
-            self._add_flows(nm.underlay(), underlay.capture_flows(h, self.ul0_mac, cables_mod.capture_port(h)))
-            self.captures[host] = outer
-        return self.captures[host]
-
-    def injection_point(self, host):
-        """The interface where a frame sent arrives at `host`'s NIC as if from its ToR."""
-        if self.nic_is_veth():
-            return self.names.tor_port(self.topo.hosts[host])
-        return self.capture_point(host)
+            add_flows(nm.spine(k), underlay.spine_flows(topo))
 
     # ---- migration: the instance's cable moves to another host's bridge -------------
     def move(self, instance, host):
@@ -235,9 +208,6 @@ class Network:
             stop_mininet(self.net)      # also the instances' shells that were started
             self.net = None
         netns.remove(c.netns for c in self.cables)
-        for outer in self.captures.values():
-            subprocess.run(['ip', 'link', 'del', outer], stderr=subprocess.DEVNULL)
-        self.captures = {}
         # a namespace's interfaces go with it, asynchronously (the cable's root end too), unless
         # a process started in it still runs: then the cable is deleted here
         left = netns.wait_gone([c.port for c in self.cables], timeout=5)

@@ -158,7 +158,8 @@ class Packet:
         if self.outside:
             cmd = ['nsenter', *enter(lab.state, self.outside.name), *self.command()]
         elif self.from_host:
-            iface = Names(lab.state.data['prefix']).tor_port(self.topo.hosts[self.target['host']])
+            from testbed.fabric.nic_capture import injection_point
+            iface = injection_point(Names(lab.state.data['prefix']), self.topo.hosts[self.target['host']])
             cmd = [*self.command(), '--iface', iface]
         else:
             cmd = ['nsenter', *enter(lab.state, self.src['instance']), *self.command(), '--iface', 'eth0']

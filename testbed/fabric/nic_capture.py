@@ -1,0 +1,42 @@
+"""A physical host's NIC cable made capturable on demand, by whichever process asks.
+
+The NIC cable is a patch port; its capture veth `vl_nic<X>` (testbed/fabric/cables.py) is made by
+the first process that asks for it: the lab's own (`lab.nic(X)`, the demo) or a second terminal
+(`vpclab capture X`, `vpclab trace --wire --from-host`), so it needs nothing but the bridges and
+the lab's names.  It stays until the lab stops: its names were recorded in the run state when the
+lab was built, so the lab's cleanup and `vpclab down` remove it.  When the cable is a veth
+(`cables='veth'`, a conditioned NIC cable) it is its own capture point, its ToR end the injection
+point.
+"""
+import os
+
+from testbed.fabric import cables, isolation, underlay
+from testbed.fabric.names import UNDERLAY_MTU
+from testbed.fabric.network import add_flows, sh, vsctl
+
+
+def _exists(intf):
+    return os.path.exists(f'/sys/class/net/{intf}')
+
+
+def capture_point(names, host):
+    """The interface on which tcpdump sees `host`'s NIC cable (a PhysicalHost), made if missing."""
+    outer, inner = cables.capture_names(names, host)
+    if _exists(outer):
+        return outer
+    ul0 = names.underlay()
+    with open(f'/sys/class/net/{ul0}/address') as f:
+        ul0_mac = f.read().strip()
+    sh(f'ip link add {outer} mtu {UNDERLAY_MTU} type veth peer name {inner} mtu {UNDERLAY_MTU}')
+    isolation.seal([outer, inner])
+    sh(f'ip link set {inner} up && ip link set {outer} up')
+    vsctl(*cables.capture_args(ul0, inner, host))
+    add_flows(ul0, underlay.capture_flows(host, ul0_mac, cables.capture_port(host)))
+    return outer
+
+
+def injection_point(names, host):
+    """The interface where a frame sent arrives at `host`'s NIC as if from its ToR."""
+    tor_end = names.tor_port(host)
+    return tor_end if _exists(tor_end) else capture_point(names, host)
+
