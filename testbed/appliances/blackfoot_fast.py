@@ -55,9 +55,11 @@ def _key_mask():
 OUT_KEY_END = 85        # through the first L4 byte: an ICMP type says whether it is an error
 OUT_KEY_MASK = _key_mask()
 SHORTEST = {p.PROTO_TCP: 40, p.PROTO_UDP: 28, p.PROTO_ICMP: 28}     # the IPv4 total length needed
-# from frame[66:]: the inner IPv4 total length, its checksum and (TCP, UDP) the L4 checksum, in one call
-# (ICMP: the source address's first word in its place, unused)
-FIELDS = {proto: struct.Struct(f'!H6xH{L4_CSUM.get(proto, -8) + 8}xH').unpack_from for proto in SHORTEST}
+# where the outbound drain finds the L4 checksum: ICMP's too, which the rewrite leaves as it is (a zero
+# delta: FOLD[0xffff - old] is old), so that every protocol takes the same few steps
+CSUM_AT = {**L4_CSUM, p.PROTO_ICMP: 2}
+# from frame[66:]: the inner IPv4 total length, its checksum and the L4 checksum, in one call
+FIELDS = {proto: struct.Struct(f'!H6xH{CSUM_AT[proto] + 8}xH').unpack_from for proto in SHORTEST}
 _from_bytes = int.from_bytes    # big-endian by default (3.11)
 OUT_SHIFT = 18          # frame[64:] (the inner IPv4 packet) lands at slot offset 46: TX_DATA + 14 of Ethernet
 
@@ -231,14 +233,9 @@ class FastPath:
                                     dropped += 1
                                     ring[off:off + 4] = zero
                                     continue
-                            if c:               # TCP, UDP (an ICMP checksum does not cover the addresses)
-                                dst[t:t + end - OUT_SHIFT] = join((
-                                    heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
-                                    frame[84:c], table[l4_k - old] if old else l4_zero, frame[c + 2:end]))
-                            else:
-                                dst[t:t + end - OUT_SHIFT] = join((
-                                    heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
-                                    frame[84:end]))
+                            dst[t:t + end - OUT_SHIFT] = join((
+                                heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst, frame[84:c],
+                                table[l4_k - old] if old else l4_zero, frame[c + 2:end]))
                             t += tsize
                             if t == tend:
                                 t = base
@@ -288,8 +285,8 @@ class FastPath:
         if eip is None or link is None:
             return SLOW
         d = word_delta(src, eip.public)
-        l4_k = 0xffff + fold(d)
-        c = 84 + L4_CSUM[proto] if proto in L4_CSUM else 0
+        l4_k = 0xffff + (fold(d) if proto in L4_CSUM else 0)      # an ICMP checksum does not cover the addresses
+        c = 84 + CSUM_AT[proto]
         table = FOLD_UDP if proto == p.PROTO_UDP else FOLD
         l4_zero = b'\0\0' if proto == p.PROTO_UDP else table[l4_k]    # UDP without a checksum stays without
         return (link, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
