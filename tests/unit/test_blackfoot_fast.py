@@ -30,7 +30,8 @@ SLOW_OUT = [IP(src='10.0.1.10', dst='198.51.100.10', ttl=1) / UDP(),            
             IP(src='10.0.1.10', dst='198.51.100.10') / ICMP(type=3, code=3) / IP(dst='10.0.1.10') / UDP(),
             IP(src='10.0.3.30', dst='198.51.100.10') / UDP(),                      # no route to igw
             IP(src='10.0.1.99', dst='198.51.100.10') / UDP(),                      # no elastic IP
-            IP(src='10.0.1.10', dst='198.18.0.10') / UDP()]                        # the endpoint's route
+            IP(src='10.0.1.10', dst='198.18.0.10') / UDP(),                        # the endpoint's route
+            IP(src='10.0.1.10', dst='198.51.100.10', proto=6) / bytes(10)]         # half a TCP header
 IN = [IP(src='198.51.100.10', dst='203.0.113.5') / UDP(sport=53, dport=5000) / bytes(30),
       IP(src='198.51.100.10', dst='203.0.113.5', ttl=9) / TCP(sport=80, dport=40000, flags='SA'),
       IP(src='198.51.100.10', dst='203.0.113.6') / ICMP(type=0, id=7) / bytes(8),
@@ -129,6 +130,7 @@ def test_inbound_is_what_the_general_path_sends(handler, packet):  # noqa: F811
 @pytest.mark.parametrize('packet', SLOW_OUT, ids=lambda x: x.summary())
 def test_what_the_fast_path_leaves_outbound(handler, tx, packet):  # noqa: F811
     assert outbound(handler, tx, from_host(bytes(packet))) is None
+    assert 'fast-path-error' not in handler.counters
 
 
 def test_without_a_transmit_ring_bound_everything_is_left_to_the_general_path(handler):  # noqa: F811
