@@ -11,11 +11,6 @@ from testbed.lab import Lab
 from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_wire import trace_wire
 
-# Known failure since Hyperplane's node changes merged (a node's RSTs through Blackfoot, NLB flows
-# replicated across the shard): the wire reading through a node no longer agrees with the model.
-pytestmark = pytest.mark.skip(reason='wire trace through Hyperplane nodes disagrees with the model since the '
-                                     'node changes of the NLB work; to be fixed')
-
 
 @pytest.fixture(scope='module')
 def lab():
