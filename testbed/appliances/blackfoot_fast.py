@@ -6,22 +6,22 @@ tuples, looks the route up, rewrites with RFC 1624 updates one field at a time a
 header anew: about 12 us a packet in CPython.  Here the decisions are made once per flow (the key
 is the VNI and the inner addresses, bytes sliced from the frame) and kept as a template:
 
-- outbound (underlay -> internet): the outside link's Ethernet header, prebuilt; the elastic IP;
-  the IPv4 and L4 checksum adjustments of the rewrite (address and TTL), precomputed sums.
+- outbound (underlay -> internet), on the packet loop's ring fast path: the transmit slot's and the
+  outside link's Ethernet header, prebuilt a length; the elastic IP; the IPv4 and L4 checksum
+  adjustments of the rewrite (address and TTL), precomputed sums.  Each packet is written straight
+  into a slot of the link's transmit ring.
 - inbound (internet -> instance): outer Ethernet/IPv4/UDP/Geneve or VXLAN and the inner Ethernet
   header toward the instance's current host, prebuilt (outer IPv4 checksum kept as the sum of the
   header without its length); per packet only the lengths, that checksum and the inner rewrite are
   patched.  The mapping is still asked for every packet, so an elastic IP follows a migration; the
   template is rebuilt when the mapping's answer changes.
 
-Anything else -- an ICMP error (its quoted header must be rewritten too), a fragment, an expiring
-TTL, a packet over the MTU, IP options, Geneve options, a route that is not `igw`, an address without
-an elastic IP, traffic of a gateway endpoint, a Hyperplane node's packet (`Edge.relay`: into the VPC
-when its destination is there) -- returns None, and the general path decides (and counts its drops).
-The results are byte for byte what the general path sends (unit tests compare them); the counters are
-the same.
+Anything else -- a frame a Hyperplane node relays (`Edge.relay` decides), an ICMP error (its quoted
+header must be rewritten too), a fragment, an expiring TTL, a packet over the MTU, IP options, Geneve
+options, a route that is not `igw`, an address without an elastic IP, traffic of a gateway endpoint
+-- is left to the general path, which decides (and counts its drops).  The results are byte for byte
+what the general path sends (unit tests compare them); the counters are the same.
 """
-import mmap
 import struct
 import zlib
 
@@ -56,18 +56,30 @@ def _key_mask():
 OUT_KEY_END = 85        # through the first L4 byte: an ICMP type says whether it is an error
 OUT_KEY_MASK = _key_mask()
 SHORTEST = {p.PROTO_TCP: 40, p.PROTO_UDP: 28, p.PROTO_ICMP: 28}     # the IPv4 total length needed
-# from frame[66:]: the inner IPv4 total length, its checksum and (TCP, UDP) the L4 checksum, in one call
-FIELDS = {proto: struct.Struct(f'!H6xH{L4_CSUM[proto] + 8}xH' if proto in L4_CSUM else '!H6xH').unpack_from
-          for proto in SHORTEST}
+# where the outbound drain finds the L4 checksum: ICMP's too, which the rewrite leaves as it is (a zero
+# delta: FOLD[0xffff - old] is old), so that every protocol takes the same few steps
+CSUM_AT = {**L4_CSUM, p.PROTO_ICMP: 2}
+# from frame[66:]: the inner IPv4 total length, its checksum and the L4 checksum, in one call
+FIELDS = {proto: struct.Struct(f'!H6xH{CSUM_AT[proto] + 8}xH').unpack_from for proto in SHORTEST}
 _from_bytes = int.from_bytes    # big-endian by default (3.11)
-RING_MAC = 32                   # where a one-slot ring holds its frame (outbound)
+OUT_SHIFT = 18          # frame[64:] (the inner IPv4 packet) lands at slot offset 46: TX_DATA + 14 of Ethernet
 
 
-class OneSlot:
-    """A receive ring of one slot (`outbound` on a single frame)."""
+class TxLink:
+    """An outside link's transmit ring as the outbound drain writes it, and how many it wrote."""
 
-    def __init__(self, ring):
-        self.ring, self.frame_size, self.frame_count, self.cursor = ring, len(ring), 1, 0
+    def __init__(self, port, counter):
+        self.port, self.counter, self.sent = port, counter, 0
+
+    def start(self):
+        """(ring, base, slot size, end, offset of the next slot) for writing from the port's cursor."""
+        q = self.port
+        return q.ring, q.tx_base, q.frame_size, q.tx_base + q.frame_count * q.frame_size, \
+            q.tx_base + q.tx_cursor * q.frame_size
+
+    def stop(self, t, sent):
+        """The writing stopped before offset `t`, having written `sent` frames."""
+        self.port.tx_cursor, self.sent = (t - self.port.tx_base) // self.port.frame_size, self.sent + sent
 
 
 def fold(total):
@@ -138,9 +150,9 @@ def _rewrite(buf, ip, ip_delta, l4_delta, at, new):
 
 
 class FastPath:
-    """The fast path of an `EdgeHandler`: `outbound(frame)` for underlay frames, `inbound(ifname,
-    frame)` for untagged frames from the internet or services link; each returns the loop's
-    [(ifname, frame)] or None (the general path decides)."""
+    """The fast path of an `EdgeHandler`: `outbound_drain(port, limit)` for the underlay's ring (once
+    `bind` gave it the loop's ports), `inbound(ifname, frame)` for untagged frames from the internet
+    or services link, which returns the loop's [(ifname, frame)] or None (the general path decides)."""
 
     def __init__(self, handler):
         self.edge, self.underlay, self.counters = handler.edge, handler.underlay, handler.counters
@@ -149,87 +161,101 @@ class FastPath:
                               if lk.name in (INTERNET, SERVICES) and lk.vlan is None}
         self.out_flows, self.in_flows, self.mtu = {}, {}, self.edge.mtu
         self.out_longest = 64 + self.mtu
-        # the drain's output: one box of transmit slots a link, kept (the flows hold its append)
-        self.box_of = {lk.name: [] for lk in handler.links.values() if lk.name in (INTERNET, SERVICES)}
-        self.boxes = [(handler.links[name].ifname, box) for name, box in self.box_of.items()]
-        self.counted = [(f'out:{name}', box) for name, box in self.box_of.items()]
+        self.tx_links = {}          # the drain's output rings, from `bind`
         # heads[name][end]: the transmit slot's header and the link's Ethernet header of a packet whose
         # inner IPv4 ends at `end` in the underlay frame (the slot holds end - 50 bytes)
-        self.heads = {name: [pl.slot_header(max(end - 50, 0)) + p.build_eth(handler.links[name].peer_mac,
-                                                                    handler.links[name].mac, p.ETH_P_IP, b'')
-                             for end in range(self.out_longest + 1)] for name in self.box_of}
+        self.heads = {lk.name: [pl.slot_header(max(end - 50, 0)) + p.build_eth(lk.peer_mac, lk.mac, p.ETH_P_IP, b'')
+                                for end in range(self.out_longest + 1)]
+                      for lk in handler.links.values() if lk.name in (INTERNET, SERVICES)}
         header = geneve_header if self.underlay.encapsulation == 'geneve' else vxlan_header
         self.tunnel_header = header
 
     # --- underlay -> internet ---------------------------------------------------------------
 
-    def outbound(self, frame):
-        """The fast path's [(ifname, frame)] for one underlay frame, or None (the drain on a ring of
-        one slot: what tests compare with the general path)."""
-        ring = mmap.mmap(-1, RING_MAC + len(frame))     # as the kernel's ring: its slices are bytes
-        pl.RX_FIELDS.pack_into(ring, 0, pl.TP_STATUS_USER, len(frame), len(frame), RING_MAC)
-        ring[RING_MAC:] = frame
-        _, rest, boxes = self.outbound_drain(OneSlot(ring), 1)
-        outs = [(ifname, bytes(slot[pl.TX_DATA:])) for ifname, box in boxes for slot in box]
-        for _, box in boxes:
-            box.clear()
-        ring.close()
-        return None if rest else outs
+    def bind(self, ports):
+        """Takes the packet loop's ports ({ifname: port}): the outbound drain writes into the
+        transmit rings of the internet and services links (a link without one is left to the
+        general path)."""
+        self.tx_links = {name: TxLink(ports[lk.ifname], f'out:{name}') for name, lk in self.links.items()
+                         if name in self.heads and getattr(ports.get(lk.ifname), 'tx_base', 0)}
+        self.out_flows.clear()
 
     def outbound_drain(self, port, limit):
         """The packet loop's fast path for the underlay (packet_loop.py): up to `limit` slots of
-        `port`'s receive ring; what goes to the internet or the services link is written as whole
-        transmit slots into `self.boxes`, the rest is left to the general path.  One dict lookup a
-        frame decides; the rest is written out with the names in locals and the counters added once
+        `port`'s receive ring; what goes to the internet or the services link is written straight
+        into a slot of that link's transmit ring (one join: the prebuilt slot and Ethernet headers,
+        the inner packet's unchanged runs and its rewritten fields), the rest is left to the general
+        path.  One dict lookup a frame decides; the names are in locals, the bytes read from one copy
+        of the frame (cheaper than from the ring), each ring kicked once and the counters added once
         a drain: this is the per-packet cost of the edge."""
         ring, size, count, cursor = port.ring, port.frame_size, port.frame_count, port.cursor
-        rest, get, miss, longest, key_of, mask, join = [], self.out_flows.get, self._outbound_miss, self.out_longest, \
+        rest, flows, miss, longest, key_of, mask, join = [], self.out_flows, self._outbound_miss, self.out_longest, \
             _from_bytes, OUT_KEY_MASK, b''.join
-        leave, unpack, item, user, vlan_valid, zero = rest.append, pl.RX_FIELDS.unpack_from, pl.slot_item, \
-            pl.TP_STATUS_USER, pl.TP_STATUS_VLAN_VALID, pl.ZERO_STATUS
+        leave, unpack, item, user, zero = rest.append, pl.RX_FIELDS.unpack_from, pl.slot_item, pl.TP_STATUS_USER, \
+            pl.ZERO_STATUS
+        ours = user | pl.TP_STATUS_VLAN_VALID
+        tx = dst = None
+        used, dropped, t, tsize, base, tend, mark = [], 0, 0, 0, 0, 0, 0
         first, last = cursor * size, min(cursor + limit, count) * size     # up to the ring's end at most
         for off in range(first, last, size):
             status, length, n, mac_at = unpack(ring, off)
-            if not status & user:
-                last = off
-                break
             start = off + mac_at
+            if status & ours != user:
+                if not status & user:
+                    last = off
+                    break
+                leave(item(ring, off, status, length, ring[start:start + n]))     # tagged: the general path's
+                ring[off:off + 4] = zero
+                continue
             frame = ring[start:start + n]
-            if not status & vlan_valid and n == length and n >= 92:    # untagged, whole
+            if 92 <= n == length:           # whole
                 try:
-                    flow = get(key_of(frame[12:OUT_KEY_END]) & mask)
-                    if flow is None:
+                    try:
+                        flow = flows[key_of(frame[12:OUT_KEY_END]) & mask]
+                    except KeyError:
                         flow = miss(frame)
-                    if flow is not SLOW:
-                        put, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, fields = flow
-                        if n >= shortest:           # its checksums are there to unpack
-                            if c:
-                                tl, ip_csum, old = fields(frame, 66)
-                                end = 64 + tl
-                                if shortest <= end <= longest and end <= n:
-                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
-                                              frame[84:c], table[l4_k - old] if old else l4_zero, frame[c + 2:end])))
+                    if flow is not SLOW and n >= flow[9]:         # its checksums are there to unpack
+                        link, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, fields = flow
+                        tl, ip_csum, old = fields(frame, 66)
+                        end = 64 + tl
+                        if shortest <= end <= longest and end <= n:
+                            if link is not tx:          # another link's ring (sent so far: neither left nor dropped)
+                                if tx is not None:
+                                    now = (off - first) // size - len(rest) - dropped
+                                    tx.stop(t, now - mark)
+                                    mark = now
+                                tx = link
+                                dst, base, tsize, tend, t = link.start()
+                                if link not in used:
+                                    used.append(link)
+                            if dst[t]:                  # the kernel still holds the slot: send what is queued
+                                tx.port.kick()
+                                if dst[t]:
+                                    dropped += 1
                                     ring[off:off + 4] = zero
                                     continue
-                            else:       # ICMP: its checksum does not cover the addresses
-                                tl, ip_csum = fields(frame, 66)
-                                end = 64 + tl
-                                if shortest <= end <= longest and end <= n:
-                                    put(join((heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst,
-                                              frame[84:end])))
-                                    ring[off:off + 4] = zero
-                                    continue
+                            dst[t:t + end - OUT_SHIFT] = join((
+                                heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst, frame[84:c],
+                                table[l4_k - old] if old else l4_zero, frame[c + 2:end]))
+                            t += tsize
+                            if t == tend:
+                                t = base
+                            ring[off:off + 4] = zero
+                            continue
                 except Exception:                           # noqa: BLE001  the general path decides
                     self.counters['fast-path-error'] += 1
             leave(item(ring, off, status, length, frame))
             ring[off:off + 4] = zero                        # after the last read of the slot
         taken = (last - first) // size
         port.cursor = (cursor + taken) % count
-        if taken:
-            for counter, box in self.counted:
-                if box:
-                    self.counters[counter] += len(box)
-        return taken, rest, self.boxes
+        if tx is not None:
+            tx.stop(t, taken - len(rest) - dropped - mark)
+        sent = 0
+        for link in used:
+            link.port.kick()
+            self.counters[link.counter] += link.sent
+            sent, link.sent = sent + link.sent, 0
+        return taken, rest, sent, dropped
 
     def _outbound_miss(self, frame):
         """The cached decision for the flow of `frame` (SLOW or the flow's template), made from the
@@ -242,12 +268,11 @@ class FastPath:
 
     def _outbound_flow(self, frame):
         if (frame[12:15] != IPV4_NO_OPTIONS or frame[23] != p.PROTO_UDP or frame[20] & 0x3f or frame[21]
-                or frame[62:65] != IPV4_NO_OPTIONS or frame[70] & 0x3f or frame[71] or frame[72] <= 1):
+                or frame[62:65] != IPV4_NO_OPTIONS or frame[70] & 0x3f or frame[71] or frame[72] <= 1
+                or frame[26:30] in self.relays):
             return SLOW
         dport = frame[36:38]
         if not (dport == GENEVE and frame[42:46] == GENEVE_PLAIN or dport == VXLAN and frame[42] & 0x08):
-            return SLOW
-        if frame[26:30] in self.relays:     # a Hyperplane node's: Edge.relay, into the VPC or out
             return SLOW
         proto = frame[73]
         if proto == p.PROTO_ICMP and frame[84] in p.ICMP_ERRORS or proto not in SHORTEST:
@@ -257,15 +282,15 @@ class FastPath:
             return SLOW
         eip = edge.by_private.get((vni, src))
         name = SERVICES if _in(dst, edge.services) else INTERNET
-        link = self.links.get(name)
+        link = self.tx_links.get(name)
         if eip is None or link is None:
             return SLOW
         d = word_delta(src, eip.public)
-        l4_k = 0xffff + fold(d)
-        c = 84 + L4_CSUM[proto] if proto in L4_CSUM else 0
+        l4_k = 0xffff + (fold(d) if proto in L4_CSUM else 0)      # an ICMP checksum does not cover the addresses
+        c = 84 + CSUM_AT[proto]
         table = FOLD_UDP if proto == p.PROTO_UDP else FOLD
         l4_zero = b'\0\0' if proto == p.PROTO_UDP else table[l4_k]    # UDP without a checksum stays without
-        return (self.box_of[name].append, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
+        return (link, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
                 0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto], FIELDS[proto])
 
     # --- internet -> instance ---------------------------------------------------------------

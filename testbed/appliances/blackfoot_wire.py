@@ -46,14 +46,12 @@ class EdgeHandler:
         self.links = {link.name: link for link in links}
         self.by_port = {(link.ifname, link.vlan): link for link in links}
         self.fast, self.underlay_ifname = FastPath(self), underlay.ifname
-        self.fast_outbound, self.fast_inbound = self.fast.outbound, self.fast.inbound
+        self.fast_inbound, self.bind = self.fast.inbound, self.fast.bind
         self.fast_paths = {underlay.ifname: self.fast.outbound_drain}     # PacketLoop's ring fast path
 
     def __call__(self, frame, ifname, vlan):
-        if ifname == self.underlay_ifname:
-            if self.relays and frame[26:30] in self.relays:
-                return self.from_underlay(frame, relay=True)
-            return self.fast_outbound(frame) or self.from_underlay(frame)
+        if ifname == self.underlay_ifname:      # what the ring fast path left (or a port without a ring)
+            return self.from_underlay(frame, relay=bool(self.relays) and frame[26:30] in self.relays)
         if vlan is None:
             out = self.fast_inbound(ifname, frame)
             if out is not None:

@@ -10,13 +10,14 @@ batch further but holds frames until a block fills or times out, which adds late
 
 The per-packet work is the handler, a pure function of bytes:
     handler(frame: bytes, ifname: str, vlan: int | None) -> iterable of (out ifname, frame bytes)
-A handler may also have `fast_paths`, {ifname: fast(port, limit) -> (taken, rest, boxes)}: it drains
-up to `limit` slots of that port's receive ring itself (from `port.cursor`, giving each slot back,
-moving the cursor on), writes what it handles as whole transmit-ring slots (`slot_header(n)` +
-frame) into its boxes, [(out ifname, [slot bytes])], which the loop sends and empties, and returns
-how many slots it took and the items, (frame, vlan, truncated) as `slot_item` makes them, that it
-leaves to the handler: the common case costs no call, no tuple and one copy into the transmit ring
-a packet.  The fast path's frames of a drain are sent before the handler's.
+A handler may also have `fast_paths`, {ifname: fast(port, limit) -> (taken, rest, sent, dropped)}
+and `bind(ports)`, which the loop calls with its ports ({ifname: port}) first: a fast path drains up
+to `limit` slots of that port's receive ring itself (from `port.cursor`, giving each slot back,
+moving the cursor on), writes what it handles straight into the transmit rings of the ports it was
+given (moving their `tx_cursor` on, one `kick()` a ring a drain), and returns how many slots it took,
+the items, (frame, vlan, truncated) as `slot_item` makes them, that it leaves to the handler, and how
+many frames it sent and dropped (a transmit ring full): the common case costs no call, no tuple and
+one copy from ring to ring a packet.  The fast path's frames of a drain are sent before the handler's.
 `frame` never carries an 802.1Q tag: the kernel strips it before packet sockets see the frame and
 reports it in the ring slot's header (tp_vlan_tci with TP_STATUS_VLAN_VALID), and a tag still in the
 bytes is taken out too, so a handler sees one form.  A frame it returns is sent as it is (a tag in
@@ -237,6 +238,8 @@ class PacketLoop:
         # a fast path drains a real ring itself: ports without one (tests' fakes) give the handler all
         self.fast_paths = {name: fast for name, fast in (getattr(handler, 'fast_paths', None) or {}).items()
                            if getattr(self.by_name.get(name), 'ring', None) is not None}
+        if self.fast_paths:
+            handler.bind({p.name: p for p in self.ports})
 
     @classmethod
     def open(cls, interfaces, handler, **port_options):
@@ -260,14 +263,13 @@ class PacketLoop:
             name = port.name
             fast = fast_paths.get(name)
             if fast is not None:
-                taken, items, boxes = fast(port, burst)
+                taken, items, done, dropped = fast(port, burst)
                 if not taken:
                     continue
                 handled += taken
-                for out_if, box in boxes:
-                    if box:
-                        sent += self._send_slots(out_if, box)
-                        box.clear()
+                sent += done
+                if dropped:
+                    counters['send-error'] += dropped
             else:
                 items = port.receive(burst)
                 if not items:
@@ -301,28 +303,6 @@ class PacketLoop:
         if sent:
             counters['sent'] += sent
         return handled
-
-    def _send_slots(self, out_if, slots):
-        """Sends a fast path's transmit-ring slots out of `out_if`; returns how many went."""
-        port = self.by_name.get(out_if)
-        if port is None:
-            self.counters['unknown-interface'] += len(slots)
-            return 0
-        if port.tx_base:
-            try:
-                dropped = port.transmit_slots(slots)
-            except OSError:
-                dropped = len(slots)
-        else:                                   # no transmit ring: one send a frame
-            dropped = 0
-            for slot in slots:
-                try:
-                    port.sock.send(slot[TX_DATA:])
-                except OSError:
-                    dropped += 1
-        if dropped:
-            self.counters['send-error'] += dropped
-        return len(slots) - dropped
 
     def _transmit(self):
         """Sends every outbox; returns how many of its frames were dropped (counted as send errors)."""
