@@ -30,7 +30,7 @@ DESCRIPTION = 'NAT gateway (Hyperplane) vs internet gateway: new connections/s, 
 PARAMETERS = dict(repeats=1, rounds=2, seconds=3.0, tcp_seconds=3.0, pings=600, interval_ms=10, warmup=100)
 QUICK = dict(rounds=1, seconds=2.0, tcp_seconds=2.0, pings=300)
 METRICS = {
-    'nat_connections_over_igw': Metric('higher', 0.4, 'new TCP connections/s: through the NAT gateway / the '
+    'nat_connections_over_igw': Metric('higher', 0.65, 'new TCP connections/s: through the NAT gateway / the '
                                        'internet gateway'),
     'nat_tcp_over_igw': Metric('higher', 0.5, 'TCP Mbit/s: through the NAT gateway / the internet gateway'),
     # Wide: the outage is set by timers' phases (a survivor adopts the lost node's blocks at its next
