@@ -167,27 +167,24 @@ class Port:
 
     def transmit(self, frames):
         """Puts `frames` in the TX ring and sends them all with one syscall; returns how many were
-        dropped (the ring full even after sending what it held, or a frame larger than a slot)."""
-        return self.transmit_slots([slot_header(len(frame)) + frame for frame in frames])
-
-    def transmit_slots(self, slots):
-        """`transmit` of frames already behind their `slot_header`: each slot goes in with one
-        store, status and lengths included (the kernel reads a TX slot only inside send(); with a
-        TX ring the socket's own send() sends what the ring holds and ignores its argument)."""
+        dropped (the ring full even after sending what it held, or a frame larger than a slot).
+        Each slot goes in with one store, its status and lengths included (the kernel reads a TX slot
+        only inside send(); with a TX ring the socket's own send() sends what the ring holds and
+        ignores its argument)."""
         ring, size, count, base, cursor = self.ring, self.frame_size, self.frame_count, self.tx_base, self.tx_cursor
         dropped = 0
-        for slot in slots:
+        for frame in frames:
             off = base + cursor * size
             if ring[off]:                   # the kernel still holds this slot (requested or sending)
                 self.kick()
                 if ring[off]:
                     dropped += 1
                     continue
-            n = len(slot)
+            n = TX_DATA + len(frame)
             if n > size:
                 dropped += 1
                 continue
-            ring[off:off + n] = slot
+            ring[off:off + n] = slot_header(len(frame)) + frame
             cursor += 1
             if cursor == count:
                 cursor = 0
