@@ -63,7 +63,7 @@ def cmd_capture(args):
     cmd = tcpdump_command(intf, args)
     nics = {names.nic(h): h for h in topo.hosts.values()}
     if intf in nics:                    # a patch-port cable's capture veth is made on first use
-        from testbed.fabric.nic_capture import capture_point
+        from testbed.fabric.nic_capture import capture_point  # here: it loads Mininet
         capture_point(names, nics[intf])
     print(f'capturing on {intf}, {what} ({topo.encapsulation} on the underlay); Ctrl-C ends it', file=sys.stderr)
     for line in legend(topo):

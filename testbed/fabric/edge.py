@@ -20,15 +20,9 @@ from testbed.appliances import processes
 from testbed.fabric import edge_plan, isolation, underlay
 from testbed.fabric.controller import REPO
 from testbed.fabric.names import UNDERLAY_MTU
+from testbed.fabric.shell import add_flows, sh
 
 FOLLOW_S = 0.1          # how often the mapping service is asked whether anything changed
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f'{cmd[:300]} failed: {r.stderr.strip()}')
-    return r.stdout
 
 
 def start(lab):
@@ -256,10 +250,3 @@ def attach_to_spine(topo, nm, node, cable, mac, ip, spine, port):
 
 def _up(ifname, mtu):
     return f'ip link set {ifname} mtu {mtu} && ethtool -K {ifname} tx off >/dev/null; ip link set {ifname} up'
-
-
-def add_flows(bridge, flows):
-    proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
-                          capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')

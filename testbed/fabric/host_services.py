@@ -25,6 +25,7 @@ from controllers.pipeline import SERVICE_MAC, SERVICE_PORT
 from testbed.appliances import processes
 from testbed.fabric.isolation import SealedLink
 from testbed.fabric.runstate import write_private
+from testbed.fabric.shell import sh
 from testbed.services import counters
 from testbed.services.addresses import ENI_BLOCK, METADATA_IP, domain_name, service_addresses
 from testbed.services.state import ServiceState
@@ -107,7 +108,7 @@ class HostServices:
         node.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1')
         bridge = net.get(self.lab.bridge(h.name))
         net.addLink(node, bridge, cls=SealedLink, intfName1=INTF, intfName2=name)
-        _sh(f'ip link set {name} mtu {self.topo.mtu} up && ethtool -K {name} tx off >/dev/null && '
+        sh(f'ip link set {name} mtu {self.topo.mtu} up && ethtool -K {name} tx off >/dev/null && '
             f'ovs-vsctl --timeout=10 add-port {bridge.name} {name} -- set interface {name} '
             f'ofport_request={SERVICE_PORT}')
         # no ARP either way: the pipeline sets both MACs
@@ -226,12 +227,6 @@ class HostServices:
             except subprocess.TimeoutExpired:
                 self.final[host] = None
         self.procs = {}
-
-
-def _sh(cmd):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f'{cmd[:200]} failed: {r.stderr.strip()}')
 
 
 def _readline(proc, timeout):

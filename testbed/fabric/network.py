@@ -22,6 +22,7 @@ from testbed.fabric.names import (
     UNDERLAY_PREFIXLEN,
     nic_mac,
 )
+from testbed.fabric.shell import add_flows, sh, vsctl
 
 
 class LabController(RemoteController):
@@ -37,29 +38,6 @@ class FabricSwitch(OVSSwitch):
 
     def start(self, controllers):
         return OVSSwitch.start(self, [])
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f'{cmd[:200]} failed: {r.stderr.strip()}')
-    return r.stdout
-
-
-def vsctl(*args, timeout=30):
-    """One ovs-vsctl transaction (arguments as a list: no shell, no 128 KiB limit of one
-    shell word)."""
-    r = subprocess.run(['ovs-vsctl', f'--timeout={timeout}', *args], capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f'ovs-vsctl {" ".join(args)[:200]} failed: {r.stderr.strip()}')
-    return r.stdout
-
-
-def add_flows(bridge, flows):
-    proc = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', bridge, '-'], input='\n'.join(flows),
-                          capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f'flows for {bridge} rejected: {proc.stderr.strip()}')
 
 
 def switch_opts(dpid, fail_mode='secure'):

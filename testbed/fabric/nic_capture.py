@@ -12,7 +12,7 @@ import os
 
 from testbed.fabric import cables, isolation, underlay
 from testbed.fabric.names import UNDERLAY_MTU
-from testbed.fabric.network import add_flows, sh, vsctl
+from testbed.fabric.shell import add_flows, sh, vsctl
 
 
 def _exists(intf):

@@ -158,7 +158,7 @@ class Packet:
         if self.outside:
             cmd = ['nsenter', *enter(lab.state, self.outside.name), *self.command()]
         elif self.from_host:
-            from testbed.fabric.nic_capture import injection_point
+            from testbed.fabric.nic_capture import injection_point  # here: it loads Mininet
             iface = injection_point(Names(lab.state.data['prefix']), self.topo.hosts[self.target['host']])
             cmd = [*self.command(), '--iface', iface]
         else:
