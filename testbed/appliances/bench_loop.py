@@ -1,24 +1,30 @@
-"""Micro-benchmark (not a test): packets per second through one packet loop against a minimal
-raw-socket forwarder, in the same run, on veths in a scratch namespace (vlt_*, deleted after).
+"""Micro-benchmark (not a test): packets per second through one packet loop against two reference
+forwarders, in the same run, on veths in a scratch namespace (vlt_*, deleted after).
 
     python -m testbed.appliances.bench_loop [--seconds 2] [--rounds 1] [--size 64]
-    python -m testbed.appliances.bench_loop --minimal IF_IN IF_OUT     # the reference forwarder
+    python -m testbed.appliances.bench_loop --raw-socket IF_IN IF_OUT   # a reference forwarder
+    python -m testbed.appliances.bench_loop --ring-copy IF_IN IF_OUT    # the other
 
 Frames are offered on vlt_*b0 through a transmit ring, as fast as the kernel takes them; the
 forwarder under test joins vlt_*a0 to vlt_*a1; what arrives on vlt_*b1 (its rx_packets) is what
-was forwarded, for both, and the forwarder's CPU time (user + system, /proc) over those frames is
-its cost a packet.  The reference uses the loop's own rings and socket options and copies each
-frame from slot to slot: what is compared is the work between the rings, not two ways of doing
-syscalls.  The variants alternate (A B A B ...) so that a change in the machine's load hits both.
-The ratios are the numbers to keep (for the `edge` experiment); absolute numbers depend on the
-machine and on whatever else runs.  It needs root and two mostly idle cores: run it only when the
-machine is quiet.
+was forwarded, for each, and the forwarder's CPU time (user + system, /proc) over those frames is
+its cost a packet.  The references (`REFERENCES`):
+- raw-socket: the minimal raw-socket forwarder, `send(recv())` on two AF_PACKET sockets, a syscall
+  each way a frame: what a Python forwarder costs without rings;
+- ring-copy: the loop's own rings and socket options, each frame copied from slot to slot and
+  nothing else: the floor of any Python loop on these rings, so that a ratio to it is the cost of
+  the work between the rings alone.
+The variants alternate (A B C A B C ...) so that a change in the machine's load hits all.  The
+ratios are the numbers to keep (for the `edge` experiment); absolute numbers depend on the machine
+and on whatever else runs.  It needs root and two mostly idle cores: run it only when the machine
+is quiet.
 """
 import argparse
 import json
 import os
 import select
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -64,10 +70,10 @@ def ring_copy(rx, tx, limit):
     return taken
 
 
-def minimal(if_in, if_out):
-    """The reference: frames from one interface to the other (one direction) through the same
-    rings and socket options as the loop's ports (a TPACKET_V2 receive ring on one, a transmit ring
-    with PACKET_QDISC_BYPASS on the other), copied slot to slot: no parsing, no handler."""
+def ring_forwarder(if_in, if_out):
+    """The ring-copy reference: frames from one interface to the other (one direction) through the
+    same rings and socket options as the loop's ports (a TPACKET_V2 receive ring on one, a transmit
+    ring with PACKET_QDISC_BYPASS on the other), copied slot to slot: no parsing, no handler."""
     rx, tx = pl.Port(if_in, tx_ring=False), pl.Port(if_out)
     stopping, forwarded = [], 0
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -81,6 +87,38 @@ def minimal(if_in, if_out):
         else:
             poller.poll(pl.POLL_MS)
     print(json.dumps({'sent': forwarded}), file=sys.stderr, flush=True)
+
+
+def raw_socket_forwarder(if_in, if_out):
+    """The raw-socket reference: `send(recv())` a frame, on blocking AF_PACKET sockets with the
+    loop's socket options (no rings).  Blocking, without a timeout: Python would poll() before each
+    recv() otherwise; SIGTERM ends the recv() by raising."""
+    rx, tx = (socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) for _ in range(2))
+    for sock, ifname in ((rx, if_in), (tx, if_out)):
+        sock.setsockopt(pl.SOL_PACKET, pl.PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(pl.SOL_PACKET, pl.PACKET_QDISC_BYPASS, 1)
+        sock.bind((ifname, pl.ETH_P_ALL))
+    forwarded, recv, send = 0, rx.recv, tx.send
+
+    def stop(*_):
+        raise InterruptedError
+    signal.signal(signal.SIGTERM, stop)
+    print('ready', flush=True)
+    try:
+        while True:
+            send(recv(65536))
+            forwarded += 1
+    except InterruptedError:
+        pass
+    print(json.dumps({'sent': forwarded}), file=sys.stderr, flush=True)
+
+
+REFERENCES = {'raw-socket': raw_socket_forwarder, 'ring-copy': ring_forwarder}
+
+
+def reference_command(variant, if_in, if_out):
+    """How to start reference forwarder `variant` (a name of REFERENCES) from `if_in` to `if_out`."""
+    return [sys.executable, '-m', 'testbed.appliances.bench_loop', f'--{variant}', if_in, if_out]
 
 
 def offer(ns, ifname, frame, seconds):
@@ -139,7 +177,7 @@ def measure(ns, proc, frame, seconds):
 
 def one_run(ns, variant, frame, seconds):
     (a0, _), (a1, _) = ns.pairs
-    cmd = ([sys.executable, '-m', 'testbed.appliances.bench_loop', '--minimal', a0, a1] if variant == 'minimal'
+    cmd = (reference_command(variant, a0, a1) if variant in REFERENCES
            else [sys.executable, '-m', 'testbed.appliances.packet_loop', a0, a1])
     proc = ns.popen(*cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -149,40 +187,46 @@ def one_run(ns, variant, frame, seconds):
     return dict(variant=variant, reported_pps=counters.get('sent', 0) / seconds, **row)
 
 
-def ratio(rows):
-    """Packet loop pps / minimal forwarder pps, from the sums of their rounds."""
-    total = {v: sum(r['forwarded_pps'] for r in rows if r['variant'] == v) for v in ('loop', 'minimal')}
-    return total['loop'] / total['minimal'] if total['minimal'] else None
-
-
-def cpu_ratio(rows):
-    """Minimal forwarder CPU a packet / packet loop CPU a packet (medians of their rounds): the
-    loop's packets per CPU second against the reference's, which a sender that cannot saturate
-    the reference does not cap."""
-    cost = {v: [r['cpu_us_per_packet'] for r in rows if r['variant'] == v] for v in ('loop', 'minimal')}
-    if not cost['loop'] or not cost['minimal']:
+def ratio(rows, tested, reference):
+    """pps of variant `tested` / pps of variant `reference` (medians of their rounds), or None."""
+    got = {v: [r['forwarded_pps'] for r in rows if r['variant'] == v] for v in (tested, reference)}
+    if not got[tested] or not got[reference] or not statistics.median(got[reference]):
         return None
-    return statistics.median(cost['minimal']) / statistics.median(cost['loop'])
+    return statistics.median(got[tested]) / statistics.median(got[reference])
+
+
+def cpu_ratio(rows, tested, reference):
+    """Reference CPU a packet / tested CPU a packet (medians of their rounds): the tested
+    forwarder's packets per CPU second against the reference's, which a sender that cannot
+    saturate the reference does not cap."""
+    cost = {v: [r['cpu_us_per_packet'] for r in rows if r['variant'] == v] for v in (tested, reference)}
+    if not cost[tested] or not cost[reference]:
+        return None
+    return statistics.median(cost[reference]) / statistics.median(cost[tested])
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--minimal', nargs=2, metavar=('IF_IN', 'IF_OUT'))
+    for name in REFERENCES:
+        ap.add_argument(f'--{name}', nargs=2, metavar=('IF_IN', 'IF_OUT'), help=f'run the {name} reference forwarder')
     ap.add_argument('--seconds', type=float, default=2.0)
     ap.add_argument('--rounds', type=int, default=1)
     ap.add_argument('--size', type=int, default=64, help='frame size in bytes')
     args = ap.parse_args(argv)
-    if args.minimal:
-        minimal(*args.minimal)
-        return 0
+    for name, forwarder in REFERENCES.items():
+        interfaces = getattr(args, name.replace('-', '_'))
+        if interfaces:
+            forwarder(*interfaces)
+            return 0
     frame = build_eth(mac('02:00:00:00:00:0b'), mac('02:00:00:00:00:0a'), ETH_P_IP, bytes(max(46, args.size - 14)))
     rows = []
     with ScratchNetns(pairs=2, tag=f"{os.getpid()}m") as ns:
         for _ in range(args.rounds):
-            for variant in ('loop', 'minimal'):
+            for variant in ('loop', *REFERENCES):
                 rows.append(one_run(ns, variant, frame, args.seconds))
                 print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({'loop_over_minimal': ratio(rows), 'cpu_loop_over_minimal': cpu_ratio(rows)}), flush=True)
+    print(json.dumps({f'loop_over_{name}': {'pps': ratio(rows, 'loop', name), 'per_cpu': cpu_ratio(rows, 'loop', name)}
+                      for name in REFERENCES}), flush=True)
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 
 from testbed.bench import results, runner
 
-SUITE = ('latency', 'throughput', 'convergence', 'scale', 'isolation', 'hyperplane')
+SUITE = ('latency', 'throughput', 'convergence', 'scale', 'isolation', 'hyperplane', 'edge')
 BASELINE = os.path.join(results.RESULTS, 'baselines', 'quick.json')
 OK, REGRESSED, IMPROVED, NEW, MISSING = 'ok', 'REGRESSED', 'improved', 'new', 'MISSING'
 

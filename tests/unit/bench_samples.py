@@ -71,8 +71,8 @@ def shuffle_sharding():
 
 def edge():
     pps = [dict(part='pps', variant=v, offered_pps=500000.0, forwarded_pps=f, cpu_us_per_packet=c)
-           for v, f, c in (('blackfoot', 300000.0, 3.0), ('minimal', 400000.0, 2.4), ('blackfoot', 320000.0, 2.8),
-                           ('minimal', 420000.0, 2.2))]
+           for v, f, c in (('blackfoot', 300000.0, 3.0), ('ring-copy', 400000.0, 2.4), ('raw-socket', 200000.0, 5.0),
+                           ('blackfoot', 320000.0, 2.8), ('ring-copy', 420000.0, 2.2), ('raw-socket', 220000.0, 4.0))]
     return pps + [dict(part='tcp', variant=v, mbps=m) for v, m in (('internet-gateway', 300.0), ('cross-host', 900.0))]
 
 

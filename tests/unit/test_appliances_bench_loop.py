@@ -11,22 +11,24 @@ from testbed.appliances.packets import ETH_P_IP, build_eth, mac
 from testbed.appliances.scratch_netns import ScratchNetns
 
 
-def test_ratio_sums_the_rounds_of_each_variant():
-    rows = [dict(variant='loop', forwarded_pps=90.0), dict(variant='minimal', forwarded_pps=100.0),
-            dict(variant='loop', forwarded_pps=70.0), dict(variant='minimal', forwarded_pps=100.0)]
-    assert bench_loop.ratio(rows) == pytest.approx(0.8)
-    assert bench_loop.ratio([dict(variant='loop', forwarded_pps=5.0)]) is None
+def test_ratio_is_of_the_medians_of_each_variants_rounds():
+    rows = [dict(variant='loop', forwarded_pps=p) for p in (90.0, 70.0, 95.0)] + \
+        [dict(variant='ring-copy', forwarded_pps=p) for p in (100.0, 120.0)] + \
+        [dict(variant='raw-socket', forwarded_pps=0.0)]
+    assert bench_loop.ratio(rows, 'loop', 'ring-copy') == pytest.approx(90 / 110)
+    assert bench_loop.ratio(rows, 'loop', 'raw-socket') is None         # nothing forwarded: no ratio
+    assert bench_loop.ratio(rows[:3], 'loop', 'ring-copy') is None
 
 
 def test_cpu_ratio_is_the_reference_cost_over_the_loop_cost():
     rows = [dict(variant='loop', cpu_us_per_packet=c) for c in (2.0, 2.5, 9.0)] + \
-        [dict(variant='minimal', cpu_us_per_packet=c) for c in (2.0, 1.5)]
-    assert bench_loop.cpu_ratio(rows) == pytest.approx(1.75 / 2.5)
-    assert bench_loop.cpu_ratio(rows[:3]) is None
+        [dict(variant='ring-copy', cpu_us_per_packet=c) for c in (2.0, 1.5)]
+    assert bench_loop.cpu_ratio(rows, 'loop', 'ring-copy') == pytest.approx(1.75 / 2.5)
+    assert bench_loop.cpu_ratio(rows[:3], 'loop', 'ring-copy') is None
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which('ip') is None, reason='needs root and iproute2')
-@pytest.mark.parametrize('variant', ['loop', 'minimal'])
+@pytest.mark.parametrize('variant', ['loop', *bench_loop.REFERENCES])
 def test_both_forwarders_forward(variant):
     frame = build_eth(mac('02:00:00:00:00:0b'), mac('02:00:00:00:00:0a'), ETH_P_IP, bytes(46))
     with ScratchNetns(pairs=2, tag=f'{os.getpid()}s') as ns:

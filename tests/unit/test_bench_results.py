@@ -83,8 +83,8 @@ def test_sample_figures_come_out_as_the_ratios_they_should(result_dir):
     sc = runner.redraw(result_dir('scale'))
     assert sc['startup_per_instance_over_plain'] == pytest.approx(0.05 / 0.04)
     edge = runner.redraw(result_dir('edge'))
-    assert edge == pytest.approx(dict(edge_pps_over_minimal=310 / 410, edge_pps_per_cpu_over_minimal=2.3 / 2.9,
-                                      tcp_igw_over_cross_host=1 / 3))
+    assert edge == pytest.approx(dict(edge_pps_over_raw_socket=310 / 210, edge_pps_over_ring_copy=310 / 410,
+                                      edge_pps_per_cpu_over_ring_copy=2.3 / 2.9, tcp_igw_over_cross_host=1 / 3))
 
 
 def test_security_groups_on_and_off_give_their_ratio_each_over_its_own_plain_path():
