@@ -125,6 +125,17 @@ def test_capture_of_a_host_nic_sees_the_vni_and_ends_cleanly_on_ctrl_c(lab, tmp_
     assert ('100.127.0.1', '100.127.0.3', 101, '10.0.1.10', '10.0.1.11') in seen        # red's VNI, not blue's
 
 
+def test_two_first_captures_of_one_host_at_once_both_see_its_traffic(lab):
+    """r3-h1's cable has no capture veth yet: both processes ask for it at once; one makes it."""
+    procs = [capture_process('-c', '1', 'r3-h1', 'udp', 'port', '6081') for _ in range(2)]
+    for proc in procs:
+        started(proc)
+    lab.node('app-1').cmd('ping -c1 -W2 10.0.1.10')
+    for proc in procs:
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and b'100.127.' in out, err
+
+
 def test_capture_with_a_bad_target_or_filter(lab):
     err = vpclab('capture', 'nosuch', returncode=2).stderr
     assert 'is no instance, physical host or interface' in err and err.count('\n') == 1
