@@ -7,7 +7,7 @@ import experiments
 from testbed.bench import results, runner
 
 
-def test_a_short_edge_run_measures_both_comparisons(tmp_path):
+def test_a_short_edge_run_measures_every_comparison(tmp_path):
     path = runner.run(experiments.get('edge'), ['rounds=1', 'seconds=0.5', 'tcp_seconds=1'], base=str(tmp_path))
     _, rows = results.load(path)
     assert {(r['part'], r['variant']) for r in rows} == {
