@@ -127,7 +127,7 @@ class NodeHandler:
     @property
     def counters(self):
         """The node's own counts (its drops by reason, `drop:<reason>`: one per packet it dropped) and its
-        NAT gateways' and NLBs' other counts.  Theirs of drops are left out: they count every try, and
+        NAT gateways' and NLBs' other counts.  Their drop counts are left out: they count every try, and
         `decide` tries an NLB's `reverse` on every packet of its VPC before a NAT gateway's."""
         out = Counter(self.own)
         cores = [nat.counters for nat, _ in self.by_id.values() if nat is not None]
