@@ -7,6 +7,7 @@ The store: the lab's `EmbeddedStore`, or an `EtcdStore` on an etcd the lab start
 a Unix socket in the run directory (`remote.StoreServer`): the nodes and Blackfoot run in network
 namespaces, where 127.0.0.1 is their own, and a filesystem socket reaches the lab from all of them.
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -89,10 +90,13 @@ class Fleet:
     # ---- failing and restoring ---------------------------------------------------------------
     def fail(self, name):
         """Node `name` dies (SIGKILL: no clean leave, its flows' state only in its peers' copies);
-        the store forgets its lease at once, so its peers adopt its port blocks."""
+        the store forgets its lease at once, so its peers adopt its port blocks.  Its counters file
+        goes: a dead node counts nothing, and readers wait for every file to be rewritten."""
         proc = self.procs.pop(name)
         proc.kill()
         proc.communicate()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(hyperplane_plan.counters_path(self.lab.run_dir, name))
         self.store.leave(name)
         self.failed.append(name)
 

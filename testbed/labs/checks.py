@@ -39,7 +39,12 @@ EDGE_DROP_REASONS = (
     'no-endpoint', 'not-the-service', 'wrong-vlan', 'source-not-site', 'no-route-to-igw', 'no-route-to-vgw',
     'no-route-to-dx', 'no-route-to-vpce', 'ttl-expired', 'no-mapping', 'esp-bad-icv', 'esp-bad-padding',
     'esp-not-esp', 'esp-not-tunnel', 'esp-replay', 'esp-sequence-exhausted', 'esp-short', 'esp-unknown-spi')
-REASONS = tuple(dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS)))
+# What a Hyperplane node counts its drops as (testbed/appliances/hyperplane/wire.py: `drop:<reason>`, its
+# NAT gateways', NLBs' and interface endpoints' verdicts).  A unit test keeps this list complete too.
+HYPERPLANE_DROP_REASONS = (
+    'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'not-a-flow', 'no-flow', 'ports-exhausted',
+    'not-this-load-balancer', 'not-this-endpoint')
+REASONS = tuple(dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS, *HYPERPLANE_DROP_REASONS)))
 S3_NAME = 's3'              # the lab's S3 host (docs/topology-format.md, "Names in the whole file")
 
 
@@ -65,9 +70,10 @@ class Check:
 
 @dataclass(frozen=True)
 class Drop:
-    """Where and why the data plane dropped a check's packet: a physical host's pipeline stage (or the
-    edge), the reason it counted, and the rule (flow, or the model's words for it) that decided.  Not
-    counted: no drop counter moved, and this is where the model (`vpclab trace`) says it is dropped."""
+    """Where and why the data plane dropped a check's packet: a physical host's pipeline stage, an edge node
+    (EDGE) or a Hyperplane node (HYPERPLANE_NODE, as `vpclab trace` names them), the reason it counted, and
+    the rule (flow, or the model's words for it) that decided.  Not counted: no drop counter moved, and
+    this is where the model (`vpclab trace`) says it is dropped."""
     host: str | None
     stage: str
     reason: str

@@ -7,9 +7,10 @@ listener it starts on the target's port when nothing listens there (stopped by i
 with the Hyperplane nodes the check names failed for its time (testbed.lab.Lab.fail_node, restore_node),
 DNS by dig at the VPC's DNS server (base + 2).  Where and why a denied packet was dropped is read from the
 data plane itself: the drop flows of every host bridge whose counters moved (their cookie names the
-reason, their table the stage; testbed/observe/trace_wire.py reads them the same way) and the edge's drop
-counters by reason; the model's trace (testbed/observe/trace_model.py) adds the words of the rule that
-decided when it agrees on the stage."""
+reason, their table the stage; testbed/observe/trace_wire.py reads them the same way) and the drop counters
+by reason of the edge nodes and the Hyperplane nodes (the files their processes rewrite in the run directory,
+as `vpclab trace --wire` reads them: testbed/observe/trace_beyond.py); the model's trace
+(testbed/observe/trace_model.py) adds the words of the rule that decided when it agrees on the stage."""
 import ipaddress
 import os
 import select
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from controllers import pipeline as P
 from testbed.commands.inspect import enter
 from testbed.errors import LabError, UsageError
-from testbed.fabric import edge as edge_world
 from testbed.labs.checks import S3_NAME, Drop, Result
+from testbed.observe.trace_beyond import appliances, delta, fresh, lab_run_dir
 from testbed.observe.trace_wire import moved, snapshot
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'probe.py')
@@ -30,14 +31,13 @@ DEADLINE_S = 1.0            # how long a denied packet is waited for
 LISTENER_S = 3.0            # how long a listener may take to start
 SETTLE_MIN_S, SETTLE_MAX_S = 0.5, 1.5   # waiting for the flows' counters to take in a probe's last packets
 INVALID = 'invalid-packet'  # conntrack's drop reason (controllers/pipeline.py)
-EDGE_FRESH_S = 1.5          # from another terminal, the edge's counters file is rewritten every second
 
 
 @dataclass(frozen=True)
 class Target:
     ip: str
     listeners: tuple        # (node name, port): where the packet ends up (a load balancer's targets ...)
-    via_edge: bool          # the packet leaves or enters a VPC through the edge
+    via_edge: bool          # the packet meets the edge (or a Hyperplane node, whose packets go on through it)
 
 
 class Runner:
@@ -81,14 +81,14 @@ class Runner:
                 lb = vpc.load_balancers[to]
                 address = lb.addresses[0]
                 ip = address.public_ip if src_outside and address.public_ip else address.ip
-                return Target(ip, _targets(lb, port), src_outside)
+                return Target(ip, _targets(lb, port), True)
             if to in vpc.endpoints:
                 ep = vpc.endpoints[to]
                 if ep.ip is None:            # a gateway endpoint: its service, S3
                     return Target(topo.services.s3_ip, ((S3_NAME, port),), True)
                 provider, _, service = ep.service.partition('/')
                 lb = topo.vpcs[provider].load_balancers[topo.vpcs[provider].endpoint_services[service].load_balancer]
-                return Target(ep.ip, _targets(lb, port), False)
+                return Target(ep.ip, _targets(lb, port), True)
         hosts = topo.outside.hosts()
         if to in hosts:
             return Target(hosts[to].ip, ((to, port),), True)
@@ -164,10 +164,13 @@ class Runner:
 
     # ---- why it was dropped ---------------------------------------------------------------------
     def _drops_now(self, target):
-        return snapshot(self.lab), self._edge_drops() if target.via_edge else None
+        return snapshot(self.lab), appliances(lab_run_dir(self.lab)) if target.via_edge else None
 
     def _drops_since(self, before, target):
-        flows, edge = before
+        flows, boxes = before
+        # the edge's and the nodes' counts are taken in as the packets go: any of their files written after
+        # the probe ended has them, so waiting for those overlaps with the flows' settling
+        ended = time.time()
         found = []
         for host, hits in moved(flows, self._settled()).items():
             for key, (f, _) in hits.items():
@@ -176,10 +179,8 @@ class Runner:
                     found.append((key[0], Drop(host, P.stage(key[0]).name, P.DROP_REASONS[ident],
                                                f'flow priority {f["priority"]}, {f["match"] or "(all)"}')))
         drops = [d for _, d in sorted(found, key=lambda x: x[0])]
-        if edge is not None:
-            after = self._edge_drops(fresh_after=time.time())
-            drops += [Drop(node, 'EDGE', key[5:], 'Blackfoot') for node, counted in after.items()
-                      for key, n in counted.items() if key.startswith('drop:') and n > edge.get(node, {}).get(key, 0)]
+        if boxes is not None:
+            drops += box_drops(boxes, fresh(lab_run_dir(self.lab), ended))
         return drops
 
     def _settled(self):
@@ -195,18 +196,6 @@ class Runner:
                 return now
             last = now
         return last
-
-    def _edge_drops(self, fresh_after=None):
-        """{edge node: its handler's counters (drop:<reason> ...)}; {} without an edge.  From the Lab itself
-        it asks the edge processes; from another terminal it reads the files they rewrite every second."""
-        if getattr(self.lab, 'edge', None) is not None:
-            nodes = self.lab.edge_counters().get('nodes', {})
-            return {node: c.get('handler', {}) for node, c in nodes.items()}
-        run_dir = self.state.data.get('run_dir')
-        deadline = time.monotonic() + EDGE_FRESH_S
-        while fresh_after is not None and time.monotonic() < deadline and not _written_since(run_dir, fresh_after):
-            time.sleep(0.1)
-        return {node: c.get('handler', {}) for node, c in edge_world.read_counters(run_dir).items()}
 
     def _explained(self, check, drops, target, detail):
         """(drops, detail) with the model's words: for the rule that decided where the model agrees with a
@@ -254,6 +243,14 @@ def _model_drop(model):
     return None, ''
 
 
+def box_drops(before, after):
+    """The drops the edge nodes ('edge1' ...) and Hyperplane nodes ('hp1' ...) counted (`drop:<reason>`)
+    between two reads of their counters (trace_beyond.appliances), at the stages `vpclab trace` names."""
+    return [Drop(box, 'HYPERPLANE_NODE', key[5:]) if box.startswith('hp') else Drop(box, 'EDGE', key[5:], 'Blackfoot')
+            for box, moved_by in sorted(delta(before, after).items())
+            for key, n in moved_by.items() if key.startswith('drop:') and n > 0]
+
+
 def _targets(lb, port):
     """(target, target port) of the load balancer's listener on `port` (none: nothing listens)."""
     listener = next((x for x in lb.listeners if x.port == port), None)
@@ -270,13 +267,6 @@ def _received(text):
 
 def _counts(flows):
     return {host: {key: f['n_packets'] for key, f in by_key.items()} for host, by_key in flows.items()}
-
-
-def _written_since(run_dir, when):
-    try:
-        return any(e.stat().st_mtime > when for e in os.scandir(run_dir) if e.name.startswith('edge'))
-    except OSError:
-        return True
 
 
 class NodesDown:

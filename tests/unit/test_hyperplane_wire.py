@@ -126,6 +126,27 @@ def test_health_checks_probe_from_a_port_that_comes_back_here():
     assert struct.unpack_from('!II', rst, 24) == (0x1001, 7001) and rst[33] == TCP_RST | TCP_ACK
 
 
+def test_a_node_counts_each_packet_it_drops_once_by_its_reason():
+    """What `vpclab check` reads of a node: a NAT gateway's packet is forwarded, whatever the NLBs of its
+    VPC said of it first (their `reverse`); a port of no listener is one drop; a refused health check none."""
+    topo = load(TOPO)
+    _, nodes, handlers = fleet(topo)
+    nat = next(r for r in hp.resources(topo) if r.kind == 'nat')
+    h = handlers[nat.shard[0]]
+    assert h(frame(nat.vni, tcp(p.ip4('10.0.1.10'), 40000, WEB, 80), node=nodes[nat.shard[0]]), 'ul', None)
+    assert not [k for k in h.counters if k.startswith('drop:')]
+    lb = next(r for r in hp.resources(topo) if r.name == 'pub-nlb')
+    h, node, vip = handlers[lb.shard[0]], nodes[lb.shard[0]], p.ip4(lb.ips[0])
+    udp = p.build_ipv4(WEB, vip, p.PROTO_UDP, struct.pack('!HHHH', 40001, 81, 8, 0))
+    for packet in (tcp(WEB, 40001, vip, 81), udp):
+        assert h(frame(lb.vni, packet, p.ip4(EDGE[0]), node), 'ul', None) == []
+    assert {k: v for k, v in h.counters.items() if k.startswith('drop:')} == {'drop:no-listener': 2}
+    _, ip, packet = next(x for x in (inner(f) for _, f in h.health_checks(200.0)) if x[1].src == vip)
+    refused = tcp(ip.dst, 8081, vip, struct.unpack_from('!H', packet, 20)[0], TCP_RST | TCP_ACK)
+    assert h(frame(lb.vni, refused, node=node), 'ul', None) == []
+    assert h.counters['drop:no-listener'] == 2 and len([k for k in h.counters if k.startswith('drop:')]) == 1
+
+
 def test_a_probe_uses_a_new_source_port_each_time():
     topo = load(TOPO)
     _, _, handlers = fleet(topo)

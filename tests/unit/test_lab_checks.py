@@ -1,5 +1,6 @@
 """Checks files and their reports (testbed/labs/checks.py), the lab catalog (testbed/labs/catalog.py) and
 `vpclab check`'s exit code 2 for a bad file: no lab, no root."""
+import dataclasses
 import json
 import pathlib
 import re
@@ -10,6 +11,7 @@ import pytest
 from testbed.commands import cli
 from testbed.labs import catalog, checks
 from testbed.labs.checks import Check, Drop, Result
+from testbed.labs.runner import box_drops
 from testbed.topology import TopologyError, load
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -127,6 +129,24 @@ def test_edge_drop_reasons_are_those_blackfoot_counts():
     assert literal | routed == set(checks.EDGE_DROP_REASONS)
 
 
+def test_hyperplane_drop_reasons_are_those_the_nodes_count():
+    source = ''.join((ROOT / 'testbed' / 'appliances' / 'hyperplane' / f).read_text()
+                     for f in ('wire.py', 'nat.py', 'nlb.py', 'privatelink.py'))
+    # the cores' verdicts, which the node counts as drop:<reason>, and what it counts before deciding
+    literal = set(re.findall(r"(?:_drop|Drop)\('([a-z0-9-]+)'", source) + re.findall(r"'drop:([a-z0-9-]+)'", source))
+    assert literal == set(checks.HYPERPLANE_DROP_REASONS)
+
+
+def test_a_check_may_name_a_hyperplane_node_s_reason(topo):
+    found, = read('checks:\n  - {from: web-1, to: web-nlb, protocol: tcp, port: 81, expect: denied, '
+                  'reason: no-listener}\n', topo)
+    assert found.reason == 'no-listener'
+    said = error('checks:\n  - {from: web-1, to: web-nlb, protocol: tcp, port: 81, expect: denied, '
+                 'reason: no-listner}\n', topo)
+    assert said.startswith('x.yaml:2') and "'no-listner' is not a drop reason" in said
+    assert "did you mean 'no-listener'?" in said and '\n' not in said
+
+
 # ---- judging and reports ------------------------------------------------------------------------
 
 ALLOWED = Check('a', 'web-1', 2, to='db-1', protocol='tcp', port=5432)
@@ -150,6 +170,30 @@ def test_judging():
     assert not broken.passed and broken.why == 'could not run: no lab'
     nothing = Result(ALLOWED, 'denied', 'no answer within 1 s; no drop counter moved')
     assert nothing.why == 'denied, expected allowed: no answer within 1 s; no drop counter moved'
+
+
+NODE = Drop('hp3', 'HYPERPLANE_NODE', 'no-listener')
+
+
+def test_judging_a_drop_at_a_hyperplane_node():
+    no_listener = Check('d', 'example-web', 5, to='pub-nlb', protocol='tcp', port=81, expect='denied',
+                        reason='no-listener')
+    assert NODE.words() == 'dropped at HYPERPLANE_NODE on hp3: no-listener'
+    assert Result(no_listener, 'denied', drops=[NODE]).passed
+    wrong = Result(dataclasses.replace(no_listener, reason='no-flow'), 'denied', drops=[NODE])
+    assert not wrong.passed
+    assert wrong.why == 'denied, but not for no-flow: dropped at HYPERPLANE_NODE on hp3: no-listener'
+    allowed = Result(dataclasses.replace(no_listener, expect='allowed', reason=None), 'denied', drops=[NODE])
+    assert allowed.why == 'denied, expected allowed: dropped at HYPERPLANE_NODE on hp3: no-listener'
+
+
+def test_the_drops_the_edge_and_hyperplane_nodes_counted_between_two_reads():
+    before = {'edge1': {'drop:no-mapping': 4, 'relayed': 9}, 'hp3': {'drop:no-listener': 1, 'health-probes': 7}}
+    after = {'edge1': {'drop:no-mapping': 4, 'relayed': 12, 'drop:no-elastic-ip': 1},
+             'hp3': {'drop:no-listener': 2, 'health-probes': 9, 'traced:drop:no-flow': 1}, 'hp1': {'drop:no-flow': 1}}
+    assert box_drops(before, after) == [Drop('edge1', 'EDGE', 'no-elastic-ip', 'Blackfoot'),
+                                        Drop('hp1', 'HYPERPLANE_NODE', 'no-flow'), NODE]
+    assert box_drops(after, after) == []
 
 
 def test_a_drop_only_the_model_predicts_is_said_so_and_does_not_count_as_the_data_plane_s_reason():

@@ -126,12 +126,14 @@ class NodeHandler:
 
     @property
     def counters(self):
+        """The node's own counts (its drops by reason, `drop:<reason>`: one per packet it dropped) and its
+        NAT gateways' and NLBs' other counts.  Their drop counts are left out: they count every try, and
+        `decide` tries an NLB's `reverse` on every packet of its VPC before a NAT gateway's."""
         out = Counter(self.own)
-        for nat, _ in self.by_id.values():
-            if nat is not None:
-                out.update(nat.counters)
-        for nlb in {id(x): x for x in self.nlbs.values() if isinstance(x, Nlb)}.values():
-            out.update(nlb.counters)
+        cores = [nat.counters for nat, _ in self.by_id.values() if nat is not None]
+        cores += [nlb.counters for nlb in {id(x): x for x in self.nlbs.values() if isinstance(x, Nlb)}.values()]
+        for c in cores:
+            out.update({k: v for k, v in c.items() if not k.startswith('drop:')})
         return out
 
     # --- frames in ----------------------------------------------------------------------------
@@ -150,6 +152,8 @@ class NodeHandler:
             return []
         packet = bytes(d.inner[eth.offset:eth.offset + ip.total_length])
         vni, verdict = self.decide(d.vni, ip, packet)
+        if isinstance(verdict, Drop):
+            self.own[f'drop:{verdict.reason}'] += 1
         if packet.endswith(TRACE_MARK):
             # what became of a traced packet, apart from the same counters' health checks and other flows
             self.own[f'traced:drop:{verdict.reason}' if isinstance(verdict, Drop) else
@@ -157,7 +161,8 @@ class NodeHandler:
         return self.frames(verdict, vni)
 
     def decide(self, vni, ip, packet):
-        """(VNI the verdict belongs in, verdict) for an IPv4 packet arriving in VPC `vni`."""
+        """(VNI the verdict belongs in, verdict) for an IPv4 packet arriving in VPC `vni`; the verdict None
+        for a health check's answer that the node took in (a refusal: nothing to send, no packet dropped)."""
         key = (vni, ip.dst)
         nat = self.nats.get(key)
         if nat is not None:
@@ -189,7 +194,6 @@ class NodeHandler:
         for v, net, mask, nat in self.nat_by_source:
             if v == vni and src & mask == net:
                 return vni, nat.translate_out(packet)
-        self.own['drop:not-served'] += 1
         return vni, Drop('not-served')
 
     def frames(self, verdict, vni):
@@ -298,7 +302,6 @@ class NodeHandler:
         sport, dport = struct.unpack_from('!HH', packet, at)
         pending = self.probes.pop((ip.src, sport, dport), None)
         if pending is None:
-            self.own['drop:no-listener'] += 1
             return Drop('no-listener')
         checks, target, _ = pending
         flags = packet[at + 13]
@@ -307,7 +310,7 @@ class NodeHandler:
         if change:
             self.own[f'health:{target.name}:{change}'] += 1
         if not ok:
-            return Drop('probe-refused')
+            return None
         seq, ack = struct.unpack_from('!II', packet, at + 4)
         # the RST takes the SYN-ACK's acknowledgement as its sequence number, or the target ignores it
         return Forward(_tcp(ip.dst, dport, ip.src, sport, ack, (seq + 1) & 0xffffffff, TCP_RST | TCP_ACK))

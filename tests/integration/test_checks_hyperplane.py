@@ -1,0 +1,33 @@
+"""A check denied at a Hyperplane node, with real packets (topologies/hyperplane.yaml): the internet to
+pub-nlb's elastic IP on a port it has no listener on.  Blackfoot lets the SYNs in to the node of their
+bucket, which drops them (`drop:no-listener`); the runner reads that from the node's counters, so a check
+naming that reason passes and one naming another fails, saying which node dropped the packet and why."""
+from conftest import topology
+
+from testbed.commands.trace import probe
+from testbed.lab import Lab
+from testbed.labs import checks
+from testbed.labs.runner import Runner
+from testbed.observe.trace_model import TraceState, trace
+
+CHECKS = '''checks:
+  - {name: listener, from: example-web, to: pub-nlb, protocol: tcp, port: 80, expect: allowed}
+  - {name: right, from: example-web, to: pub-nlb, protocol: tcp, port: 81, expect: denied, reason: no-listener}
+  - {name: wrong, from: example-web, to: pub-nlb, protocol: tcp, port: 81, expect: denied, reason: no-flow}
+'''
+
+
+def test_a_denial_at_a_node_is_read_from_its_counters_and_names_the_node(tmp_path):
+    path = tmp_path / 'checks.yaml'
+    path.write_text(CHECKS)
+    with Lab(topology('hyperplane.yaml')) as lab:
+        model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/81'))
+        listener, right, wrong = Runner(lab).run(checks.load(path, lab.topology))
+    table = checks.render([listener, right, wrong], 'hyperplane', 'table')
+    assert listener.passed and right.passed, table
+    node = next(s.host for s in model.steps if s.stage == 'HYPERPLANE_NODE')
+    first = right.drops[0]
+    assert (first.stage, first.host, first.reason, first.counted) == ('HYPERPLANE_NODE', node, 'no-listener', True)
+    assert first.rule, table                   # the model agrees on the node: its words for what decided
+    assert not wrong.passed, table
+    assert wrong.why.startswith(f'denied, but not for no-flow: dropped at HYPERPLANE_NODE on {node}: no-listener')
