@@ -14,7 +14,7 @@ so the edge looks each packet's destination up in what the mapping service said 
 elastic IP follows a migration.  Prints `ready` when its sockets are open; on SIGTERM its counters.
 With `counters_file` in CONFIG it also writes its counters there as JSON every second, when asked
 and when it stops (a root-only file, replaced atomically), so that `vpclab counters` in another
-terminal can read them (testbed/fabric/edge.py, `read_counters`).
+terminal can read them (testbed/fabric/edge_plan.py, `read_counters`).
 """
 import json
 import os

@@ -6,7 +6,7 @@ import os
 from testbed.commands import aws
 from testbed.commands.output import Report, Table, output_argument, render
 from testbed.errors import UsageError
-from testbed.fabric import edge
+from testbed.fabric import edge, edge_plan, hyperplane_plan
 from testbed.observe.flows import dump_flows, parse_flows, table_number
 from testbed.services.counters import services_table
 
@@ -92,9 +92,31 @@ def counters(lab, args):
     report.tables.append(Table(('WHAT', 'VALUE'), [('conntrack drops (shared datapath)', datapath),
                                                    ('alerts', m['alerts']),
                                                    ('OpenFlow errors', len(m['ofp_errors']))], 'other'))
-    services_table(report, os.path.dirname(lab.flow_log_path))     # DNS and metadata answers per host
-    edge.counters_table(report, os.path.dirname(lab.flow_log_path))  # Blackfoot's counters and drops
+    run_dir = os.path.dirname(lab.flow_log_path)
+    services_table(report, run_dir)     # DNS and metadata answers per host
+    appliance_tables(report, edge_plan.read_counters(run_dir), 'edge (Blackfoot)', 'Edge')
+    appliance_tables(report, hyperplane_plan.read_counters(run_dir), 'Hyperplane nodes', 'HyperplaneNodes')
     return render(report, args)
+
+
+def appliance_tables(report, nodes, title, key):
+    """Adds the counters and drops by reason of the dedicated hosts' packet loops ({node: counters as its
+    process last wrote them in the run directory}) to a `counters` report: the loops' own and their
+    handler's, the sum and each node's."""
+    if not nodes:
+        return report
+    total = edge.merge(nodes.values())
+    handler = total.get('handler', {})
+    loop = [(k, v) for k, v in sorted(total.items()) if not isinstance(v, dict)]
+    rows = [(k, v, *(n.get(k, 0) for n in nodes.values())) for k, v in loop]
+    rows += [(k, v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
+             for k, v in sorted(handler.items()) if not k.startswith('drop:') and not isinstance(v, dict)]
+    report.tables.append(Table(('COUNTER', 'ALL', *nodes), rows, title))
+    drops = [(k[5:], v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
+             for k, v in sorted(handler.items()) if k.startswith('drop:')]
+    report.tables.append(Table(('REASON', 'ALL', *nodes), drops, f'{title}: drops by reason', empty='(no drops)'))
+    report.document[key] = dict(Total=total, Nodes=nodes)
+    return report
 
 
 def alerts(lab, args):

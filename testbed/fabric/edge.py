@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 
-from testbed import run_dir as run_dir_files
 from testbed.appliances import processes
 from testbed.fabric import edge_plan, isolation, underlay
 from testbed.fabric.controller import REPO
@@ -186,32 +185,6 @@ class EdgeWorld:
             except Exception:       # noqa: BLE001  stop the others whatever one did
                 pass
         self.procs = {}
-
-
-def read_counters(run_dir):
-    """edge node ('edge1', ...) -> the counters its process last wrote in the run directory."""
-    return {f'edge{k}': v for k, v in run_dir_files.read_counters(run_dir, 'edge', edge_plan.COUNTERS_SUFFIX).items()}
-
-
-def counters_table(report, run_dir):
-    """Adds the edge's counters and drops by reason (as its processes last wrote them) to a
-    `counters` report (testbed/commands/views.py)."""
-    from testbed.commands.output import Table
-    nodes = read_counters(run_dir)
-    if not nodes:
-        return report
-    total = merge(nodes.values())
-    handler = total.get('handler', {})
-    loop = [(k, v) for k, v in sorted(total.items()) if not isinstance(v, dict)]
-    rows = [(k, v, *(n.get(k, 0) for n in nodes.values())) for k, v in loop]
-    rows += [(k, v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
-             for k, v in sorted(handler.items()) if not k.startswith('drop:')]
-    report.tables.append(Table(('COUNTER', 'ALL', *nodes), rows, 'edge (Blackfoot)'))
-    drops = [(k[5:], v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
-             for k, v in sorted(handler.items()) if k.startswith('drop:')]
-    report.tables.append(Table(('REASON', 'ALL', *nodes), drops, 'edge drops by reason', empty='(no drops)'))
-    report.document['Edge'] = dict(Total=total, Nodes=nodes)
-    return report
 
 
 def merge(counters):

@@ -23,6 +23,7 @@ reply-route admission holds for VPN and Direct Connect alike.
 import ipaddress
 from dataclasses import dataclass, field
 
+from testbed import run_dir as run_dir_files
 from testbed.fabric import hyperplane_plan
 
 EDGE_UNDERLAY = ipaddress.IPv4Address('100.127.255.0')   # + k: never a physical host's (at most 1000)
@@ -163,6 +164,11 @@ COUNTERS_SUFFIX = '-counters.json'
 def counters_path(run_dir, k):
     """Where edge node k's process writes its counters (for `vpclab counters` in another terminal)."""
     return f'{run_dir}/edge{k}{COUNTERS_SUFFIX}'
+
+
+def read_counters(run_dir):
+    """edge node ('edge1', ...) -> the counters its process last wrote in the run directory."""
+    return {f'edge{k}': v for k, v in run_dir_files.read_counters(run_dir, 'edge', COUNTERS_SUFFIX).items()}
 
 
 def edge_count(topo):

@@ -12,6 +12,7 @@ out of every shard and never replaced.
 import ipaddress
 from dataclasses import asdict, dataclass, field
 
+from testbed import run_dir as run_dir_files
 from testbed.appliances.hyperplane import sharding
 
 NODE_UNDERLAY = ipaddress.IPv4Address('100.127.254.0')   # + k: below the edge's 100.127.255.<k>
@@ -58,8 +59,14 @@ def store_socket(run_dir):
 
 
 def counters_path(run_dir, name):
-    """Where node `name`'s process writes its counters (for `vpclab trace --wire` from another terminal)."""
+    """Where node `name`'s process writes its counters (for `vpclab trace --wire` and `vpclab counters`
+    from another terminal)."""
     return f'{run_dir}/{name}{COUNTERS_SUFFIX}'
+
+
+def read_counters(run_dir):
+    """node ('hp1', ...) -> the counters its process last wrote in the run directory."""
+    return {f'hp{k}': v for k, v in run_dir_files.read_counters(run_dir, 'hp', COUNTERS_SUFFIX).items()}
 
 
 def node_ip(k):

@@ -14,7 +14,6 @@ import os
 import subprocess
 import time
 
-from testbed import run_dir as run_dir_files
 from testbed.fabric import edge_plan, hyperplane_plan
 
 FRESH_S = 3.0                      # at most this long for every counters file to be rewritten
@@ -26,11 +25,8 @@ def lab_run_dir(lab):
 
 def appliances(run_dir):
     """{'edge1': handler counters, ..., 'hp1': ...} as the processes last wrote them."""
-    out = {}
-    for prefix, suffix in (('edge', edge_plan.COUNTERS_SUFFIX), ('hp', hyperplane_plan.COUNTERS_SUFFIX)):
-        for name, counters in run_dir_files.read_counters(run_dir, prefix, suffix).items():
-            out[prefix + name] = counters.get('handler', {})
-    return out
+    written = {**edge_plan.read_counters(run_dir), **hyperplane_plan.read_counters(run_dir)}
+    return {name: counters.get('handler', {}) for name, counters in written.items()}
 
 
 def fresh(run_dir, since, timeout=FRESH_S):

@@ -2,7 +2,11 @@
 pub-nlb's elastic IP on a port it has no listener on.  Blackfoot lets the SYNs in to the node of their
 bucket, which drops them (`drop:no-listener`); the runner reads that from the node's counters, so a check
 naming that reason passes and one naming another fails, saying which node dropped the packet and why."""
-from conftest import topology
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, topology
 
 from testbed.commands.trace import probe
 from testbed.lab import Lab
@@ -23,6 +27,9 @@ def test_a_denial_at_a_node_is_read_from_its_counters_and_names_the_node(tmp_pat
     with Lab(topology('hyperplane.yaml')) as lab:
         model = trace(lab.topology, TraceState.of_lab(lab), 'example-web', 'pub-nlb', probe('tcp/81'))
         listener, right, wrong = Runner(lab).run(checks.load(path, lab.topology))
+        # and `vpclab counters` in another terminal shows that node's drop, from the same files
+        shown = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', 'counters', '-o', 'json'], cwd=ROOT,
+                               capture_output=True, text=True, timeout=60)
     table = checks.render([listener, right, wrong], 'hyperplane', 'table')
     assert listener.passed and right.passed, table
     node = next(s.host for s in model.steps if s.stage == 'HYPERPLANE_NODE')
@@ -30,4 +37,6 @@ def test_a_denial_at_a_node_is_read_from_its_counters_and_names_the_node(tmp_pat
     assert (first.stage, first.host, first.reason, first.counted) == ('HYPERPLANE_NODE', node, 'no-listener', True)
     assert first.rule, table                   # the model agrees on the node: its words for what decided
     assert not wrong.passed, table
+    nodes = json.loads(shown.stdout)['HyperplaneNodes']['Nodes']
+    assert nodes[node]['handler'].get('drop:no-listener', 0) >= 2, shown
     assert wrong.why.startswith(f'denied, but not for no-flow: dropped at HYPERPLANE_NODE on {node}: no-listener')

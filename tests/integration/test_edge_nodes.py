@@ -6,7 +6,7 @@ import pytest
 from conftest import topology
 from edge_helpers import curl, echo_server
 
-from testbed.fabric import edge
+from testbed.fabric import edge_plan
 from testbed.lab import Lab
 
 INTERNET = '198.51.100.10'
@@ -47,7 +47,7 @@ def test_the_internet_reaches_both_elastic_ips_whichever_node_the_reply_takes(la
 
 def test_counters_for_another_terminal_are_in_the_run_directory(lab):
     lab.edge_counters()                 # asking makes every node write its file now
-    nodes = edge.read_counters(lab.run_dir)
+    nodes = edge_plan.read_counters(lab.run_dir)
     assert set(nodes) == {'edge1', 'edge2'} and all('handler' in n for n in nodes.values())
 
 

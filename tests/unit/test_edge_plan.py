@@ -95,19 +95,20 @@ def test_two_edge_nodes_share_igw_and_endpoint_routes_by_source_and_keep_tunnels
 
 def test_edge_counters_are_written_atomically_and_read_from_another_terminal(tmp_path):
     from testbed.commands.output import Report
-    from testbed.fabric import edge
+    from testbed.commands.views import appliance_tables
     for k, sent in ((1, 5), (2, 7)):
         edge_process.write_counters(edge_plan.counters_path(str(tmp_path), k),
                                     {'sent': sent, 'handler': {'out:internet': sent, 'drop:no-elastic-ip': k}})
     assert oct(os.stat(edge_plan.counters_path(str(tmp_path), 1)).st_mode & 0o777) == '0o600'
     assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
-    nodes = edge.read_counters(str(tmp_path))
+    nodes = edge_plan.read_counters(str(tmp_path))
     assert set(nodes) == {'edge1', 'edge2'}
-    report = edge.counters_table(Report([], {}), str(tmp_path))
+    report = appliance_tables(Report([], {}), nodes, 'edge (Blackfoot)', 'Edge')
     assert report.document['Edge']['Total'] == {'sent': 12, 'handler': {'out:internet': 12, 'drop:no-elastic-ip': 3}}
     drops = report.tables[-1]
     assert list(drops.rows) == [('no-elastic-ip', 3, 1, 2)]
-    assert edge.counters_table(Report([], {}), str(tmp_path / 'none')).tables == []
+    nothing = edge_plan.read_counters(str(tmp_path / 'none'))
+    assert appliance_tables(Report([], {}), nothing, 'edge', 'Edge').tables == []
 
 
 def test_the_plan_tells_each_edge_process_where_to_write_its_counters():

@@ -69,3 +69,19 @@ def test_a_controller_started_with_a_failed_node_gives_its_buckets_back_when_it_
     restored = started.with_failed([])
     assert all(restored.live(r) == r['shard'] for r in restored.resources)
     assert started.describe()['failed'] == [lost]
+
+
+def test_the_nodes_counters_files_make_the_counters_views_tables(tmp_path):
+    from testbed.appliances.edge_process import write_counters
+    from testbed.commands.output import Report
+    from testbed.commands.views import appliance_tables
+    for name, dropped in (('hp1', 0), ('hp2', 3)):
+        write_counters(hp.counters_path(str(tmp_path), name),
+                       {'received': 10, 'handler': {'nat:forward': 4, 'drop:no-listener': dropped}})
+    nodes = hp.read_counters(str(tmp_path))
+    assert set(nodes) == {'hp1', 'hp2'}
+    report = appliance_tables(Report([], {}), nodes, 'Hyperplane nodes', 'HyperplaneNodes')
+    counted, drops = report.tables
+    assert list(counted.rows) == [('received', 20, 10, 10), ('nat:forward', 8, 4, 4)]
+    assert list(drops.rows) == [('no-listener', 3, 0, 3)]
+    assert report.document['HyperplaneNodes']['Total']['handler']['drop:no-listener'] == 3
