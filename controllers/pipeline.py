@@ -133,8 +133,6 @@ ENI_SERVICES_PPS, ENI_SERVICES_BURST = 1024, 128
 CT_ZONE_LIMIT = 20000        # connections per ENI zone
 NEGATIVE_S = 5               # reactive: how long a host remembers that a destination does not exist
 FLOW_LOG_FLOW_LIMIT = 10000  # learned flow-log counting flows per host; the ENI with most loses its oldest
-
-
 ENI_METERS = 3               # each ENI's meters: its alert samples, its packet-ins, its services
 
 
