@@ -20,9 +20,9 @@ STAGES = (
           'from an instance port only the instance\'s own MAC and IP pass (anti-spoofing), tagged with its VPC '
           '(metadata = VNI), ENI (reg0) and subnet (reg2); a sample of spoofed packets goes to the controller '
           '(metered) and raises an alert; an 802.1Q-tagged frame is unsupported. From the tunnel port: to CHECK. '
-          'DNS and metadata requests go to the service port, DHCP to the router (docs/services.md), before any '
-          'security group, ACL or flow log.',
-          ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address')),
+          'DNS and metadata requests go to the service port (at most `ENI_SERVICES_PPS` packets a second per ENI, '
+          'its own meter), DHCP to the router (docs/services.md), before any security group, ACL or flow log.',
+          ('spoofed-source', 'unknown-port', 'unsupported-protocol', 'service-address', 'services-throttled')),
     Stage(10, 'ARP', '1-3 ARP answered on the host',
           'the host cache answers ARP for instances of the sender\'s VPC, the VPC router (`0e:00:00:00:00:01`) '
           'for each subnet\'s `.1` and for the addresses of NLBs and interface endpoints; the reply is built in '
@@ -127,17 +127,29 @@ ALERT_PPS, ALERT_BURST = 50, 20
 CHECK_MISS_PPS, CHECK_MISS_BURST = 500, 100
 ENI_ALERT_PPS, ENI_ALERT_BURST = 20, 10          # per ENI: samples of its spoofed packets
 ENI_PACKET_IN_PPS, ENI_PACKET_IN_BURST = 200, 50  # per ENI: reactive misses and flow-log first packets
+# per ENI: its DNS and metadata requests together, AWS's limit (docs/services.md); the burst lets a
+# resolver's start-up questions through at once
+ENI_SERVICES_PPS, ENI_SERVICES_BURST = 1024, 128
 CT_ZONE_LIMIT = 20000        # connections per ENI zone
 NEGATIVE_S = 5               # reactive: how long a host remembers that a destination does not exist
 FLOW_LOG_FLOW_LIMIT = 10000  # learned flow-log counting flows per host; the ENI with most loses its oldest
+ENI_METERS = 3               # each ENI's meters: its alert samples, its packet-ins, its services
 
 
 def eni_alert_meter(ident):
-    return 16 + 2 * ident
+    return 16 + ENI_METERS * ident
 
 
 def eni_packet_in_meter(ident):
-    return 17 + 2 * ident
+    return 17 + ENI_METERS * ident
+
+
+def eni_services_meter(ident):
+    return 18 + ENI_METERS * ident
+
+
+def is_services_meter(meter_id):
+    return meter_id > 18 and (meter_id - 18) % ENI_METERS == 0
 
 # Cookies say who owns a flow, so that a cache entry's flows can be replaced or
 # removed together, and drop flows can be counted by reason.
@@ -177,6 +189,8 @@ DROP_REASONS = {
                                 # nat: without Hyperplane nodes)
     14: 'service-address',      # to an ENI's service address (100.126.0.0/16): it never leaves the host
     15: 'no-live-node',         # every Hyperplane node of the resource's shard has failed
+    16: 'services-throttled',   # the ENI's DNS and metadata requests above ENI_SERVICES_PPS: its services
+                                # meter drops them (no flow carries this code: the meters are counted)
 }
 REASON_CODE = {name: code for code, name in DROP_REASONS.items()}
 ALERTING_REASONS = ('spoofed-source', 'unregistered-source')

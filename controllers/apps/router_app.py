@@ -208,13 +208,24 @@ class RouterApp(BaseApp):
         if key is not None and router is not None:
             router.polled.take(key, ev.msg.body.packet_count)
 
-    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
-    def flow_stats(self, ev):
+    def _whole(self, ev):
+        """(key asked, every part's body) once a multipart reply's last part came; None before."""
         dp, asked = ev.msg.datapath, (ev.msg.datapath.id, ev.msg.xid)
         self.stats_parts.setdefault(asked, []).extend(ev.msg.body)
         if ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
-            return
-        parts = self.stats_parts.pop(asked)
-        if self.stats_asked.pop(asked, None) == counters.FLOW_LOG and self._router(dp):
+            return None
+        return self.stats_asked.pop(asked, None), self.stats_parts.pop(asked)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def flow_stats(self, ev):
+        key, parts = self._whole(ev) or (None, ())
+        if key == counters.FLOW_LOG and self._router(ev.msg.datapath):
             for s in counters.flow_log_counting(parts):
                 self.flow_logs.observe(flow_log.learned(s), s.packet_count, s.byte_count)
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def meter_stats(self, ev):
+        key, parts = self._whole(ev) or (None, ())
+        router = self._router(ev.msg.datapath)
+        if key == counters.THROTTLED and router:
+            router.polled.take(key, counters.throttled(parts))

@@ -78,9 +78,9 @@ def meter(meter_id, pps, burst):
                               meter_id=meter_id, bands=[parser.OFPMeterBandDrop(rate=pps, burst_size=burst)])
 
 
-def delete_meters():
-    """Every meter of the switch goes (with the flows that use them)."""
-    return parser.OFPMeterMod(None, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL, bands=[])
+def delete_meters(meter_id=ofp.OFPM_ALL):
+    """Meter `meter_id` goes, by default every meter of the switch (with the flows that use them)."""
+    return parser.OFPMeterMod(None, command=ofp.OFPMC_DELETE, flags=0, meter_id=meter_id, bands=[])
 
 
 def switch_config(flags):

@@ -5,7 +5,9 @@
   namespace, their source rewritten to the ENI's service address (100.126.X.Y, unique on the
   machine, so overlapping VPCs are told apart), and the answers rewritten back to the instance.
   They skip conntrack, security groups, network ACLs and flow logs, as in AWS; no TTL is
-  decremented (the metadata hop limit relies on it).
+  decremented (the metadata hop limit relies on it).  The requests pass the ENI's own services meter:
+  at most ENI_SERVICES_PPS packets a second, DNS and metadata together, as AWS limits each ENI; the
+  rest is dropped (counted as services-throttled).  The meter comes and goes with the ENI's flows.
 - DHCP (UDP 68 -> 67 from the ENI's MAC, from 0.0.0.0 to broadcast or from its own address) goes to
   the router, metered per ENI, which answers it with controllers/router/dhcp.py; nothing else from 0.0.0.0
   passes (the spoofed-source flows stay).
@@ -48,9 +50,11 @@ def plug(e, port, subnet):
     there = [ofp.set_field(ipv4_src=me), ofp.set_field(eth_dst=P.SERVICE_MAC), ofp.output(P.SERVICE_PORT)]
     dns = dns_server_ip(svc['vpc_cidr'])
     asks = [(ip, proto, DNS_PORT) for ip in (dns, DNS_IP) for proto in (UDP, TCP)] + [(METADATA_IP, TCP, METADATA_PORT)]
-    out = [ofp.flow(P.CLASSIFY, PRIORITY, ofp.match(**own, ip_proto=proto, ipv4_dst=ip,
-                                                    **{'udp_dst' if proto == UDP else 'tcp_dst': l4}),
-                    there, cookie=owner) for ip, proto, l4 in asks]
+    limit = P.eni_services_meter(e.ident)
+    out = [ofp.meter(limit, P.ENI_SERVICES_PPS, P.ENI_SERVICES_BURST)]
+    out += [ofp.flow(P.CLASSIFY, PRIORITY, ofp.match(**own, ip_proto=proto, ipv4_dst=ip,
+                                                     **{'udp_dst' if proto == UDP else 'tcp_dst': l4}),
+                     there, cookie=owner, meter=limit) for ip, proto, l4 in asks]
     back = [ofp.set_field(ipv4_dst=e.ip), ofp.set_field(eth_src=P.ROUTER_MAC), ofp.set_field(eth_dst=e.mac),
             ofp.output(port)]
     out.append(ofp.flow(P.CLASSIFY, PRIORITY, ofp.match(in_port=P.SERVICE_PORT, eth_type=ofp.IP, ipv4_dst=me),
@@ -71,6 +75,11 @@ def plug(e, port, subnet):
     out += [ofp.flow(P.ARP, PRIORITY, ofp.match(in_port=port, eth_type=ofp.ARP_TYPE, arp_op=1, arp_tpa=ip),
                      arp.reply(P.ROUTER_MAC, ip), cookie=owner) for ip in on_link + [DNS_IP, METADATA_IP]]
     return out
+
+
+def unplug(e, subnet):
+    """The ENI's services meter goes (after its flows: they go by their cookie)."""
+    return [ofp.delete_meters(P.eni_services_meter(e.ident))] if 'services' in subnet else []
 
 
 def on_dhcp(router, match, data):

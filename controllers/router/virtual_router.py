@@ -114,7 +114,8 @@ class VirtualRouter:
         return out
 
     def _meters(self, e):
-        """The ENI's own meters, added once (they stay when it leaves, for its return)."""
+        """The ENI's own meters for alerts and packet-ins, added once (they stay when it leaves, for its
+        return; its services meter comes and goes with its services flows)."""
         want = {P.eni_alert_meter(e.ident): (P.ENI_ALERT_PPS, P.ENI_ALERT_BURST),
                 P.eni_packet_in_meter(e.ident): (P.ENI_PACKET_IN_PPS, P.ENI_PACKET_IN_BURST)}
         out = [ofp.meter(m, *rate) for m, rate in sorted(want.items()) if m not in self.meters]
@@ -125,7 +126,7 @@ class VirtualRouter:
         port = self.plugged.pop(e.key, None)
         out = [ofp.delete_owner(P.KIND_LOCAL, e.ident), ofp.delete_owner(P.KIND_MISS, e.ident)]
         out += flow_log.unplug(e) + self.groups.unplug(e)
-        return out + (classify.unplug(port) if port is not None else [])
+        return out + (classify.unplug(port) + services.unplug(e, self.subnets[e.subnet]) if port is not None else [])
 
     # ---- the host cache: steps 2-7 ------------------------------------------------
     def senders_to(self, e):

@@ -1,10 +1,14 @@
-"""What the VPC services' integration tests share: dig and curl in an instance, captures on every
-NIC cable, and a namespace behind an instance (a container it routes for, with NAT)."""
+"""What the VPC services' integration tests share: dig and curl in an instance, a DNS flood, captures
+on every NIC cable, a namespace behind an instance (a container it routes for, with NAT), and the
+services meters a host's switch holds."""
 import contextlib
 import ipaddress
+import json
 import os
 import subprocess
+import sys
 
+from controllers import pipeline as P
 from testbed.observe.capture import Capture, tunnel_summary
 from testbed.services.addresses import DNS_IP, ENI_BLOCK, METADATA_IP
 
@@ -86,3 +90,61 @@ def behind(node, subnet='192.168.50'):
     finally:
         node.cmd('iptables -t nat -F POSTROUTING; sysctl -qw net.ipv4.ip_forward=0; ip link del veth9')
         subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+
+
+# Runs in an instance: says "flooding", then sends up to COUNT DNS queries (A, ip-10-0-1-11.ec2.internal)
+# to SERVER for at most SECONDS, as fast as the socket takes them, reading answers as they come; then
+# reads the last answers until none came for a second.  Prints {"sent", "answered", "seconds"}
+# (seconds: the sending) as JSON.
+FLOOD = r'''import json, select, socket, struct, sys, time
+server, count, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+name = b''.join(bytes([len(p)]) + p for p in b'ip-10-0-1-11.ec2.internal'.split(b'.')) + b'\0\0\x01\0\x01'
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((server, 53))
+s.setblocking(False)
+
+def drain():
+    n = 0
+    while True:
+        try:
+            s.recv(2048)
+        except BlockingIOError:
+            return n
+        n += 1
+
+print('flooding', flush=True)
+sent = answered = 0
+start = time.monotonic()
+while sent < count and time.monotonic() - start < seconds:
+    try:
+        s.send(struct.pack('!6H', sent & 0xffff, 0x0100, 1, 0, 0, 0) + name)
+        sent += 1
+    except BlockingIOError:
+        pass
+    answered += drain()
+took = time.monotonic() - start
+while select.select([s], [], [], 1)[0]:
+    answered += drain()
+print(json.dumps(dict(sent=sent, answered=answered, seconds=took)))
+'''
+
+
+def flood(node, server, count=10 ** 9, seconds=60):
+    """FLOOD in `node`, once it has begun: a Popen for flooded()."""
+    proc = node.popen([sys.executable, '-c', FLOOD, server, str(count), str(seconds)], stdout=subprocess.PIPE,
+                      text=True)
+    assert proc.stdout.readline() == 'flooding\n', proc.communicate()
+    return proc
+
+
+def flooded(proc):
+    """What a flood() sent and got back: {sent, answered, seconds}."""
+    return json.loads(proc.communicate(timeout=120)[0])
+
+
+def services_meters(lab, host):
+    """The ENIs' services meters on `host`'s bridge, as OVS holds them."""
+    out = subprocess.run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-meters', lab.bridge(host)], capture_output=True,
+                         text=True, check=True).stdout
+    ids = [int(w.split('=')[1]) for w in out.split() if w.startswith('meter=')]
+    return {m for m in ids if P.is_services_meter(m)}

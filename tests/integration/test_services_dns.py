@@ -1,13 +1,15 @@
 """DHCP and the Amazon DNS server in a real lab (topologies/services.yaml, docs/services.md): blue's
 instances take their addresses with busybox udhcpc at boot, answered by their own host's router;
 dig in the instances asks the VPC's base + 2 and 169.254.169.253. None of it crosses the underlay,
-none of it is in the flow logs, and security groups do not filter it."""
+none of it is in the flow logs, security groups do not filter it, and each ENI may send 1024 packets a
+second to it, no more."""
+import json
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT, topology
-from services_probe import dig, nic_captures, service_packets
+from services_probe import dig, flood, flooded, nic_captures, service_packets
 
 from testbed.lab import Lab
 from testbed.observe import journey
@@ -128,6 +130,26 @@ def test_vpclab_counters_shows_the_services(lab):
                          text=True, timeout=60)
     assert out.returncode == 0 and 'VPC services' in out.stdout and 'DNS-QUERIES' in out.stdout, out
     assert 'DHCP-ACKS' in out.stdout
+
+
+def test_each_eni_may_ask_1024_packets_a_second_and_its_own_flood_throttles_nobody_else(lab):
+    """web-2 floods the DNS server for 2 s, as fast as it can; during it app-1, on the same host, asks
+    100 questions at once (within its burst).  web-2 gets fewer than half its answers and the rest
+    is dropped and counted as services-throttled (some of a flood is lost before the switch, hence
+    the margin); app-1's own meter lets every question through."""
+    host = lab.topology.instance('web-2').host
+    assert lab.topology.instance('app-1').host == host
+    before = journey.drops(lab, host, 'services-throttled')
+    flooding = flood(lab.node('web-2'), '10.0.0.2', seconds=2)
+    calm = flooded(flood(lab.node('app-1'), '10.0.0.2', count=100))
+    loud = flooded(flooding)
+    assert calm['answered'] == calm['sent'] == 100, calm
+    assert 0 < loud['answered'] < loud['sent'] / 2, loud
+    rest = loud['sent'] - loud['answered']
+    lab.wait_until(lambda: journey.drops(lab, host, 'services-throttled') - before >= rest / 2,
+                   what=f'half of the {rest} unanswered queries counted as services-throttled')
+    assert journey.drops(lab, host, 'services-throttled') - before <= rest
+    assert json.loads(_counters_json())['Drops']['services-throttled'] >= rest / 2      # vpclab counters
 
 
 def _logged(lab, address):

@@ -4,8 +4,9 @@ required`, the hop limit against a container behind an instance, paths that stay
 migration and a security-group change; none of it on the NIC cables or in the flow logs."""
 import pytest
 from conftest import topology
-from services_probe import MD, behind, curl, nic_captures, service_packets, token
+from services_probe import MD, behind, curl, nic_captures, service_packets, services_meters, token
 
+from controllers import pipeline as P
 from testbed.lab import Lab
 from testbed.observe import journey
 
@@ -67,6 +68,10 @@ def test_metadata_is_current_after_a_migration(lab):
     assert curl(web2, f'{MD}/meta-data/local-ipv4', f'X-aws-ec2-metadata-token: {tok}') == ('200', '10.0.1.11')
     assert curl(web2, f'{MD}/meta-data/instance-id') == ('200', _state(lab, 'web-2')['id'])
     assert lab.services.counters()['r2-h1']['metadata']['requests'] >= 2      # answered on its new host
+    # its services meter moved with it, and the switches took every change
+    meter = P.eni_services_meter(next(e['ident'] for e in lab.api.mappings() if e['instance'] == 'web-2'))
+    assert meter in services_meters(lab, 'r2-h1') and meter not in services_meters(lab, 'r1-h2')
+    assert lab.api.metrics()['ofp_errors'] == []
 
 
 def test_security_groups_are_current_after_a_change(lab):

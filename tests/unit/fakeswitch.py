@@ -2,7 +2,9 @@
 evaluates them for a packet, as OVS would for what this pipeline uses: tables, priorities, matches
 with masks, metadata and registers, apply-actions, write-metadata, goto, resubmit, set_field,
 reg_move, output, conntrack (`ct`, whose ct_state the test gives) and conjunctive matches
-(`conjunction` actions, `conj_id`, as ovs-fields(7) describes them).  Meters and learn are ignored.
+(`conjunction` actions, `conj_id`, as ovs-fields(7) describes them).  Meters are held, as OVS holds
+them (one id once, a flow's meter instruction needs its meter, a deleted meter takes its flows
+along), but do not limit; learn is ignored.
 
 The verdict names the stage and, for a drop, the reason kept in the drop flow's cookie.
 """
@@ -49,6 +51,7 @@ class Flow:
     def __init__(self, mod):
         self.table, self.priority, self.cookie = mod.table_id, mod.priority, mod.cookie
         self.match, self.instructions = normal(mod.match), mod.instructions
+        self.meter = next((i.meter_id for i in self.instructions if isinstance(i, parser.OFPInstructionMeter)), None)
         actions = [a for i in self.instructions if isinstance(i, parser.OFPInstructionActions) for a in i.actions]
         # (id, clause, n_clauses) of its conjunction actions (clause counts from 0 on the wire)
         self.conjunctions = [(a.id, a.clause, a.n_clauses) for a in actions
@@ -108,6 +111,7 @@ class Journey:
 class FakeSwitch:
     def __init__(self):
         self.flows = []
+        self.meters = {}          # meter id -> its OFPMeterMod
 
     # ---- messages in ---------------------------------------------------------------------------
     def apply(self, messages):
@@ -115,10 +119,22 @@ class FakeSwitch:
             if isinstance(m, parser.OFPFlowMod):
                 {ofp.OFPFC_ADD: self._add, ofp.OFPFC_DELETE: self._delete,
                  ofp.OFPFC_DELETE_STRICT: self._delete_strict}[m.command](m)
+            elif isinstance(m, parser.OFPMeterMod):
+                self._meter(m)
         return self
+
+    def _meter(self, mod):
+        if mod.command == ofp.OFPMC_ADD:
+            assert mod.meter_id not in self.meters, f'meter {mod.meter_id} exists (OFPMMFC_METER_EXISTS)'
+            self.meters[mod.meter_id] = mod
+            return
+        gone = set(self.meters) if mod.meter_id == ofp.OFPM_ALL else {mod.meter_id}
+        self.meters = {k: v for k, v in self.meters.items() if k not in gone}
+        self.flows = [f for f in self.flows if f.meter not in gone]
 
     def _add(self, mod):
         new = Flow(mod)
+        assert new.meter is None or new.meter in self.meters, f'no meter {new.meter} (OFPMMFC_UNKNOWN_METER)'
         self.flows = [f for f in self.flows if (f.table, f.priority, f.match) != (new.table, new.priority, new.match)]
         self.flows.append(new)
 

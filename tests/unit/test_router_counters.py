@@ -56,10 +56,23 @@ def dump_all(stats):
     return drops, hits, arp
 
 
-def poll(router, stats, tick):
+def meter_stats(router, dropped=0):
+    """What OVS answers a meter statistics request: every meter, each service meter's band having
+    dropped `dropped` packets (the others 5: they are not services-throttled)."""
+    ids = P.ALERT_METER, P.CHECK_MISS_METER, *(m for e in router.local.values() for m in (
+        P.eni_alert_meter(e.ident), P.eni_packet_in_meter(e.ident), P.eni_services_meter(e.ident)))
+    return [ofp.parser.OFPMeterStats(meter_id=m, band_stats=[
+        ofp.parser.OFPMeterBandStats(dropped if P.is_services_meter(m) else 5, 0)]) for m in ids]
+
+
+def poll(router, stats, tick, meters=()):
     """One poll answered; returns the flow statistics the flow-log request got back."""
     got = []
     for key, request in counters.requests(tick):
+        if isinstance(request, ofp.parser.OFPMeterStatsRequest):
+            assert (key, request.meter_id) == (counters.THROTTLED, ofp.ofp.OFPM_ALL)
+            router.polled.take(key, counters.throttled(meters))
+            continue
         found = answer(request, stats)
         if isinstance(request, ofp.parser.OFPAggregateStatsRequest):
             router.polled.take(key, sum(s.packet_count for s in found))
@@ -74,7 +87,7 @@ def test_the_requests_count_what_a_dump_of_every_flow_counted():
     poll(router, stats, 0)
     drops, hits, arp = dump_all(stats)
     described = router.describe()
-    assert described['drops'] == drops and sum(drops.values()) > 0
+    assert described['drops'] == drops and sum(drops.values()) > 0 and drops['services-throttled'] == 0
     assert described['counters']['cache_hits'] == hits > 0
     assert described['counters']['arp_replies'] == arp > 0
 
@@ -93,15 +106,27 @@ def test_drops_and_flow_logs_every_poll_cache_hits_and_arp_less_often():
         return {k for k, _ in counters.requests(tick)}
     slow = {counters.CACHE_HITS, *counters.ARP_KEYS}
     assert slow <= keys(0) and not slow & keys(1)
-    assert all(set(counters.DROP_KEYS) | {counters.FLOW_LOG} <= keys(t) for t in range(counters.SLOW_EVERY))
+    every = set(counters.DROP_KEYS) | {counters.FLOW_LOG, counters.THROTTLED}
+    assert all(every <= keys(t) for t in range(counters.SLOW_EVERY))
     assert sum(bool(slow & keys(t)) for t in range(2 * counters.SLOW_EVERY)) == 2
+
+
+def test_services_throttled_is_the_services_meters_drops_only():
+    router, stats = programmed()
+    meters = meter_stats(router, dropped=7)
+    poll(router, stats, 0, meters)
+    assert router.describe()['drops']['services-throttled'] == 7 * len(router.local) > 0
+    poll(router, stats, 1, meter_stats(router))
+    assert router.describe()['drops']['services-throttled'] == 0
 
 
 @pytest.mark.parametrize('tick', [0, 1])
 def test_drop_and_flow_log_requests_name_exact_cookies(tick):
     """An exact cookie (full mask) is found in OVS's cookie index, without a walk of every table."""
     for key, request in counters.requests(tick):
-        if key in counters.DROP_KEYS or key == counters.FLOW_LOG:
+        if key == counters.THROTTLED:
+            assert isinstance(request, ofp.parser.OFPMeterStatsRequest)
+        elif key in counters.DROP_KEYS or key == counters.FLOW_LOG:
             assert request.cookie_mask == ofp.ALL
         else:                                          # the slow ones walk one table each
             assert request.table_id in (P.MAPPING, P.ARP)

@@ -11,6 +11,7 @@ from scapy.layers.l2 import Ether
 from test_journeys import World
 
 from controllers import pipeline as P
+from controllers.router import ofp
 from testbed.services.addresses import eni_address
 
 UNTAGGED = dict(vlan_vid=0)
@@ -114,3 +115,59 @@ def test_unplugging_removes_every_service_flow(world):
     assert not [f for f in switch.flows if f.match.get('ipv4_dst', (None,))[0] == me]
     assert not [f for f in switch.flows if P.cookie_kind(f.cookie) == P.KIND_DHCP
                 and P.cookie_ident(f.cookie) == ident(world, 'web-1')]
+
+
+def steering(switch, name_ident):
+    """The flows that send an ENI's requests to the service port."""
+    return [f for f in switch.flows if f.table == P.CLASSIFY and P.cookie_ident(f.cookie) == name_ident
+            and P.cookie_kind(f.cookie) == P.KIND_LOCAL and any(
+                getattr(a, 'port', None) == P.SERVICE_PORT for i in f.instructions for a in getattr(i, 'actions', ()))]
+
+
+def services(switch):
+    return {m for m in switch.meters if P.is_services_meter(m)}
+
+
+def test_each_eni_has_its_own_services_meter_on_its_steering_flows_only(world):
+    switch = world.switches['h1']
+    for name in ('web-1', 'db-1'):
+        meter = P.eni_services_meter(ident(world, name))
+        mod = switch.meters[meter]
+        (band,) = mod.bands
+        assert mod.flags == ofp.ofp.OFPMF_PKTPS | ofp.ofp.OFPMF_BURST
+        assert (type(band), band.rate, band.burst_size) == (ofp.parser.OFPMeterBandDrop, 1024, P.ENI_SERVICES_BURST)
+        flows = steering(switch, ident(world, name))
+        assert len(flows) == 5 and {f.meter for f in flows} == {meter}            # DNS x4, metadata
+        assert [f for f in switch.flows if f.meter == meter] == flows               # not the answers, not DHCP
+
+
+def test_a_services_meter_goes_with_its_eni_and_comes_back_with_it(world):
+    """Migration away, a port that goes, a re-sent entry, termination: the switch never holds a
+    services meter without its ENI, nor is one added twice (FakeSwitch checks as OVS would)."""
+    web1 = ident(world, 'web-1')
+    h1, h2 = world.switches['h1'], world.switches['h2']
+    assert P.eni_services_meter(web1) in services(h1) - services(h2)
+    world.table.migrate('web-1', 'h2')
+    world.push()
+    assert P.eni_services_meter(web1) in services(h2) - services(h1) and len(steering(h2, web1)) == 5
+    router = world.routers['h2']
+    e = router.local[world.table.entry_of('web-1').key]
+    h2.apply(router.port_removed(e.port_name))
+    assert P.eni_services_meter(web1) not in h2.meters and not steering(h2, web1)
+    h2.apply(router.port_added(e.port_name, 7))
+    h2.apply(router.add_local(e))                                   # the same entry again
+    assert P.eni_services_meter(web1) in h2.meters and {f.meter for f in steering(h2, web1)} == \
+        {P.eni_services_meter(web1)}
+    world.table.deregister('web-1')
+    world.push()
+    assert P.eni_services_meter(web1) not in services(h1) | services(h2)
+
+
+def test_meter_ids_are_unique_on_a_switch():
+    """Each ENI's three meters and the host's two: no two alike for every ident, and within OVS's
+    userspace datapath's 262144 meters."""
+    ids = [P.ALERT_METER, P.CHECK_MISS_METER]
+    for i in range(1, 65536):
+        ids += [P.eni_alert_meter(i), P.eni_packet_in_meter(i), P.eni_services_meter(i)]
+    assert len(set(ids)) == len(ids) and max(ids) <= 262144
+    assert [m for m in ids if P.is_services_meter(m)] == [P.eni_services_meter(i) for i in range(1, 65536)]
