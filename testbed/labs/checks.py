@@ -44,7 +44,10 @@ EDGE_DROP_REASONS = (
 HYPERPLANE_DROP_REASONS = (
     'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'not-a-flow', 'no-flow', 'ports-exhausted',
     'not-this-load-balancer', 'not-this-endpoint')
-REASONS = tuple(dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS, *HYPERPLANE_DROP_REASONS)))
+# counted from meters, not drop flows, and met only by a flood: a check's few packets never are
+UNCHECKABLE = ('services-throttled',)
+REASONS = tuple(r for r in dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS, *HYPERPLANE_DROP_REASONS))
+                if r not in UNCHECKABLE)
 S3_NAME = 's3'              # the lab's S3 host (docs/topology-format.md, "Names in the whole file")
 
 
@@ -189,6 +192,9 @@ def _check(node, topo):
     if 'reason' in v:
         if expect != 'denied':
             v['reason'].fail('a reason goes with expect: denied (it is why the data plane dropped the packet)')
+        if v['reason'].text() in UNCHECKABLE:
+            v['reason'].fail(f'{v["reason"].text()} is met only by a flood (the meters count it), never by a '
+                             f'check\'s few packets; see it with `vpclab counters`')
         reason = v['reason'].choice(REASONS, 'a drop reason the data plane reports')
     failed = _failed(v['failed'], topo) if 'failed' in v else ()
     c = Check('', src, node.line, to=to, protocol=protocol, port=port, expect=expect, reason=reason, failed=failed)

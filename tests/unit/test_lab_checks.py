@@ -147,6 +147,12 @@ def test_a_check_may_name_a_hyperplane_node_s_reason(topo):
     assert "did you mean 'no-listener'?" in said and '\n' not in said
 
 
+def test_a_reason_no_check_can_meet_is_refused(topo):
+    said = error('checks:\n  - {from: web-1, to: web-2, protocol: udp, port: 53, expect: denied, '
+                 'reason: services-throttled}\n', topo)
+    assert said.startswith('x.yaml:2') and 'services-throttled is met only by a flood' in said and '\n' not in said
+
+
 # ---- judging and reports ------------------------------------------------------------------------
 
 ALLOWED = Check('a', 'web-1', 2, to='db-1', protocol='tcp', port=5432)
