@@ -11,7 +11,8 @@ from the lab, which follows the mapping service: one JSON object per line on std
     {"hyperplane_failed": [node, ...]}                                    the Hyperplane nodes lost
 
 so the edge looks each packet's destination up in what the mapping service said last, and an
-elastic IP follows a migration.  Prints `ready` when its sockets are open; on SIGTERM its counters.
+elastic IP follows a migration (the fast path's cached decisions of relayed frames, which asked the
+mapping, are dropped with each new one).  Prints `ready` when its sockets are open; on SIGTERM its counters.
 With `counters_file` in CONFIG it also writes its counters there as JSON every second, when asked
 and when it stops (a root-only file, replaced atomically), so that `vpclab counters` in another
 terminal can read them (testbed/fabric/edge.py, `read_counters`).
