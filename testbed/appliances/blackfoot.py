@@ -279,11 +279,15 @@ class Edge:
         host_ip, mac = where
         return [ToHost(vni, host_ip, mac, packet)]
 
+    def into_vpc(self, vni, dst):
+        """Does a packet a Hyperplane node relays to `dst` go into the VPC (an instance's address in
+        the mapping, or another Hyperplane door) rather than out?"""
+        return self.lookup((vni, dst)) is not None or bool(self.hyperplane and self.hyperplane.get((vni, dst)))
+
     def relay(self, vni, packet):
         """A packet a Hyperplane node sends on: into the VPC if its destination is there (the node
         holds no mapping), else out as if the VPC had sent it (a NAT gateway's, an NLB's reply)."""
-        dst = packet[16:20]
-        if self.lookup((vni, dst)) is None and not (self.hyperplane and self.hyperplane.get((vni, dst))):
+        if not self.into_vpc(vni, packet[16:20]):
             return self.outbound(vni, packet)
         self.counters['relayed'] += 1
         return self.deliver(vni, packet)

@@ -13,14 +13,26 @@ is the VNI and the inner addresses, bytes sliced from the frame) and kept as a t
 - inbound (internet -> instance): outer Ethernet/IPv4/UDP/Geneve or VXLAN and the inner Ethernet
   header toward the instance's current host, prebuilt (outer IPv4 checksum kept as the sum of the
   header without its length); per packet only the lengths, that checksum and the inner rewrite are
-  patched.  The mapping is still asked for every packet, so an elastic IP follows a migration; the
-  template is rebuilt when the mapping's answer changes.
+  patched.  The mapping is still asked for every packet, so an elastic IP follows a migration; a
+  flow keeps a template per answer (a host, after a migration another).
 
-Anything else -- a frame a Hyperplane node relays (`Edge.relay` decides), an ICMP error (its quoted
-header must be rewritten too), a fragment, an expiring TTL, a packet over the MTU, IP options, Geneve
-options, a route that is not `igw`, an address without an elastic IP, traffic of a gateway endpoint
--- is left to the general path, which decides (and counts its drops).  The results are byte for byte
-what the general path sends (unit tests compare them); the counters are the same.
+Hyperplane nodes' traffic (a NAT gateway's, an internet-facing NLB's) takes the same two paths:
+
+- a frame a node relays (its underlay address as outer source: the key keeps it, so a node's frame
+  never takes a host's template) that `Edge.relay` would send out (`Edge.into_vpc`: its destination
+  is neither in the mapping nor another door) is a host's packet from there on.  That decision is
+  cached with the flow, so `forget` drops the cached decisions whenever the mapping changes
+  (edge_process.Control calls it between two steps of the loop); the doors are fixed at start.
+- from the internet to a NAT gateway's or an NLB's elastic IP, the node is the door's answer
+  (blackfoot_hyperplane.py), asked per packet as `Edge.deliver` asks it (on the rewritten packet:
+  a port block moves to a survivor when its node is lost); a template per node.
+
+Anything else -- a frame a node relays into the VPC, an ICMP error (its quoted header must be
+rewritten too), a fragment, an expiring TTL, a packet over the MTU, IP options, Geneve options, a
+route that is not `igw`, an address without an elastic IP, a destination the mapping or the door
+has no answer for, traffic of a gateway endpoint -- is left to the general path, which decides (and
+counts its drops).  The results are byte for byte what the general path sends (unit tests compare
+them); the counters are the same (the edge counts a `vpclab trace --wire` packet like any other).
 """
 import struct
 import zlib
@@ -34,6 +46,8 @@ from testbed.appliances.tunnels import geneve_header, vxlan_header
 _H = struct.Struct('!H')
 TTL_DELTA = 0xfeff          # the TTL/protocol word after TTL - 1: ~w + (w - 0x100), whatever w is
 MAX_FLOWS = 1 << 16         # the per-flow caches are emptied when they grow past this
+MAX_TEMPLATES = 16          # an inbound flow's templates (one per host or node it went to), likewise
+TEMPLATE_LEN = 64           # outer Ethernet, IPv4, UDP, Geneve or VXLAN, inner Ethernet
 SLOW = ()                   # a cached "not for the fast path"
 IPV4_NO_OPTIONS = b'\x08\x00\x45'       # ethertype IPv4, version 4 and a 20-byte header
 GENEVE = b'\x17\xc1'                    # UDP port 6081
@@ -180,6 +194,14 @@ class FastPath:
                          if name in self.heads and getattr(ports.get(lk.ifname), 'tx_base', 0)}
         self.out_flows.clear()
 
+    def forget(self):
+        """The mapping changed (edge_process.Control calls this): the cached decisions of frames a
+        Hyperplane node relays asked `Edge.into_vpc`, which reads the mapping, so they are made again
+        (a host's too: remaking one costs a miss, and the mapping changes seldom).  The
+        doors themselves are fixed at start; their failed set changes which node gets a packet from
+        outside (asked per packet), not whether a relayed packet goes into the VPC."""
+        self.out_flows.clear()
+
     def outbound_drain(self, port, limit):
         """The packet loop's fast path for the underlay (packet_loop.py): up to `limit` slots of
         `port`'s receive ring; what goes to the internet or the services link is written straight
@@ -268,8 +290,7 @@ class FastPath:
 
     def _outbound_flow(self, frame):
         if (frame[12:15] != IPV4_NO_OPTIONS or frame[23] != p.PROTO_UDP or frame[20] & 0x3f or frame[21]
-                or frame[62:65] != IPV4_NO_OPTIONS or frame[70] & 0x3f or frame[71] or frame[72] <= 1
-                or frame[26:30] in self.relays):
+                or frame[62:65] != IPV4_NO_OPTIONS or frame[70] & 0x3f or frame[71] or frame[72] <= 1):
             return SLOW
         dport = frame[36:38]
         if not (dport == GENEVE and frame[42:46] == GENEVE_PLAIN or dport == VXLAN and frame[42] & 0x08):
@@ -278,6 +299,8 @@ class FastPath:
         if proto == p.PROTO_ICMP and frame[84] in p.ICMP_ERRORS or proto not in SHORTEST:
             return SLOW
         vni, src, dst, edge = int.from_bytes(frame[46:49], 'big'), frame[76:80], frame[80:84], self.edge
+        if frame[26:30] in self.relays and edge.into_vpc(vni, dst):
+            return SLOW             # Edge.relay delivers it; what it sends out is a host's packet from here on
         if edge.routes.lookup(vni, src, dst) != 'igw':
             return SLOW
         eip = edge.by_private.get((vni, src))
@@ -312,18 +335,25 @@ class FastPath:
             flows[key] = flow
         if flow is SLOW:
             return None
-        where = self.edge.lookup(flow[0])
+        buf = bytearray(TEMPLATE_LEN) + frame[14:14 + tl]
+        _rewrite(buf, TEMPLATE_LEN, flow[2], flow[3], 16, flow[4])
+        door = flow[7]
+        # Edge.deliver's answer: a Hyperplane node's door is asked the packet as rewritten, per packet
+        # (a NAT gateway's port block moves to a survivor when its node is lost)
+        where = door(buf[TEMPLATE_LEN:]) if door else self.edge.lookup(flow[0])
         if where is None:
             return None             # the general path counts no-mapping
-        if flow[1] is not where:
-            template = self._template(flow, where)
-            if template is None:
+        templates = flow[1]
+        made = templates.get(where)
+        if made is None:
+            made = self._template(flow, where)
+            if made is None:
                 return None
-            flow[1], flow[2] = where, template
-        template, csum = flow[2]
-        buf = bytearray(template)
-        buf += frame[14:14 + tl]
-        _rewrite(buf, 64, flow[3], flow[4], 16, flow[5])
+            if len(templates) >= MAX_TEMPLATES:
+                templates.clear()
+            templates[where] = made
+        template, csum = made
+        buf[:TEMPLATE_LEN] = template
         outer = 50 + tl
         _H.pack_into(buf, 16, outer)
         _H.pack_into(buf, 24, adjust(csum, outer))
@@ -339,10 +369,11 @@ class FastPath:
         if eip is None or edge.routes.lookup(eip.vni, eip.private, src) != 'igw':
             return SLOW
         d = word_delta(dst, eip.private)
-        # [mapping key, mapping answer the template is for, (template, outer sum), ip delta, l4 delta,
-        #  the private address, the VNI, the outer UDP source port]
-        return [(eip.vni, eip.private), None, None, d + TTL_DELTA, d, eip.private, eip.vni,
-                flow_hash(src + eip.private)]
+        key = (eip.vni, eip.private)
+        # (mapping key, {answer: (template, outer sum)}, ip delta, l4 delta, the private address, the
+        #  VNI, the outer UDP source port, the Hyperplane door of a NAT gateway's or an NLB's address)
+        return (key, {}, d + TTL_DELTA, d, eip.private, eip.vni, flow_hash(src + eip.private),
+                edge.hyperplane.get(key) if edge.hyperplane else None)
 
     def _template(self, flow, where):
         u, (host_ip, mac) = self.underlay, where
@@ -353,6 +384,6 @@ class FastPath:
         ip = bytearray(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 0, 0, p.IP_DF, 64, p.PROTO_UDP, 0, u.ip, host_ip))
         csum = p.checksum(ip)           # of the header with length 0: adjusted by each length
         template = (p.build_eth(next_hop, u.mac, p.ETH_P_IP, b'') + bytes(ip) +
-                    struct.pack('!HHHH', flow[7], port, 0, 0) + self.tunnel_header(flow[6]) +
+                    struct.pack('!HHHH', flow[6], port, 0, 0) + self.tunnel_header(flow[5]) +
                     p.build_eth(mac, VPC_ROUTER_MAC, p.ETH_P_IP, b''))
         return template, csum

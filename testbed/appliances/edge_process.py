@@ -11,7 +11,8 @@ from the lab, which follows the mapping service: one JSON object per line on std
     {"hyperplane_failed": [node, ...]}                                    the Hyperplane nodes lost
 
 so the edge looks each packet's destination up in what the mapping service said last, and an
-elastic IP follows a migration.  Prints `ready` when its sockets are open; on SIGTERM its counters.
+elastic IP follows a migration (the fast path's cached decisions of relayed frames, which asked the
+mapping, are dropped with each new one).  Prints `ready` when its sockets are open; on SIGTERM its counters.
 With `counters_file` in CONFIG it also writes its counters there as JSON every second, when asked
 and when it stops (a root-only file, replaced atomically), so that `vpclab counters` in another
 terminal can read them (testbed/fabric/edge_plan.py, `read_counters`).
@@ -91,9 +92,9 @@ def mapping_of(rows):
 class Control:
     """Lines of JSON on a file descriptor (the lab's pipe), read without blocking the loop."""
 
-    def __init__(self, fd, mapping, report, counters_file=None, doors=None):
+    def __init__(self, fd, mapping, report, counters_file=None, doors=None, mapping_changed=None):
         self.fd, self.mapping, self.report, self.buffer = fd, mapping, report, b''
-        self.doors = doors
+        self.doors, self.mapping_changed = doors, mapping_changed      # the fast path's FastPath.forget
         self.counters_file, self.written = counters_file, 0.0
         os.set_blocking(fd, False)
 
@@ -125,6 +126,8 @@ class Control:
             fresh = mapping_of(message['mapping'])
             self.mapping.clear()            # the same dict: Edge reads it on every packet
             self.mapping.update(fresh)
+            if self.mapping_changed is not None:
+                self.mapping_changed()      # before the next packet: the loop steps after this returns
         if 'hyperplane_failed' in message and self.doors is not None:
             self.doors.set_failed(message['hyperplane_failed'])
         if message.get('counters'):
@@ -160,7 +163,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     handler, interfaces = build(config, mapping)
     loop = PacketLoop.open(interfaces, handler, frame_count=config.get('frames', FRAME_COUNT))
-    control = Control(sys.stdin.fileno(), mapping, loop.report, config.get('counters_file'), handler.edge.hyperplane)
+    control = Control(sys.stdin.fileno(), mapping, loop.report, config.get('counters_file'), handler.edge.hyperplane,
+                      handler.fast.forget)
     print('ready ' + ' '.join(interfaces), flush=True)
     try:
         run(loop, control, lambda: bool(stopping))

@@ -44,7 +44,7 @@ SLOW_IN = [IP(src='198.51.100.10', dst='203.0.113.7') / UDP(),             # its
 
 def general(handler):  # noqa: F811
     """The same handler without its fast path, on a copy of the edge (its own counters)."""
-    slow = bw.EdgeHandler(copy.deepcopy(handler.edge), handler.underlay, handler.links.values())
+    slow = bw.EdgeHandler(copy.deepcopy(handler.edge), handler.underlay, handler.links.values(), handler.relays)
     slow.fast_inbound = lambda *_: None
     return slow
 
@@ -167,13 +167,14 @@ def test_geneve_options_and_vxlan(handler, tx):  # noqa: F811
 
 
 def test_a_nodes_frame_is_not_taken_by_a_hosts_template_of_the_same_inner_flow(handler):  # noqa: F811
-    """The cache key keeps the outer source: after a host's packet made a template, a node's frame with
-    the same inner flow is still left to Edge.relay."""
+    """The cache key keeps the outer source: after a host's packet to a mapped address made a template
+    (its route is igw), a node's frame with the same inner flow is still left to Edge.relay."""
     node = bw.EdgeHandler(handler.edge, handler.underlay, handler.links.values(), relays=[ip4('100.127.254.1')])
     ring = TxRing()
     node.bind({'inet0': ring})
-    assert outbound(node, ring, from_host(bytes(OUT[0]))) is not None
-    inner = Ether(src='0e:00:00:00:01:0a', dst='0e:00:00:00:00:01') / OUT[0]
+    to_vpc = IP(src='10.0.1.10', dst='10.0.2.20') / UDP()
+    assert outbound(node, ring, from_host(bytes(to_vpc))) is not None
+    inner = Ether(src='0e:00:00:00:01:0a', dst='0e:00:00:00:00:01') / to_vpc
     relayed = bytes(Ether() / IP(src='100.127.254.1', dst='100.127.0.100') / UDP(dport=6081)
                     / GENEVE(vni=BLUE, proto=0x6558) / inner)
     assert outbound(node, ring, relayed) is None
