@@ -16,23 +16,31 @@ is the VNI and the inner addresses, bytes sliced from the frame) and kept as a t
   patched.  The mapping is still asked for every packet, so an elastic IP follows a migration; a
   flow keeps a template per answer (a host, after a migration another).
 
-Hyperplane nodes' traffic (a NAT gateway's, an internet-facing NLB's) takes the same two paths:
+Hyperplane nodes' traffic (a NAT gateway's, an internet-facing NLB's) takes the same paths:
 
 - a frame a node relays (its underlay address as outer source: the key keeps it, so a node's frame
   never takes a host's template) that `Edge.relay` would send out (`Edge.into_vpc`: its destination
-  is neither in the mapping nor another door) is a host's packet from there on.  That decision is
-  cached with the flow, so `forget` drops the cached decisions whenever the mapping changes
-  (edge_process.Control calls it between two steps of the loop); the doors are fixed at start.
+  is neither in the mapping nor another door) is a host's packet from there on.
+- one `Edge.relay` delivers into the VPC (a NAT gateway's reply to an instance, an NLB's packet to a
+  target) goes unchanged (the general path neither decrements its TTL nor rewrites it) from the
+  underlay's receive ring into the underlay's own transmit ring, behind the outer headers of
+  inbound's template toward `Edge.deliver`'s answer: the door's, else the mapping's, asked per
+  packet (a migration or a node's loss is followed at once); a template per answer.  It counts
+  `relayed`; no answer leaves it to the general path, which counts no-mapping.
+- Both decisions ("out", "into the VPC") are cached with the flow, so `forget` drops the cached
+  decisions whenever the mapping changes (edge_process.Control calls it between two steps of the
+  loop); the doors are fixed at start.
 - from the internet to a NAT gateway's or an NLB's elastic IP, the node is the door's answer
   (blackfoot_hyperplane.py), asked per packet as `Edge.deliver` asks it (on the rewritten packet:
   a port block moves to a survivor when its node is lost); a template per node.
 
-Anything else -- a frame a node relays into the VPC, an ICMP error (its quoted header must be
-rewritten too), a fragment, an expiring TTL, a packet over the MTU, IP options, Geneve options, a
-route that is not `igw`, an address without an elastic IP, a destination the mapping or the door
-has no answer for, traffic of a gateway endpoint -- is left to the general path, which decides (and
-counts its drops).  The results are byte for byte what the general path sends (unit tests compare
-them); the counters are the same (the edge counts a `vpclab trace --wire` packet like any other).
+Anything else -- an ICMP error (its quoted header must be rewritten too), a fragment, an expiring
+TTL (also when relayed into the VPC, where nothing of them is rewritten: they are few), a packet
+over the MTU, IP options, Geneve options, a route that is not `igw`, an address without an elastic
+IP, a destination the mapping or the door has no answer for, traffic of a gateway endpoint -- is
+left to the general path, which decides (and counts its drops).  The results are byte for byte
+what the general path sends (unit tests compare them); the counters are the same (the edge counts a
+`vpclab trace --wire` packet like any other).
 """
 import struct
 import zlib
