@@ -118,23 +118,16 @@ def node_of(out):
     return next(n for n, (ip, _) in NODES.items() if ip4_text(ip) == dst)
 
 
-@pytest.mark.parametrize('packet', OUT, ids=lambda x: x.summary())
-def test_a_relayed_frame_to_the_internet_is_what_the_general_path_sends(node_handler, tx, packet):
+@pytest.mark.parametrize('packet, ifname, counter',
+                         [pytest.param(x, 'inet0', 'out:internet', id=x.summary()) for x in OUT] +
+                         [pytest.param(x, 'ul0', 'relayed', id=x.summary()) for x in INTO])
+def test_a_relayed_frame_is_what_the_general_path_sends(node_handler, tx, packet, ifname, counter):
+    """Out through the internet gateway, or into the VPC (unchanged, toward the mapping's or the door's answer)."""
     slow, frame = general(node_handler), relayed(packet)
     for _ in range(2):                  # the miss, then the template
         got = outbound(node_handler, tx, frame)
-        assert got is not None and got == slow(frame, 'ul0', None)
-    assert node_handler.counters == slow.counters and node_handler.counters['out:internet'] == 2
-
-
-@pytest.mark.parametrize('packet', INTO, ids=lambda x: x.summary())
-def test_a_relayed_frame_into_the_vpc_is_what_the_general_path_sends(node_handler, tx, packet):
-    slow, frame = general(node_handler), relayed(packet)
-    for _ in range(2):                  # the miss, then the template
-        got = outbound(node_handler, tx, frame)
-        assert got is not None and got == slow(frame, 'ul0', None)
-    assert got[0][0] == 'ul0' and bytes(Ether(got[0][1])[GENEVE][IP]) == bytes(packet)      # unchanged
-    assert node_handler.counters == slow.counters and node_handler.counters['relayed'] == 2
+        assert got is not None and got == slow(frame, 'ul0', None) and got[0][0] == ifname
+    assert node_handler.counters == slow.counters and node_handler.counters[counter] == 2
 
 
 def test_one_drain_writes_both_rings_in_order(node_handler, tx):
