@@ -208,10 +208,11 @@ class FastPath:
 
     def forget(self):
         """The mapping changed (edge_process.Control calls this): the cached decisions of frames a
-        Hyperplane node relays asked `Edge.into_vpc`, which reads the mapping, so they are made again
-        (a host's too: remaking one costs a miss, and the mapping changes seldom).  The
-        doors themselves are fixed at start; their failed set changes which node gets a packet from
-        outside (asked per packet), not whether a relayed packet goes into the VPC."""
+        Hyperplane node relays ("out", "into the VPC") asked `Edge.into_vpc`, which reads the mapping,
+        so they are made again (a host's too: remaking one costs a miss, and the mapping changes
+        seldom); where one into the VPC goes is asked per packet anyway.  The doors themselves are
+        fixed at start; their failed set changes which node gets a packet (asked per packet), not
+        whether a relayed packet goes into the VPC."""
         self.out_flows.clear()
 
     def outbound_drain(self, port, limit):
