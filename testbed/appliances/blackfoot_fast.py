@@ -16,23 +16,31 @@ is the VNI and the inner addresses, bytes sliced from the frame) and kept as a t
   patched.  The mapping is still asked for every packet, so an elastic IP follows a migration; a
   flow keeps a template per answer (a host, after a migration another).
 
-Hyperplane nodes' traffic (a NAT gateway's, an internet-facing NLB's) takes the same two paths:
+Hyperplane nodes' traffic (a NAT gateway's, an internet-facing NLB's) takes the same paths:
 
 - a frame a node relays (its underlay address as outer source: the key keeps it, so a node's frame
   never takes a host's template) that `Edge.relay` would send out (`Edge.into_vpc`: its destination
-  is neither in the mapping nor another door) is a host's packet from there on.  That decision is
-  cached with the flow, so `forget` drops the cached decisions whenever the mapping changes
-  (edge_process.Control calls it between two steps of the loop); the doors are fixed at start.
+  is neither in the mapping nor another door) is a host's packet from there on.
+- one `Edge.relay` delivers into the VPC (a NAT gateway's reply to an instance, an NLB's packet to a
+  target) goes unchanged (the general path neither decrements its TTL nor rewrites it) from the
+  underlay's receive ring into the underlay's own transmit ring, behind the outer headers of
+  inbound's template toward `Edge.deliver`'s answer: the door's, else the mapping's, asked per
+  packet (a migration or a node's loss is followed at once); a template per answer.  It counts
+  `relayed`; no answer leaves it to the general path, which counts no-mapping.
+- Both decisions ("out", "into the VPC") are cached with the flow, so `forget` drops the cached
+  decisions whenever the mapping changes (edge_process.Control calls it between two steps of the
+  loop); the doors are fixed at start.
 - from the internet to a NAT gateway's or an NLB's elastic IP, the node is the door's answer
   (blackfoot_hyperplane.py), asked per packet as `Edge.deliver` asks it (on the rewritten packet:
   a port block moves to a survivor when its node is lost); a template per node.
 
-Anything else -- a frame a node relays into the VPC, an ICMP error (its quoted header must be
-rewritten too), a fragment, an expiring TTL, a packet over the MTU, IP options, Geneve options, a
-route that is not `igw`, an address without an elastic IP, a destination the mapping or the door
-has no answer for, traffic of a gateway endpoint -- is left to the general path, which decides (and
-counts its drops).  The results are byte for byte what the general path sends (unit tests compare
-them); the counters are the same (the edge counts a `vpclab trace --wire` packet like any other).
+Anything else -- an ICMP error (its quoted header must be rewritten too), a fragment, an expiring
+TTL (also when relayed into the VPC, where nothing of them is rewritten: they are few), a packet
+over the MTU, IP options, Geneve options, a route that is not `igw`, an address without an elastic
+IP, a destination the mapping or the door has no answer for, traffic of a gateway endpoint -- is
+left to the general path, which decides (and counts its drops).  The results are byte for byte
+what the general path sends (unit tests compare them); the counters are the same (the edge counts a
+`vpclab trace --wire` packet like any other).
 """
 import struct
 import zlib
@@ -76,7 +84,6 @@ CSUM_AT = {**L4_CSUM, p.PROTO_ICMP: 2}
 # from frame[66:]: the inner IPv4 total length, its checksum and the L4 checksum, in one call
 FIELDS = {proto: struct.Struct(f'!H6xH{CSUM_AT[proto] + 8}xH').unpack_from for proto in SHORTEST}
 _from_bytes = int.from_bytes    # big-endian by default (3.11)
-OUT_SHIFT = 18          # frame[64:] (the inner IPv4 packet) lands at slot offset 46: TX_DATA + 14 of Ethernet
 
 
 class TxLink:
@@ -175,7 +182,8 @@ class FastPath:
                               if lk.name in (INTERNET, SERVICES) and lk.vlan is None}
         self.out_flows, self.in_flows, self.mtu = {}, {}, self.edge.mtu
         self.out_longest = 64 + self.mtu
-        self.tx_links = {}          # the drain's output rings, from `bind`
+        self.tx_links, self.relay_tx = {}, None     # the drain's output rings, from `bind`
+        self.slot_heads = [pl.slot_header(n) for n in range(self.out_longest + 1)]     # of an n-byte frame
         # heads[name][end]: the transmit slot's header and the link's Ethernet header of a packet whose
         # inner IPv4 ends at `end` in the underlay frame (the slot holds end - 50 bytes)
         self.heads = {lk.name: [pl.slot_header(max(end - 50, 0)) + p.build_eth(lk.peer_mac, lk.mac, p.ETH_P_IP, b'')
@@ -189,17 +197,22 @@ class FastPath:
     def bind(self, ports):
         """Takes the packet loop's ports ({ifname: port}): the outbound drain writes into the
         transmit rings of the internet and services links (a link without one is left to the
-        general path)."""
+        general path), and into the underlay's own for a node's frame relayed into the VPC (the loop
+        reads that port's receive ring only in the drain and sends the handler's frames after it, from
+        the transmit cursor the drain leaves)."""
         self.tx_links = {name: TxLink(ports[lk.ifname], f'out:{name}') for name, lk in self.links.items()
                          if name in self.heads and getattr(ports.get(lk.ifname), 'tx_base', 0)}
+        u = ports.get(self.underlay.ifname)
+        self.relay_tx = TxLink(u, 'relayed') if getattr(u, 'tx_base', 0) else None
         self.out_flows.clear()
 
     def forget(self):
         """The mapping changed (edge_process.Control calls this): the cached decisions of frames a
-        Hyperplane node relays asked `Edge.into_vpc`, which reads the mapping, so they are made again
-        (a host's too: remaking one costs a miss, and the mapping changes seldom).  The
-        doors themselves are fixed at start; their failed set changes which node gets a packet from
-        outside (asked per packet), not whether a relayed packet goes into the VPC."""
+        Hyperplane node relays ("out", "into the VPC") asked `Edge.into_vpc`, which reads the mapping,
+        so they are made again (a host's too: remaking one costs a miss, and the mapping changes
+        seldom); where one into the VPC goes is asked per packet anyway.  The doors themselves are
+        fixed at start; their failed set changes which node gets a packet (asked per packet), not
+        whether a relayed packet goes into the VPC."""
         self.out_flows.clear()
 
     def outbound_drain(self, port, limit):
@@ -240,7 +253,13 @@ class FastPath:
                         link, heads, ttl_proto, public_dst, ip_k, c, table, l4_k, l4_zero, shortest, fields = flow
                         tl, ip_csum, old = fields(frame, 66)
                         end = 64 + tl
+                        slot = None
                         if shortest <= end <= longest and end <= n:
+                            # heads None: relayed into the VPC, `ttl_proto` makes the slot (_into_vpc)
+                            slot = ttl_proto(frame, end) if heads is None else join((
+                                heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst, frame[84:c],
+                                table[l4_k - old] if old else l4_zero, frame[c + 2:end]))
+                        if slot is not None:
                             if link is not tx:          # another link's ring (sent so far: neither left nor dropped)
                                 if tx is not None:
                                     now = (off - first) // size - len(rest) - dropped
@@ -256,9 +275,7 @@ class FastPath:
                                     dropped += 1
                                     ring[off:off + 4] = zero
                                     continue
-                            dst[t:t + end - OUT_SHIFT] = join((
-                                heads[end], frame[64:72], ttl_proto, FOLD[ip_k - ip_csum], public_dst, frame[84:c],
-                                table[l4_k - old] if old else l4_zero, frame[c + 2:end]))
+                            dst[t:t + len(slot)] = slot
                             t += tsize
                             if t == tend:
                                 t = base
@@ -300,7 +317,7 @@ class FastPath:
             return SLOW
         vni, src, dst, edge = int.from_bytes(frame[46:49], 'big'), frame[76:80], frame[80:84], self.edge
         if frame[26:30] in self.relays and edge.into_vpc(vni, dst):
-            return SLOW             # Edge.relay delivers it; what it sends out is a host's packet from here on
+            return self._into_vpc(vni, src, dst, proto)     # what Edge.relay sends out is a host's packet
         if edge.routes.lookup(vni, src, dst) != 'igw':
             return SLOW
         eip = edge.by_private.get((vni, src))
@@ -315,6 +332,38 @@ class FastPath:
         l4_zero = b'\0\0' if proto == p.PROTO_UDP else table[l4_k]    # UDP without a checksum stays without
         return (link, self.heads[name], bytes((frame[72] - 1, proto)), eip.public + dst,
                 0xffff + fold(d + TTL_DELTA), c, table, l4_k, l4_zero, 64 + SHORTEST[proto], FIELDS[proto])
+
+    def _into_vpc(self, vni, src, dst, proto):
+        """The flow of a frame a node relays into the VPC, which `Edge.relay` delivers unchanged (no
+        TTL, no rewrite): the underlay's ring, and as `ttl_proto` what makes its slot toward
+        `Edge.deliver`'s answer, asked per packet (the door's, else the mapping's: a migration or a
+        node's loss is followed at once), or None (the general path decides, and counts no-mapping);
+        a template per answer."""
+        if self.relay_tx is None:
+            return SLOW
+        key, sport, templates, heads, join = (vni, dst), flow_hash(src + dst), {}, self.slot_heads, b''.join
+        door = self.edge.hyperplane.get(key) if self.edge.hyperplane else None
+        lookup = self.edge.lookup
+
+        def slot(frame, end):
+            packet = frame[64:end]
+            where = door(packet) if door else lookup(key)
+            if where is None:
+                return None
+            made = templates.get(where)
+            if made is None:
+                made = self._template(vni, sport, where)
+                if made is None:
+                    return None
+                if len(templates) >= MAX_TEMPLATES:
+                    templates.clear()
+                template, csum = made
+                templates[where] = made = (template[:16], template[18:24], template[26:38], template[40:], csum)
+            eth_ip, ip_mid, ip_addresses_udp, tunnel_eth, csum = made
+            outer = end - 14
+            return join((heads[end], eth_ip, _H.pack(outer), ip_mid, FOLD[0xffff + outer - csum], ip_addresses_udp,
+                         _H.pack(outer - 20), tunnel_eth, packet))
+        return (self.relay_tx, None, slot, None, 0, 0, None, 0, None, 64 + SHORTEST[proto], FIELDS[proto])
 
     # --- internet -> instance ---------------------------------------------------------------
 
@@ -346,7 +395,7 @@ class FastPath:
         templates = flow[1]
         made = templates.get(where)
         if made is None:
-            made = self._template(flow, where)
+            made = self._template(flow[5], flow[6], where)
             if made is None:
                 return None
             if len(templates) >= MAX_TEMPLATES:
@@ -375,7 +424,9 @@ class FastPath:
         return (key, {}, d + TTL_DELTA, d, eip.private, eip.vni, flow_hash(src + eip.private),
                 edge.hyperplane.get(key) if edge.hyperplane else None)
 
-    def _template(self, flow, where):
+    def _template(self, vni, sport, where):
+        """(outer Ethernet through the inner Ethernet toward `where`, the outer IPv4 sum without its
+        length) or None (no next hop: the general path decides)."""
         u, (host_ip, mac) = self.underlay, where
         next_hop = u.peer(host_ip)
         if next_hop is None:
@@ -384,6 +435,6 @@ class FastPath:
         ip = bytearray(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 0, 0, p.IP_DF, 64, p.PROTO_UDP, 0, u.ip, host_ip))
         csum = p.checksum(ip)           # of the header with length 0: adjusted by each length
         template = (p.build_eth(next_hop, u.mac, p.ETH_P_IP, b'') + bytes(ip) +
-                    struct.pack('!HHHH', flow[6], port, 0, 0) + self.tunnel_header(flow[5]) +
+                    struct.pack('!HHHH', sport, port, 0, 0) + self.tunnel_header(vni) +
                     p.build_eth(mac, VPC_ROUTER_MAC, p.ETH_P_IP, b''))
         return template, csum
