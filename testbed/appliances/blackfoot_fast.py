@@ -350,16 +350,10 @@ class FastPath:
             where = door(packet) if door else lookup(key)
             if where is None:
                 return None
-            made = templates.get(where)
+            made = templates.get(where) or self._remember(templates, vni, sport, where)
             if made is None:
-                made = self._template(vni, sport, where)
-                if made is None:
-                    return None
-                if len(templates) >= MAX_TEMPLATES:
-                    templates.clear()
-                template, csum = made
-                templates[where] = made = (template[:16], template[18:24], template[26:38], template[40:], csum)
-            eth_ip, ip_mid, ip_addresses_udp, tunnel_eth, csum = made
+                return None
+            _, csum, eth_ip, ip_mid, ip_addresses_udp, tunnel_eth = made
             outer = end - 14
             return join((heads[end], eth_ip, _H.pack(outer), ip_mid, FOLD[0xffff + outer - csum], ip_addresses_udp,
                          _H.pack(outer - 20), tunnel_eth, packet))
@@ -393,15 +387,10 @@ class FastPath:
         if where is None:
             return None             # the general path counts no-mapping
         templates = flow[1]
-        made = templates.get(where)
+        made = templates.get(where) or self._remember(templates, flow[5], flow[6], where)
         if made is None:
-            made = self._template(flow[5], flow[6], where)
-            if made is None:
-                return None
-            if len(templates) >= MAX_TEMPLATES:
-                templates.clear()
-            templates[where] = made
-        template, csum = made
+            return None
+        template, csum = made[0], made[1]
         buf[:TEMPLATE_LEN] = template
         outer = 50 + tl
         _H.pack_into(buf, 16, outer)
@@ -424,9 +413,21 @@ class FastPath:
         return (key, {}, d + TTL_DELTA, d, eip.private, eip.vni, flow_hash(src + eip.private),
                 edge.hyperplane.get(key) if edge.hyperplane else None)
 
+    def _remember(self, templates, vni, sport, where):
+        """A flow's template toward `where` (`_template`), made on its first packet there and kept in
+        `templates` ({answer: template}, at most MAX_TEMPLATES), or None."""
+        made = self._template(vni, sport, where)
+        if made is not None:
+            if len(templates) >= MAX_TEMPLATES:
+                templates.clear()
+            templates[where] = made
+        return made
+
     def _template(self, vni, sport, where):
         """(outer Ethernet through the inner Ethernet toward `where`, the outer IPv4 sum without its
-        length) or None (no next hop: the general path decides)."""
+        length, and the template cut around the outer lengths and checksum: up to the IPv4 length, from
+        it to the checksum, from it to the UDP length, after the UDP checksum) or None (no next hop:
+        the general path decides)."""
         u, (host_ip, mac) = self.underlay, where
         next_hop = u.peer(host_ip)
         if next_hop is None:
@@ -437,4 +438,4 @@ class FastPath:
         template = (p.build_eth(next_hop, u.mac, p.ETH_P_IP, b'') + bytes(ip) +
                     struct.pack('!HHHH', sport, port, 0, 0) + self.tunnel_header(vni) +
                     p.build_eth(mac, VPC_ROUTER_MAC, p.ETH_P_IP, b''))
-        return template, csum
+        return template, csum, template[:16], template[18:24], template[26:38], template[40:]

@@ -110,7 +110,7 @@ def appliance_tables(report, nodes, title, key):
     loop = [(k, v) for k, v in sorted(total.items()) if not isinstance(v, dict)]
     rows = [(k, v, *(n.get(k, 0) for n in nodes.values())) for k, v in loop]
     rows += [(k, v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
-             for k, v in sorted(handler.items()) if not k.startswith('drop:') and not isinstance(v, dict)]
+             for k, v in sorted(handler.items()) if not k.startswith('drop:')]
     report.tables.append(Table(('COUNTER', 'ALL', *nodes), rows, title))
     drops = [(k[5:], v, *(n.get('handler', {}).get(k, 0) for n in nodes.values()))
              for k, v in sorted(handler.items()) if k.startswith('drop:')]
