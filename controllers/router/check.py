@@ -36,7 +36,7 @@ def on_miss(match, pkt, lookup, reactive):
     eth, ip = pkt.get_protocol(ethernet.ethernet), pkt.get_protocol(ipv4.ipv4)
     src_ip = ip.src if ip else None
     entry = lookup(vni, src_ip, peered=False, subscribe=reactive) if ip else None
-    if entry is not None and entry.host_ip == tun_src and entry.mac == eth.src:
+    if entry is not None and registered(entry, match, pkt):
         return entry, None
     if entry is None:
         why = f'VNI {vni} has no instance {src_ip}'
@@ -45,6 +45,11 @@ def on_miss(match, pkt, lookup, reactive):
     else:
         why = f'{src_ip} (VNI {vni}) has MAC {entry.mac}, the packet says {eth.src}'
     return None, Alert('unregistered-source', f'{tun_src}/{vni}/{src_ip}', 'encapsulated packet dropped: ' + why)
+
+
+def registered(entry, match, pkt):
+    """Does `entry` say the packet's inner source may come from where it came?"""
+    return entry.host_ip == match.get('tun_ipv4_src') and entry.mac == pkt.get_protocol(ethernet.ethernet).src
 
 
 def resubmit(data, match):

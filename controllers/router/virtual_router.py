@@ -178,7 +178,8 @@ class VirtualRouter:
             in_port = match['in_port']
             return Outcome(alerts=[classify.spoofed(self.local_by_port(in_port), in_port, pkt)])
         if table == P.CHECK:
-            entry, alert = check.on_miss(match, pkt, lookup, self.reactive)
+            ask = self._cache_first(lookup, lambda e: check.registered(e, match, pkt))
+            entry, alert = check.on_miss(match, pkt, ask, self.reactive)
             if alert is not None:
                 if self.reactive:
                     self.count_drop('unregistered-source')
@@ -189,7 +190,8 @@ class VirtualRouter:
             return Outcome(self.cache_add(entry) + [check.resubmit(data, match)])
         if kind == P.KIND_MISS and table in (P.ARP, P.MAPPING):
             self.counters['cache_misses'] += 1
-            ask = self._cache_first(lookup, match['metadata'])
+            sender_vni = match['metadata']
+            ask = self._cache_first(lookup, lambda e: sender_vni in self.senders_to(e))
             if table == P.ARP:
                 reason, (entry, negative) = 'arp-unknown-target', arp.on_miss(match['metadata'], pkt, ask)
             else:
@@ -202,14 +204,15 @@ class VirtualRouter:
             return Outcome(self.cache_add(entry) + [ofp.resubmit(data, match['in_port'])])
         return Outcome()
 
-    def _cache_first(self, lookup, sender_vni):
-        """`lookup`, but answered from this host's cache when it holds the destination for the
-        sender's VPC: a packet that missed before the flows of an earlier miss were in (a
-        retransmitted ARP request, the next packet of a burst) asks the mapping service nothing;
-        its flows are sent again (they may be gone from the switch) ahead of the resubmitted packet."""
+    def _cache_first(self, lookup, usable):
+        """`lookup`, but answered from this host's cache when it holds an entry `usable` for this
+        packet: a packet that missed before the flows of an earlier miss were in (a retransmitted
+        ARP request, the next packet of a burst, one the datapath's cache still sent up after the
+        flows came) asks the mapping service nothing; its flows are sent again (they may be gone
+        from the switch) ahead of the resubmitted packet."""
         def ask(vni, ip, peered=True, subscribe=True, target=None):
             e = self.cache.get((vni if target is None else target, ip))
-            if e is not None and sender_vni in self.senders_to(e):
+            if e is not None and usable(e):
                 return e
             return lookup(vni, ip, peered=peered, subscribe=subscribe, target=target)
         return ask

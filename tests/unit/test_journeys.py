@@ -203,6 +203,28 @@ def test_a_reactive_miss_the_cache_already_answers_asks_the_mapping_service_noth
     assert verdict == (f'out port {PORT["web-1"]}' if 'arp_op' in fields else 'tunnel to 100.127.0.3, VNI 100')
 
 
+def test_a_receiving_check_the_cache_already_answers_asks_the_mapping_service_nothing():
+    """The datapath's cache may send a packet up after the flows of the first miss came: the
+    receiving host's cache answers it, unless the packet disagrees with it (then the service is asked)."""
+    w = World('reactive')
+    first = w.send('web-1', ipv4_dst='10.0.1.11', **tcp(80))
+    outcome = w.packet_in('h1', first, len(first.packet_ins) - 1)
+    w.switches['h1'].apply(outcome.messages)
+    (resubmitted,) = [m for m in outcome.messages if isinstance(m, ofp.parser.OFPPacketOut)]
+    tunnelled = w.switches['h1'].packet_out(resubmitted)
+    _, there = w.receive(tunnelled, 'h1')
+    assert there.verdict == 'to the controller at CHECK'
+    w.switches['h3'].apply(w.packet_in('h3', there).messages)
+    asked = w.table.counters['lookups']
+    outcome = w.packet_in('h3', there)
+    assert w.table.counters['lookups'] == asked and not outcome.alerts
+    (resubmitted,) = [m for m in outcome.messages if isinstance(m, ofp.parser.OFPPacketOut)]
+    assert w.switches['h3'].packet_out(resubmitted).verdict == f'out port {PORT["web-2"]}'
+    _, spoofed = w.receive(tunnelled, 'h1', tun_ipv4_src='100.127.0.2')
+    assert [a.reason for a in w.packet_in('h3', spoofed).alerts] == ['unregistered-source']
+    assert w.table.counters['lookups'] == asked + 1
+
+
 # ---- security groups, network ACL, route table ---------------------------------------------------
 
 def test_a_security_group_allows_its_members_and_drops_the_rest(world):
