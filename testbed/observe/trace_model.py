@@ -340,7 +340,7 @@ def _through_node(topo, state, w, t, node, vni, pkt, b, probe):
     verdict, out_vni, counted = w.node(node, vni, pkt)
     if not isinstance(verdict, Forward):
         reason = getattr(verdict, 'reason', 'reset')
-        return t.drop('HYPERPLANE_NODE', node, reason, f'{node} {node_words(verdict, counted)}')
+        return t.drop('HYPERPLANE_NODE', node, reason, f'{node} {node_words(verdict, counted, pkt)}')
     t.add('HYPERPLANE_NODE', node, f'{_rewrite(topo, pkt, verdict.packet)}'
                                    f'{" (new flow)" if counted.get("flows") or _flows(counted) else ""}; '
                                    f'to edge1 in VNI {out_vni}')

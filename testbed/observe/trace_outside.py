@@ -191,10 +191,21 @@ def _site_tunnel(edge, link):
     return Tunnel(mine.inbound, mine.outbound)
 
 
-def node_words(verdict, counted):
-    """What a Hyperplane node did, for people."""
+NODE_WORDS = {
+    'not-served': 'no NAT gateway, load balancer or endpoint of this node serves its source',
+    'no-listener': 'the load balancer has no listener on that protocol and port',
+    'no-flow': 'the node knows no connection it belongs to (nothing went out that way first)',
+    'not-a-flow': 'it is no TCP, UDP or ICMP flow the node can follow (a fragment, another protocol)',
+    'ports-exhausted': 'every source port of the gateway\'s address toward that destination is in use',
+    'not-this-load-balancer': 'the destination is none of the load balancer\'s addresses',
+    'not-this-endpoint': 'the destination is not the endpoint\'s address',
+}
+
+
+def node_words(verdict, counted, pkt):
+    """What a Hyperplane node did with `pkt`, for people."""
     if isinstance(verdict, Drop):
-        return f'drops it: {verdict.reason}'
+        return f'drops {endpoints(pkt)}: {NODE_WORDS.get(verdict.reason, verdict.reason)}'
     if isinstance(verdict, Reply):
         return f'answers itself ({endpoints(verdict.packet)}), a TCP reset'
     new = ', '.join(k for k in counted if k.startswith(('flows', 'block-claims')))

@@ -179,3 +179,11 @@ def test_several_edge_nodes_and_the_agreement_check(tmp_path):
     assert wire.agrees(t) and t.agrees(wire) and not wire.agrees(model(topo, 'example-web', 'web-eip', 'tcp/80'))
     with pytest.raises(UsageError):
         trace(topo, TraceState.of_topology(topo), 'example-web', 'web-eip', probe('tcp/80'), 'r1-h1')
+
+
+def test_a_node_that_drops_says_what_it_dropped_and_why():
+    t = model(HYPERPLANE, 'example-web', 'pub-nlb', 'tcp/81')
+    assert (t.verdict, t.stage, t.reason) == ('dropped', 'HYPERPLANE_NODE', 'no-listener')
+    lb = HYPERPLANE.vpcs['blue'].load_balancers['pub-nlb']
+    assert t.steps[-1].detail == f'{t.host} drops 198.51.100.10:40000 -> {lb.addresses[0].ip}:81: the load balancer ' \
+                                 'has no listener on that protocol and port'
