@@ -456,6 +456,8 @@ EDGE_WORDS = {
     'no-route-to-vpce': 'the instance\'s subnet does not route the reply back by that endpoint',
     'no-mapping': 'no instance has the destination in the VPC',
     'source-not-site': 'the source is not in the site\'s CIDR',
+    'unroutable-source': 'the internet never routes such a source (link-local, loopback, multicast)',
+    'unroutable-destination': 'the internet never routes such a destination (link-local, multicast, broadcast)',
     'no-vpn-connection': 'no VPN connection of the VPC reaches the destination',
     'no-route': 'no route of the VPC to the edge covers it',
     'not-the-service': 'a gateway endpoint leads only to S3\'s address',
