@@ -285,10 +285,11 @@ class Edge:
     def deliver(self, vni, packet):
         """Toward the destination instance's current host, from the mapping; a NAT gateway's or an
         NLB's address toward the Hyperplane node that holds the flow."""
-        door = self.hyperplane.get((vni, packet[16:20])) if self.hyperplane else None
-        where = door(packet) if door else self.lookup((vni, packet[16:20]))
+        key = (vni, packet[16:20])
+        door = self.hyperplane.get(key) if self.hyperplane else None
+        where = door(packet) if door else self.lookup(key)
         if where is None:
-            return self.drop('no-mapping')
+            return self.drop(self.hyperplane.why(key, packet) if door else 'no-mapping')
         host_ip, mac = where
         return [ToHost(vni, host_ip, mac, packet)]
 

@@ -27,7 +27,7 @@ class Doors:
         self.nodes = nodes                  # name -> (4-byte underlay ip, mac bytes)
         self.store, self.clock = store, clock   # a Store, or a callable returning one (lazily opened)
         self.failed, self.blocks, self.read_at = set(), {}, {}
-        self.doors = {}
+        self.doors, self.nat_keys = {}, {(vni, ip) for _, vni, ip in nats}
         for gateway, vni, ip in nats:
             self.doors[(vni, ip)] = lambda packet, g=gateway: self._nat(g, packet)
         for lb, vni, ips, shard in nlbs:
@@ -36,6 +36,13 @@ class Doors:
 
     def get(self, key):
         return self.doors.get(key)
+
+    def why(self, key, packet):
+        """The drop reason when door `key` had no answer for `packet`: no node of a NAT gateway holds a
+        connection on the packet's port (nothing went out that way), or an NLB has no live node."""
+        if flow_of(packet) is None:
+            return 'not-a-flow'
+        return 'no-flow' if key in self.nat_keys else 'no-live-node'
 
     def set_failed(self, names):
         self.failed = set(names)

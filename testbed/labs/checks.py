@@ -38,8 +38,8 @@ EDGE_DROP_REASONS = (
     'not-ipv4', 'no-route', 'target-not-edge', 'no-elastic-ip', 'no-vpn-connection', 'no-dx-connection',
     'no-endpoint', 'not-the-service', 'wrong-vlan', 'source-not-site', 'no-route-to-igw', 'no-route-to-vgw',
     'no-route-to-dx', 'no-route-to-vpce', 'unroutable-source', 'unroutable-destination', 'ttl-expired',
-    'no-mapping', 'esp-bad-icv', 'esp-bad-padding', 'esp-not-esp', 'esp-not-tunnel', 'esp-replay',
-    'esp-sequence-exhausted', 'esp-short', 'esp-unknown-spi')
+    'no-mapping', 'no-flow', 'not-a-flow', 'no-live-node', 'esp-bad-icv', 'esp-bad-padding', 'esp-not-esp',
+    'esp-not-tunnel', 'esp-replay', 'esp-sequence-exhausted', 'esp-short', 'esp-unknown-spi')
 # What a Hyperplane node counts its drops as (testbed/appliances/hyperplane/wire.py: `drop:<reason>`, its
 # NAT gateways', NLBs' and interface endpoints' verdicts).  A unit test keeps this list complete too.
 HYPERPLANE_DROP_REASONS = (

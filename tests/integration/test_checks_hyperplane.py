@@ -1,7 +1,8 @@
 """A check denied at a Hyperplane node, with real packets (topologies/hyperplane.yaml): the internet to
 pub-nlb's elastic IP on a port it has no listener on.  Blackfoot lets the SYNs in to the node of their
 bucket, which drops them (`drop:no-listener`); the runner reads that from the node's counters, so a check
-naming that reason passes and one naming another fails, saying which node dropped the packet and why."""
+naming that reason passes and one naming another fails, saying which node dropped the packet and why.  And
+the internet to the NAT gateway's elastic IP, which no connection went out from: the edge drops it."""
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ CHECKS = '''checks:
   - {name: listener, from: example-web, to: pub-nlb, protocol: tcp, port: 80, expect: allowed}
   - {name: right, from: example-web, to: pub-nlb, protocol: tcp, port: 81, expect: denied, reason: no-listener}
   - {name: wrong, from: example-web, to: pub-nlb, protocol: tcp, port: 81, expect: denied, reason: no-flow}
+  - {name: unsolicited, from: example-web, to: nat-eip, protocol: tcp, port: 80, expect: denied, reason: no-flow}
 '''
 
 
@@ -24,11 +26,11 @@ def test_a_denial_at_a_node_is_read_from_its_counters_and_names_the_node(tmp_pat
     path = tmp_path / 'checks.yaml'
     path.write_text(CHECKS)
     with Lab(topology('hyperplane.yaml')) as lab:
-        listener, right, wrong = Runner(lab).run(checks.load(path, lab.topology))
+        listener, right, wrong, unsolicited = Runner(lab).run(checks.load(path, lab.topology))
         # and `vpclab counters` in another terminal shows that node's drop, from the same files
         shown = subprocess.run([sys.executable, '-m', 'testbed.commands.cli', 'counters', '-o', 'json'], cwd=ROOT,
                                capture_output=True, text=True, timeout=60)
-    table = checks.render([listener, right, wrong], 'hyperplane', 'table')
+    table = checks.render([listener, right, wrong, unsolicited], 'hyperplane', 'table')
     assert listener.passed and right.passed, table
     first = right.drops[0]
     shard = next(r.shard for r in hyperplane_plan.resources(lab.topology) if r.name == 'pub-nlb')
@@ -41,3 +43,6 @@ def test_a_denial_at_a_node_is_read_from_its_counters_and_names_the_node(tmp_pat
     nodes = json.loads(shown.stdout)['HyperplaneNodes']['Nodes']
     counted = {n: nodes[n]['handler'].get('drop:no-listener', 0) for n in shard}
     assert counted[first.host] >= 1 and sum(counted.values()) >= 2, shown      # each check sent at least one SYN
+    # the internet to the NAT gateway's elastic IP: no node holds a connection on that port, the edge drops it
+    assert unsolicited.passed, table
+    assert unsolicited.drops[0].words().startswith('dropped at EDGE on edge1: no-flow (Blackfoot drops '), table

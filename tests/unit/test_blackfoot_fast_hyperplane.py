@@ -180,12 +180,12 @@ def test_a_relayed_frame_whose_destination_becomes_unmapped_goes_as_edge_relay_s
 
 
 def test_a_door_without_an_answer_is_left_to_the_general_path(node_handler, tx):
-    """Every node of the NLB's shard lost: the general path counts relayed and no-mapping."""
+    """Every node of the NLB's shard lost: the general path counts relayed and no-live-node."""
     node_handler.edge.hyperplane.set_failed(['hp1', 'hp2'])
     frame = relayed(INTO[-1])
     assert outbound(node_handler, tx, frame) is None
     assert node_handler(frame, 'ul0', None) == []
-    assert node_handler.counters['relayed'] == 1 and node_handler.counters['drop:no-mapping'] == 1
+    assert node_handler.counters['relayed'] == 1 and node_handler.counters['drop:no-live-node'] == 1
 
 
 @pytest.mark.parametrize('packet', LEFT, ids=lambda x: x.summary())
@@ -245,11 +245,11 @@ def test_a_node_failure_changes_the_doors_answer(node_handler, store):
 
 
 def test_a_port_no_node_holds_is_left_to_the_general_path(node_handler):
-    """It counts in:igw and drop:no-mapping (the door has no answer)."""
+    """It counts in:igw and drop:no-flow: no node holds a connection on that port (the door has no answer)."""
     frame = from_internet(IP(src=WEB, dst=NAT_EIP) / TCP(sport=80, dport=9000, flags='SA'))
     assert node_handler.fast.inbound('inet0', frame) is None
     assert node_handler(frame, 'inet0', None) == []
-    assert node_handler.counters['in:igw'] == 1 and node_handler.counters['drop:no-mapping'] == 1
+    assert node_handler.counters['in:igw'] == 1 and node_handler.counters['drop:no-flow'] == 1
 
 
 def test_an_nlb_client_goes_to_its_buckets_node(node_handler):

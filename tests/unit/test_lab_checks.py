@@ -124,9 +124,12 @@ def test_bad_files_as_a_whole(topo):
 
 def test_edge_drop_reasons_are_those_blackfoot_counts():
     source = ''.join((ROOT / 'testbed' / 'appliances' / f).read_text() for f in ('blackfoot.py', 'esp.py'))
-    literal = set(re.findall(r"(?:self\.drop|EspError)\('([a-z0-9-]+)'", source))
+    literal = set(re.findall(r"(?:self\.drop\(|EspError\(|if door else )'([a-z0-9-]+)'", source))
     routed = {f'no-route-to-{k}' for k in ('igw', 'vgw', 'dx', 'vpce')}     # self.drop(f'no-route-to-{via}')
-    assert literal | routed == set(checks.EDGE_DROP_REASONS)
+    doors = set(re.findall(r"'([a-z-]+)'", (ROOT / 'testbed' / 'appliances' / 'blackfoot_hyperplane.py').read_text()
+                           .split('def why')[1].split('\n    def ')[0]))             # a door without an answer
+    assert doors == {'not-a-flow', 'no-flow', 'no-live-node'}
+    assert literal | routed | doors == set(checks.EDGE_DROP_REASONS)
 
 
 def test_hyperplane_drop_reasons_are_those_the_nodes_count():

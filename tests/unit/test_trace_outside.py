@@ -187,3 +187,9 @@ def test_a_node_that_drops_says_what_it_dropped_and_why():
     lb = HYPERPLANE.vpcs['blue'].load_balancers['pub-nlb']
     assert t.steps[-1].detail == f'{t.host} drops 198.51.100.10:40000 -> {lb.addresses[0].ip}:81: the load balancer ' \
                                  'has no listener on that protocol and port'
+
+
+def test_the_internet_to_a_nat_gateways_elastic_ip_without_a_connection_is_no_flow():
+    t = model(HYPERPLANE, 'example-web', 'nat-eip', 'tcp/80')
+    assert t.minimal() == 'example-web -> nat-eip tcp/80: dropped at EDGE on edge1: no-flow'
+    assert 'no node of the NAT gateway holds a connection on that port' in t.explanation()
