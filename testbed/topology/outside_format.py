@@ -1,6 +1,6 @@
 """The top-level keys for leaving the VPC: `outside`, `edge`, `hyperplane`, `services` and `dns`.
 
-What they mean on the wire is in ../shared/topology-format.md ("Leaving the VPC"); their rules are in
+What they mean on the wire is in docs/architecture.md and docs/services.md; their rules are in
 docs/topology-format.md, their limits in limits.py.
 """
 from __future__ import annotations
