@@ -42,8 +42,8 @@ EDGE_DROP_REASONS = (
 # What a Hyperplane node counts its drops as (testbed/appliances/hyperplane/wire.py: `drop:<reason>`, its
 # NAT gateways', NLBs' and interface endpoints' verdicts).  A unit test keeps this list complete too.
 HYPERPLANE_DROP_REASONS = (
-    'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'not-a-flow', 'no-flow', 'ports-exhausted',
-    'not-this-load-balancer', 'not-this-endpoint')
+    'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'no-target', 'not-a-flow', 'no-flow',
+    'ports-exhausted', 'not-this-load-balancer', 'not-this-endpoint')
 # counted from meters, not drop flows, and met only by a flood: a check's few packets never are
 UNCHECKABLE = ('services-throttled',)
 REASONS = tuple(r for r in dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS, *HYPERPLANE_DROP_REASONS))
