@@ -51,6 +51,7 @@ class GatewayReader:
         self.public: list[tuple[str, str, Node]] = []             # (vpc, elastic IP or load balancer, its key)
         self.interface: list[tuple[str, str, Node]] = []          # (vpc, endpoint, its service: node)
         self.routes: list[tuple[str, str, str, Node]] = []        # (vpc, gateway endpoint, table, node)
+        self.gateway_endpoints = 0                                  # so far: each takes an alias on the S3 host
 
     def read(self, spec: dict[str, Node], vpc: VPC, pools: dict[str, Pool], targets: list,
              instance_vpcs: dict[str, str]) -> dict:
@@ -181,6 +182,7 @@ class GatewayReader:
                 tables = choices(listed, (*vpc.route_tables, MAIN_ROUTE_TABLE), f"a route table of vpc {vpc.name}",
                                  "route table") if listed else ()
                 self.routes += [(vpc.name, ep, t, n) for t, n in zip(tables, listed.sequence() if listed else ())]
+                self._alias(body)
                 endpoints[ep] = Endpoint(ep, eid, vpc.name, service, route_tables=tables)
                 continue
             if "subnet" not in spec:
@@ -191,6 +193,16 @@ class GatewayReader:
             self.interface.append((vpc.name, ep, spec["service"]))
             endpoints[ep] = Endpoint(ep, eid, vpc.name, service, subnet=subnet, ip=ip)
         return endpoints
+
+    def _alias(self, body: Node):
+        """Room on the S3 host for one more gateway endpoint's alias (Services.gateway_alias)."""
+        self.gateway_endpoints += 1
+        if self.services.gateway_alias(self.gateway_endpoints - 1) is None:
+            net = ipaddress.IPv4Network(self.services.s3_cidr)
+            larger = net.supernet(new_prefix=min(24, net.prefixlen - 1))
+            body.fail(f"services.s3.cidr {net} has room for {self.gateway_endpoints - 1} gateway endpoints (each "
+                      f"takes an address on the S3 host), and this is number {self.gateway_endpoints}; use a larger "
+                      f"S3 network, like {larger}")
 
     # --- load balancers and endpoint services -----------------------------------------------------------
 

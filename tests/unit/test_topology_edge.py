@@ -151,6 +151,19 @@ def test_the_s3_network_may_move_within_its_block():
     assert loads(edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {}")).services.s3_cidr == "198.18.0.0/24"
 
 
+def test_a_small_s3_network_holds_the_gateway_endpoints_aliases():
+    """Each gateway endpoint has an alias on the S3 host, right after its service address (+ 10)."""
+    t = loads(edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {cidr: 198.19.0.0/28}"))
+    assert [t.services.gateway_alias(i) for i in range(5)] == ["198.19.0.11", "198.19.0.12", "198.19.0.13",
+                                                                "198.19.0.14", None]
+    five = "".join(f"      more-{i}: {{service: s3}}\n" for i in range(4))
+    text = edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {cidr: 198.19.0.0/28}",
+                edit("      api-ep:", five + "      api-ep:"))
+    expect(text, "more-3:", "vpcs.blue.endpoints.more-3",
+           "services.s3.cidr 198.19.0.0/28 has room for 4 gateway endpoints (each takes an address on the S3 "
+           "host), and this is number 5; use a larger S3 network, like 198.19.0.0/24")
+
+
 def test_dx_and_vpn_to_the_same_site_and_vlans_per_site():
     text = edit("      corp-dx: {site: corp, vlan: 101}",
                 "      corp-dx: {site: corp, vlan: 101}\n      corp-dx2: {site: corp, vlan: 102}")
