@@ -167,7 +167,7 @@ def _check(node, topo):
                 v[key].fail(f'a DNS check takes no {key}: it asks the VPC\'s DNS server (udp/53)')
         if not isinstance(_find(topo, src), Instance):
             v['from'].fail(f'{src} is no instance: only instances ask their VPC\'s DNS server')
-        question = dns_name(v['dns'], v['dns'].text())
+        question = dns_name(v['dns'], v['dns'].text(), amazon_ok=True)     # ip-10-0-1-10.ec2.internal too
         expect = v['expect'].text()
         if expect != NXDOMAIN:
             try:

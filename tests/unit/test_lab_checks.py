@@ -70,6 +70,12 @@ def test_the_four_kinds_of_check_and_their_default_names(topo):
     assert found[3].dns == 'db.corp.internal' and found[3].expect == '10.0.1.20'
 
 
+def test_a_dns_check_may_ask_amazon_dns_for_an_instance_s_own_name(topo):
+    """Names in ec2.internal are refused as a zone or dns_name of the file, not as a question."""
+    found = read('checks:\n  - {from: web-1, dns: ip-10-0-1-10.ec2.internal, expect: 10.0.1.10}\n', topo)
+    assert found[0].dns == 'ip-10-0-1-10.ec2.internal'
+
+
 @pytest.mark.parametrize('text,said', [
     ('{from: web-9, to: db-1, protocol: icmp, expect: allowed}', "x.yaml:2: checks[0].from: 'web-9' is not in the "
      "topology; a check is sent from an instance or an outside host: did you mean 'web-2'?"),
