@@ -313,7 +313,7 @@ def _beyond(topo, state, w, t, edge, h, sent, b, probe):
     if h.kind == 'link':
         out = w.unsealed(edge, h)
         t.add('EDGE', edge, f'{_rewrite(topo, sent, out)}; out of the {h.link} link')
-        return _outside(topo, state, w, t, h.link, out, sent)
+        return _outside(topo, state, w, t, h.link, out, sent, b, probe)
     kind, name = w.host_at(h.host_ip)
     if kind == 'node':
         t.add('EDGE', edge, f'{_rewrite(topo, sent, h.packet)}; to Hyperplane node {name} ({h.host_ip}), VNI {h.vni}')
@@ -351,10 +351,17 @@ def _flows(counted):
     return [k.partition(':')[2] for k in counted if k.startswith('flows:')]
 
 
-def _outside(topo, state, w, t, link, pkt, sent):
+def _outside(topo, state, w, t, link, pkt, sent, b, probe):
     """An outside network's router delivers the packet to the host with its destination address, or not."""
     dst = p.ip4_text(pkt[16:20])
     host, router, network = _outside_host(topo, link, dst)
+    if host is None and link == 'internet':
+        # the router's default route is the edge (edge_plan): an elastic IP comes back in, as through AWS's
+        # internet gateway; any other address meets Blackfoot's inbound decision (no-elastic-ip)
+        t.add('OUTSIDE', network, f'no internet host has {dst}: {router} sends it back to the edge (its default '
+                                  f'route)')
+        edge = w.entering(link)
+        return _beyond(topo, state, w, t, edge, w.inbound(edge, link, pkt), pkt, b, probe)
     if host is None:
         return t.drop('OUTSIDE', network, 'no-host', f'no host of {network} has {dst}')
     t.add('OUTSIDE', host, f'{router} delivers it to {host} ({dst})')

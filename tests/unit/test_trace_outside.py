@@ -87,6 +87,16 @@ def test_to_the_internet_the_edge_translates_to_the_elastic_ip_or_drops():
     assert 'S3\'s alias for gateway endpoint s3-ep' in detail(s3, 'EDGE')
 
 
+def test_an_elastic_ip_reached_from_the_vpc_goes_out_and_back_in_through_the_internet_gateway():
+    """As in AWS (and on the lab's wire): the internet router sends the pool's addresses back to the edge."""
+    t = model(GATEWAYS, 'web-1', 'web-eip', 'tcp/80')
+    assert t.verdict == 'reachable', t.minimal()
+    assert [s.stage for s in t.steps if s.stage in ('EDGE', 'OUTSIDE')] == ['EDGE', 'OUTSIDE', 'EDGE']
+    assert 'from 203.0.113.1' in detail(t, 'INGRESS_SG_RULES') or detail(t, 'INGRESS_SG_RULES').endswith('0.0.0.0/0')
+    assert model(GATEWAYS, 'web-1', 'app-eip', 'tcp/80').key[1::2] == ('EDGE', 'no-route-to-igw')
+    assert model(GATEWAYS, 'web-1', '203.0.113.99', 'icmp').key[1::2] == ('EDGE', 'no-elastic-ip')
+
+
 def test_nat_gateway_to_the_internet_names_the_node_its_translation_and_the_edge():
     t = model(HYPERPLANE, 'app-1', 'example-web', 'tcp/80')
     assert t.verdict == 'reachable'
