@@ -280,12 +280,12 @@ def _way_in(topo, a, b):
     if a.name == topo.services.s3_host:
         return 'services', 'the services network', ''
     site = topo.outside.sites[topo.outside.hosts()[a.name].site]
-    inst = b.instance
-    if inst is None or b.ip != inst.ip:
+    where = _vpc_subnet(topo, b)
+    if where is None:
         return None, site.name, f'{site.name}\'s router has no route to {b.ip}: only VPC subnets whose route tables ' \
                                 'send the site back by vgw or dx: are routed'
-    vpc = topo.vpcs[inst.vpc]
-    r = route_choice(topo, vpc.name, inst.subnet, a.ip)
+    vpc, subnet = where
+    r = route_choice(topo, vpc.name, subnet, a.ip)
     target = r.route.target if r.route else None
     conn = next((c for c in vpc.vpn_connections.values() if c.site == site.name), None)
     if target == 'vgw' and conn is not None:
@@ -293,8 +293,19 @@ def _way_in(topo, a, b):
                                  f'{site.vpn_router} (ESP)', ''
     if target and target.startswith('dx:'):
         return target, f'{site.name}\'s router by policy (the subnet routes the site by {target}), {site.dx_router}', ''
-    return None, site.name, f'{inst.subnet}\'s route table ({r.table.name}) sends {a.ip} by ' \
+    return None, site.name, f'{subnet}\'s route table ({r.table.name}) sends {a.ip} by ' \
                             f'{target or "no route"}, not by vgw or dx: so {site.name}\'s router has no way to {b.ip}'
+
+
+def _vpc_subnet(topo, b):
+    """(VPC, subnet name) of an instance's or a load balancer's address `b`, which a site's router routes
+    by the subnet's route table (edge_plan's policy rules), or None."""
+    if b.instance is not None and b.ip == b.instance.ip:
+        return topo.vpcs[b.instance.vpc], b.instance.subnet
+    if b.kind == 'load-balancer':
+        vpc = next(v for v in topo.vpcs.values() if b.name in v.load_balancers)
+        return vpc, vpc.load_balancers[b.name].addresses[0].subnet
+    return None
 
 
 def public_address(topo, b):

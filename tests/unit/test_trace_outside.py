@@ -97,6 +97,17 @@ def test_an_elastic_ip_reached_from_the_vpc_goes_out_and_back_in_through_the_int
     assert model(GATEWAYS, 'web-1', '203.0.113.99', 'icmp').key[1::2] == ('EDGE', 'no-elastic-ip')
 
 
+def test_a_site_reaches_an_internal_load_balancer_s_address_as_the_wire_does_as_far_as_the_edge(tmp_path):
+    """The site's router routes the subnet (its table sends the site by vgw), and Blackfoot, which maps only
+    instances, drops it: the lab does not carry a site's traffic to an NLB (docs/topology-format.md)."""
+    text = open(os.path.join(ROOT, 'topologies', 'gateways.yaml')).read()
+    nlb = '    load_balancers:\n      priv-nlb:\n        subnets: [blue-priv]\n        scheme: internal\n' \
+          '        listeners:\n          - {port: 22, targets: [app-1]}\n'
+    (tmp_path / 'nlb.yaml').write_text(text.replace('    route_tables:\n', nlb + '    route_tables:\n', 1))
+    t = model(load(str(tmp_path / 'nlb.yaml')), 'corp-1', 'priv-nlb', 'tcp/22')
+    assert t.key[1::2] == ('EDGE', 'no-mapping'), t.minimal()
+
+
 def test_nat_gateway_to_the_internet_names_the_node_its_translation_and_the_edge():
     t = model(HYPERPLANE, 'app-1', 'example-web', 'tcp/80')
     assert t.verdict == 'reachable'
