@@ -140,7 +140,8 @@ def load(path, topology):
 
 
 def loads(text, path, topology):
-    root = compose(text, path)
+    root = compose(text, path, ('the checks file is empty; it needs a checks: list (see docs/topology-format.md, '
+                                '"Labs and checks")', 'checks:'))
     top = root.mapping(('checks',), {'checks': '[{from: web-1, to: db-1, protocol: tcp, port: 5432, '
                                                'expect: allowed}]'})
     items = top['checks'].sequence()

@@ -70,6 +70,13 @@ def test_the_four_kinds_of_check_and_their_default_names(topo):
     assert found[3].dns == 'db.corp.internal' and found[3].expect == '10.0.1.20'
 
 
+def test_an_empty_or_listed_checks_file_is_told_to_start_with_checks(topo):
+    assert error('# nothing\n', topo) == 'x.yaml: the checks file is empty; it needs a checks: list ' \
+                                          '(see docs/topology-format.md, "Labs and checks")'
+    assert error('- {from: web-1, to: db-1, protocol: icmp, expect: allowed}\n', topo) == \
+        'x.yaml:1: the top level is a list, not a mapping; start the file with checks:'
+
+
 def test_a_dns_check_may_ask_amazon_dns_for_an_instance_s_own_name(topo):
     """Names in ec2.internal are refused as a zone or dns_name of the file, not as a question."""
     found = read('checks:\n  - {from: web-1, dns: ip-10-0-1-10.ec2.internal, expect: 10.0.1.10}\n', topo)
