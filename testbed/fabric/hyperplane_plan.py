@@ -124,12 +124,12 @@ def resources(topo, failed=()):
             service = pvpc.endpoint_services[service_name]
             lb = pvpc.load_balancers[service.load_balancer]
             # the service's NLB's shard: the provider's replies come back to the NLB's nodes
-            out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet], _listeners(lb, pvpc),
-                                shard(lb.id), provider=dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name,
-                                                            load_balancer_id=lb.id, nlb_ip=lb.addresses[0].ip,
-                                                            service=service.id, service_name=service.name,
-                                                            owner=service.account, account=vpc.account,
-                                                            allowed_accounts=list(service.allowed_accounts))))
+            provider = dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name, load_balancer_id=lb.id,
+                            nlb_ip=lb.addresses[0].ip, service=service.id, service_name=service.name,
+                            owner=service.account, account=vpc.account,
+                            allowed_accounts=list(service.allowed_accounts))
+            out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet],
+                                _listeners(lb, pvpc), shard(lb.id), provider=provider))
     return out
 
 
