@@ -6,6 +6,7 @@ import os
 import pytest
 
 from testbed.commands.trace import probe
+from testbed.errors import UsageError
 from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_outside import World, packet, reply
 from testbed.topology import load
@@ -106,6 +107,15 @@ def test_a_site_reaches_an_internal_load_balancer_s_address_as_the_wire_does_as_
     (tmp_path / 'nlb.yaml').write_text(text.replace('    route_tables:\n', nlb + '    route_tables:\n', 1))
     t = model(load(str(tmp_path / 'nlb.yaml')), 'corp-1', 'priv-nlb', 'tcp/22')
     assert t.key[1::2] == ('EDGE', 'no-mapping'), t.minimal()
+
+
+def test_an_endpoint_is_a_destination_by_name_as_in_a_check():
+    """A gateway endpoint leads to S3, an interface endpoint to its address (testbed/labs/runner.py too)."""
+    assert model(GATEWAYS, 'app-1', 's3-ep', 'tcp/80').minimal() == 'app-1 -> s3-ep tcp/80: allowed'
+    ep = HYPERPLANE.vpcs['blue'].endpoints['api-ep']
+    assert model(HYPERPLANE, 'app-1', 'api-ep', 'tcp/443').steps == model(HYPERPLANE, 'app-1', ep.ip, 'tcp/443').steps
+    with pytest.raises(UsageError, match='an endpoint is no source'):
+        model(GATEWAYS, 's3-ep', 'app-1')
 
 
 def test_nat_gateway_to_the_internet_names_the_node_its_translation_and_the_edge():
