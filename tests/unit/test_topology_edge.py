@@ -347,6 +347,13 @@ EIP_POOL = "pick one from 203.0.113.1 to 203.0.113.254"
      "web-2, db-1, red-web-1, green-1, api-1, api-2"),
     ("{db: db-1, api", "{DB: db-1, api", "DB:", "dns.private_zones.corp.internal.records.DB",
      "'DB' has upper-case letters; write DNS names in lower case, like 'db'"),
+    ("{db: db-1, api", "{db.corp.internal: db-1, api", "db.corp.internal:",
+     "dns.private_zones.corp.internal.records.db.corp.internal", "'db.corp.internal' already ends in the zone's "
+     "name, and a record's name is relative to its zone (this one would be db.corp.internal.corp.internal); "
+     "write db"),
+    ("{db: db-1, api", "{corp.internal: db-1, api", "{corp.internal: db-1",
+     "dns.private_zones.corp.internal.records.corp.internal", "'corp.internal' is the zone's own name, and a "
+     "record's name is relative to its zone; write the labels before .corp.internal, like db"),
     ("    corp.internal:", "    corp.ec2.internal:", "corp.ec2.internal:", "dns.private_zones.corp.ec2.internal",
      "'corp.ec2.internal' is in ec2.internal, Amazon DNS's own domain (names like ip-10-0-1-10.ec2.internal); pick "
      "another domain, like corp.internal"),
