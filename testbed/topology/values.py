@@ -132,6 +132,9 @@ def dns_name(node, text: str, min_labels: int = 2, max_length: int = 253, amazon
                   f"of 1 to 63 lower-case letters, digits and '-' (not at either end), joined by dots, like {example}")
     if len(labels) < min_labels:
         node.fail(f"{text!r} has one label; write a full name with a domain, like {text}.example.com")
+    if min_labels > 1 and labels[-1].isdigit():     # RFC 3696: a top-level domain is never all digits
+        node.fail(f"{text!r} ends in an all-digit label, so resolvers read it as an address, never asking DNS; "
+                  f"end it in a domain like example.com")
     if len(text) > max_length:
         node.fail(f"{text[:40]!r}... has {len(text)} characters; a DNS name has at most {max_length}")
     amazon = next((d for d in AMAZON_DOMAINS if text == d or text.endswith("." + d)), None)

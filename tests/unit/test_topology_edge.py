@@ -359,6 +359,9 @@ EIP_POOL = "pick one from 203.0.113.1 to 203.0.113.254"
      "another domain, like corp.internal"),
     ("    corp.internal:", "    corpinternal:", "corpinternal:", "dns.private_zones.corpinternal",
      "'corpinternal' has one label; write a full name with a domain, like corpinternal.example.com"),
+    ("dns_name: www.example.com", "dns_name: 198.51.100.10", "dns_name: 198", "outside.internet.hosts.example-web."
+     "dns_name", "'198.51.100.10' ends in an all-digit label, so resolvers read it as an address, never asking DNS; "
+     "end it in a domain like example.com"),
     # internet gateway, dhcp
     ("    internet_gateway: true ", "    internet_gateway: yes ", "internet_gateway: yes", "vpcs.blue.internet_gateway",
      "'yes' is not plain true or false (YAML would read it as a boolean); write true or false"),
