@@ -48,6 +48,7 @@ class GatewayReader:
         self.eips = Pool(ipaddress.IPv4Network(ELASTIC_IP_POOL), 1, 1, "the elastic-IP pool", "in the elastic-IP "
                          "pool", lambda ip: "network address" if ip.packed[3] == 0 else "broadcast address")
         self.vlans: dict[tuple[str, int], tuple[str, int]] = {}   # (site, vlan) -> (connection, line)
+        self.site_vpcs: dict[str, dict[str, tuple[ipaddress.IPv4Network, int]]] = {}  # site -> vpc -> (CIDR, line)
         self.public: list[tuple[str, str, Node]] = []             # (vpc, elastic IP or load balancer, its key)
         self.interface: list[tuple[str, str, Node]] = []          # (vpc, endpoint, its service: node)
         self.routes: list[tuple[str, str, str, Node]] = []        # (vpc, gateway endpoint, table, node)
@@ -133,6 +134,13 @@ class GatewayReader:
             if other != site and net.overlaps(other_net):
                 node.fail(f"site {site} ({net}) overlaps site {other} ({other_net}), which vpc {vpc.name} already "
                           f"connects to (line {connected[other]}); connect sites whose CIDRs do not overlap")
+        own = ipaddress.IPv4Network(vpc.cidr)
+        for other, (other_net, line) in self.site_vpcs.get(site, {}).items():
+            if other != vpc.name and own.overlaps(other_net):
+                node.fail(f"site {site} already connects to vpc {other} ({other_net}, line {line}), which overlaps "
+                          f"vpc {vpc.name} ({own}), so the site's router could not tell their addresses apart; "
+                          f"connect the site to VPCs whose CIDRs do not overlap")
+        self.site_vpcs.setdefault(site, {}).setdefault(vpc.name, (own, node.line))
         connected.setdefault(site, node.line)
         return site
 

@@ -164,6 +164,19 @@ def test_a_small_s3_network_holds_the_gateway_endpoints_aliases():
            "host), and this is number 5; use a larger S3 network, like 198.19.0.0/24")
 
 
+def test_a_site_connects_to_vpcs_whose_cidrs_do_not_overlap():
+    """blue and red have the same CIDR: the site's router could not tell which one an address is in."""
+    text = edit("      red-web-1: {subnet: red-a, ip: 10.0.1.10}\n",
+                "      red-web-1: {subnet: red-a, ip: 10.0.1.10}\n    vpn_connections:\n      red-vpn: {site: corp}\n")
+    expect(text, "red-vpn: {site: corp}", "vpcs.red.vpn_connections.red-vpn.site",
+           f"site corp already connects to vpc blue (10.0.0.0/16, line {line_of(text, 'corp-vpn: {site: corp}')}), "
+           "which overlaps vpc red (10.0.0.0/16), so the site's router could not tell their addresses apart; "
+           "connect the site to VPCs whose CIDRs do not overlap")
+    green = edit("      green-1: {subnet: green-a}\n",
+                 "      green-1: {subnet: green-a}\n    direct_connect:\n      green-dx: {site: corp, vlan: 7}\n")
+    assert loads(green).vpcs["green"].direct_connect["green-dx"].site == "corp"      # 10.1.0.0/16: apart
+
+
 def test_dx_and_vpn_to_the_same_site_and_vlans_per_site():
     text = edit("      corp-dx: {site: corp, vlan: 101}",
                 "      corp-dx: {site: corp, vlan: 101}\n      corp-dx2: {site: corp, vlan: 102}")
