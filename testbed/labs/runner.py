@@ -145,13 +145,7 @@ class Runner:
         server = str(ipaddress.IPv4Network(self.topo.vpcs[inst.vpc].cidr).network_address + 2)
         out = self.run_in(check.src, ['dig', f'@{server}', '+time=1', '+tries=2', '+noall', '+comments',
                                       '+answer', check.dns, 'A'])
-        if 'status: NXDOMAIN' in out.stdout:
-            return 'nxdomain', f'{server} answered NXDOMAIN'
-        answers = [words[4] for words in (line.split() for line in out.stdout.splitlines())
-                   if len(words) >= 5 and not words[0].startswith(';') and words[3] == 'A']
-        if not answers:
-            return '', f'no answer from {server}' + (f' ({out.stdout.strip()[-120:]})' if out.returncode else '')
-        return ','.join(answers), f'{server} answered'
+        return dig_answer(out.stdout, out.returncode, server)
 
     def enter(self, node):
         return ['nsenter', *enter(self.state, node), '--']
@@ -267,6 +261,22 @@ def _received(text):
 
 def _counts(flows):
     return {host: {key: f['n_packets'] for key, f in by_key.items()} for host, by_key in flows.items()}
+
+
+def dig_answer(stdout, returncode, server):
+    """(the A records' addresses or 'nxdomain', what was seen) from dig's +comments +answer output."""
+    status = next((line.split('status: ')[1].split(',')[0] for line in stdout.splitlines() if 'status: ' in line), None)
+    if status == 'NXDOMAIN':
+        return 'nxdomain', f'{server} answered NXDOMAIN'
+    answers = [words[4] for words in (line.split() for line in stdout.splitlines())
+               if len(words) >= 5 and not words[0].startswith(';') and words[3] == 'A']
+    if answers:
+        return ','.join(answers), f'{server} answered'
+    if status == 'NOERROR':         # the name exists (a zone's own name, say) but has no address
+        return '', f'{server} answered NOERROR with no address (the name has no A record)'
+    if status:
+        return '', f'{server} answered {status}'
+    return '', f'no answer from {server}' + (f' ({stdout.strip()[-120:]})' if returncode else '')
 
 
 class NodesDown:

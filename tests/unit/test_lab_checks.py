@@ -11,7 +11,7 @@ import pytest
 from testbed.commands import cli
 from testbed.labs import catalog, checks
 from testbed.labs.checks import Check, Drop, Result
-from testbed.labs.runner import box_drops
+from testbed.labs.runner import box_drops, dig_answer
 from testbed.topology import TopologyError, load
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -75,6 +75,21 @@ def test_an_empty_or_listed_checks_file_is_told_to_start_with_checks(topo):
                                           '(see docs/topology-format.md, "Labs and checks")'
     assert error('- {from: web-1, to: db-1, protocol: icmp, expect: allowed}\n', topo) == \
         'x.yaml:1: the top level is a list, not a mapping; start the file with checks:'
+
+
+DIG_HEAD = ';; ->>HEADER<<- opcode: QUERY, status: {}, id: 4242\n;; flags: qr aa rd ra; QUERY: 1, ANSWER: {}\n'
+
+
+def test_what_dig_said_names_an_answer_without_address_as_such():
+    """The name exists but has no A record (a zone's own name): NOERROR, no answer; not a silent server."""
+    assert dig_answer(DIG_HEAD.format('NOERROR', 1) + 'db.corp.internal. 60 IN A 10.0.1.20\n', 0, '10.0.0.2') == \
+        ('10.0.1.20', '10.0.0.2 answered')
+    assert dig_answer(DIG_HEAD.format('NXDOMAIN', 0), 0, '10.0.0.2') == ('nxdomain', '10.0.0.2 answered NXDOMAIN')
+    assert dig_answer(DIG_HEAD.format('NOERROR', 0), 0, '10.0.0.2') == \
+        ('', '10.0.0.2 answered NOERROR with no address (the name has no A record)')
+    assert dig_answer(DIG_HEAD.format('REFUSED', 0), 0, '10.0.0.2') == ('', '10.0.0.2 answered REFUSED')
+    assert dig_answer(';; connection timed out; no servers could be reached\n', 9, '10.0.0.2') == \
+        ('', 'no answer from 10.0.0.2 (;; connection timed out; no servers could be reached)')
 
 
 def test_a_dns_check_may_ask_amazon_dns_for_an_instance_s_own_name(topo):
