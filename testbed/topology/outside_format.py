@@ -1,7 +1,7 @@
 """The top-level keys for leaving the VPC: `outside`, `edge`, `hyperplane`, `services` and `dns`.
 
-What they mean on the wire is in ../shared/topology-format.md ("Leaving the VPC"); their rules are in
-docs/topology-format.md, their limits in limits.py.
+What they mean on the wire is in testbed/appliances/README.md; their rules are in docs/topology-format.md
+("Leaving the VPC"), their limits in limits.py.
 """
 from __future__ import annotations
 
