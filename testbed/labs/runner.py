@@ -86,9 +86,7 @@ class Runner:
                 ep = vpc.endpoints[to]
                 if ep.ip is None:            # a gateway endpoint: its service, S3
                     return Target(topo.services.s3_ip, ((S3_NAME, port),), True)
-                provider, _, service = ep.service.partition('/')
-                lb = topo.vpcs[provider].load_balancers[topo.vpcs[provider].endpoint_services[service].load_balancer]
-                return Target(ep.ip, _targets(lb, port), True)
+                return Target(ep.ip, _targets(self._service_balancer(ep), port), True)
         hosts = topo.outside.hosts()
         if to in hosts:
             return Target(hosts[to].ip, ((to, port),), True)
@@ -104,6 +102,11 @@ class Runner:
                 owner = next((i for i in v.instances.values() if i.ip == ip), None)
                 if owner is not None:
                     return Target(ip, ((owner.name, port),), False)
+            # the VPC's own load balancers and interface endpoints (only there: docs/topology-format.md)
+            lb = next((b for b in vpc.load_balancers.values() if any(a.ip == ip for a in b.addresses)), None)
+            ep = next((e for e in vpc.endpoints.values() if e.ip == ip), None)
+            if lb or ep:
+                return Target(ip, _targets(lb or self._service_balancer(ep), port), True)
             inside = ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(vpc.cidr)
         else:
             inside = False
@@ -111,12 +114,21 @@ class Runner:
             for e in vpc.elastic_ips.values():
                 if e.address == ip:
                     return Target(ip, ((e.instance, port),) if e.instance else (), True)
+            for lb in vpc.load_balancers.values():
+                if any(a.public_ip == ip for a in lb.addresses):
+                    return Target(ip, _targets(lb, port), True)
         for host in topo.outside.hosts().values():
             if host.ip == ip:
                 return Target(ip, ((host.name, port),), True)
         if ip == topo.services.s3_ip:
             return Target(ip, ((S3_NAME, port),), True)
         return Target(ip, (), not inside)
+
+    def _service_balancer(self, ep):
+        """The load balancer behind interface endpoint `ep`: its endpoint service's, in the provider's VPC."""
+        provider, _, service = ep.service.partition('/')
+        vpc = self.topo.vpcs[provider]
+        return vpc.load_balancers[vpc.endpoint_services[service].load_balancer]
 
     def _instance(self, name):
         try:

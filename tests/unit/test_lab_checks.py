@@ -5,13 +5,14 @@ import json
 import pathlib
 import re
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import pytest
 
 from testbed.commands import cli
 from testbed.labs import catalog, checks
 from testbed.labs.checks import Check, Drop, Result
-from testbed.labs.runner import box_drops, dig_answer
+from testbed.labs.runner import Runner, box_drops, dig_answer
 from testbed.topology import TopologyError, load
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -75,6 +76,20 @@ def test_an_empty_or_listed_checks_file_is_told_to_start_with_checks(topo):
                                           '(see docs/topology-format.md, "Labs and checks")'
     assert error('- {from: web-1, to: db-1, protocol: icmp, expect: allowed}\n', topo) == \
         'x.yaml:1: the top level is a list, not a mapping; start the file with checks:'
+
+
+def test_a_check_to_a_load_balancer_s_or_endpoint_s_address_listens_on_their_targets():
+    """By address as by name (the model's trace reads the address so too); api-ep (blue) and api-nlb (shop)
+    share 10.0.1.4: from blue it is the endpoint."""
+    runner = Runner(SimpleNamespace(topology=load(ROOT / 'topologies' / 'hyperplane.yaml'), state=None))
+
+    def target(src, to, port):
+        return runner.target(Check('c', src, 2, to=to, protocol='tcp', port=port))
+    assert target('app-1', '10.0.1.4', 443).listeners == target('app-1', 'api-ep', 443).listeners == \
+        (('api-1', 8443), ('api-2', 8443))
+    assert target('app-1', '10.0.1.5', 80).listeners == (('web-1', 8080), ('web-2', 8080))
+    assert target('example-web', '203.0.113.2', 80) == target('example-web', 'pub-nlb', 80)
+    assert target('example-web', '203.0.113.2', 80).listeners == (('web-1', 8081), ('web-2', 8081))
 
 
 DIG_HEAD = ';; ->>HEADER<<- opcode: QUERY, status: {}, id: 4242\n;; flags: qr aa rd ra; QUERY: 1, ANSWER: {}\n'
