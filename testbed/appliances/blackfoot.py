@@ -71,6 +71,15 @@ def _in(addr, net):
     return int.from_bytes(addr, 'big') & net[1] == net[0]
 
 
+# never routed between a VPC and the internet: "this network", loopback, link-local (the VPC's own
+# 169.254.169.253/.254 among them), multicast and the reserved block with 255.255.255.255
+UNROUTABLE = [_net(c) for c in ('0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3')]
+
+
+def routable(addr):
+    return not any(_in(addr, net) for net in UNROUTABLE)
+
+
 class Routes:
     """The edge-relevant routes of every VPC: (vni, source subnet) -> [(destination, target)]."""
 
@@ -197,6 +206,8 @@ class Edge:
             return self.drop(e.reason)
 
     def _to_internet(self, vni, ip, buf, _):
+        if not routable(ip.dst):
+            return self.drop('unroutable-destination')
         eip = self.by_private.get((vni, ip.src))
         if eip is None:
             return self.drop('no-elastic-ip')
@@ -243,6 +254,8 @@ class Edge:
         ip = p.parse_ipv4(packet)
         if ip is None:
             return self.drop('not-ipv4')
+        if not routable(ip.src):        # e.g. the VPC's DNS server's or metadata's address, forged
+            return self.drop('unroutable-source')
         ep = self.endpoint_by_alias.get(ip.src) if link == SERVICES else None
         if ep is not None:
             return self._admit(ep.vni, packet, f'vpce:{ep.name}', rewrite=('src', ep.service_address))

@@ -48,7 +48,7 @@ import zlib
 from controllers.pipeline import ROUTER_MAC
 from testbed.appliances import packet_loop as pl
 from testbed.appliances import packets as p
-from testbed.appliances.blackfoot import INTERNET, SERVICES, _in
+from testbed.appliances.blackfoot import INTERNET, SERVICES, _in, routable
 from testbed.appliances.tunnels import geneve_header, vxlan_header
 
 _H = struct.Struct('!H')
@@ -318,7 +318,7 @@ class FastPath:
         vni, src, dst, edge = int.from_bytes(frame[46:49], 'big'), frame[76:80], frame[80:84], self.edge
         if frame[26:30] in self.relays and edge.into_vpc(vni, dst):
             return self._into_vpc(vni, src, dst, proto)     # what Edge.relay sends out is a host's packet
-        if edge.routes.lookup(vni, src, dst) != 'igw':
+        if edge.routes.lookup(vni, src, dst) != 'igw' or not routable(dst):
             return SLOW
         eip = edge.by_private.get((vni, src))
         name = SERVICES if _in(dst, edge.services) else INTERNET
@@ -404,7 +404,7 @@ class FastPath:
         if link == SERVICES and src in edge.endpoint_by_alias:
             return SLOW
         eip = edge.by_public.get(dst)
-        if eip is None or edge.routes.lookup(eip.vni, eip.private, src) != 'igw':
+        if eip is None or edge.routes.lookup(eip.vni, eip.private, src) != 'igw' or not routable(src):
             return SLOW
         d = word_delta(dst, eip.private)
         key = (eip.vni, eip.private)

@@ -82,10 +82,12 @@ def _hyperplane_config(topo, run_dir):
 
 
 def edge_routes(topo):
-    """(vni, subnet CIDR, destination, target) of every route the edge takes, in file order."""
+    """(vni, subnet CIDR, destination, target) of every route of the VPCs that use the edge, in file
+    order: the local route and peerings too, so that a packet from outside whose source the VPC
+    routes elsewhere (its own CIDR, a peer's) is not let in as if the reply went back the same way."""
     return [(vpc.vni, subnet.cidr, r.destination, r.target)
             for vpc in topo.vpcs.values() if uses_edge(vpc) for subnet in vpc.subnets.values()
-            for r in vpc.route_table_of(subnet.name).routes if target_kind(r.target) in EDGE_KINDS]
+            for r in vpc.route_table_of(subnet.name).routes]
 
 
 def gateway_endpoints(topo):

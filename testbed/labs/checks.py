@@ -37,8 +37,9 @@ KEYS = ('name', 'from', 'to', 'dns', 'protocol', 'port', 'expect', 'reason', 'fa
 EDGE_DROP_REASONS = (
     'not-ipv4', 'no-route', 'target-not-edge', 'no-elastic-ip', 'no-vpn-connection', 'no-dx-connection',
     'no-endpoint', 'not-the-service', 'wrong-vlan', 'source-not-site', 'no-route-to-igw', 'no-route-to-vgw',
-    'no-route-to-dx', 'no-route-to-vpce', 'ttl-expired', 'no-mapping', 'esp-bad-icv', 'esp-bad-padding',
-    'esp-not-esp', 'esp-not-tunnel', 'esp-replay', 'esp-sequence-exhausted', 'esp-short', 'esp-unknown-spi')
+    'no-route-to-dx', 'no-route-to-vpce', 'unroutable-source', 'unroutable-destination', 'ttl-expired',
+    'no-mapping', 'esp-bad-icv', 'esp-bad-padding', 'esp-not-esp', 'esp-not-tunnel', 'esp-replay',
+    'esp-sequence-exhausted', 'esp-short', 'esp-unknown-spi')
 # What a Hyperplane node counts its drops as (testbed/appliances/hyperplane/wire.py: `drop:<reason>`, its
 # NAT gateways', NLBs' and interface endpoints' verdicts).  A unit test keeps this list complete too.
 HYPERPLANE_DROP_REASONS = (

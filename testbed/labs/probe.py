@@ -3,10 +3,13 @@ the standard library only, so that it starts in a few tens of milliseconds.
 
     python probe.py listen tcp|udp PORT            prints `ready`, then accepts (tcp) or echoes (udp) until killed
     python probe.py connect tcp|udp ADDRESS PORT DEADLINE_S
-        exit 0: connected (tcp) or echoed (udp); 1: refused (a RST, or ICMP port unreachable); 2: no answer
+        prints `sport N` before each attempt (its source port); exit 0: connected (tcp) or echoed (udp);
+        1: refused (a RST, or ICMP port unreachable); 2: no answer
 
 Attempts are repeated within the deadline (a first packet may wait on a reactive cache miss), each with a
-new source port, so that one lost SYN does not cost the kernel's one-second retransmission."""
+new source port, so that one lost SYN does not cost the kernel's one-second retransmission (a new socket
+on the old port would send a SYN of another sequence number, which conntrack may call invalid).  The
+runner is told the ports because the Hyperplane node a flow meets depends on its client port."""
 import socket
 import sys
 import time
@@ -38,12 +41,13 @@ def connect(protocol, address, port, deadline_s):
         if left <= 0:
             return 2
         try:
-            if protocol == 'tcp':
-                with socket.create_connection((address, port), timeout=min(ATTEMPT_S, left)):
-                    return 0
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM) as s:
+                s.bind(('0.0.0.0', 0))
+                print(f'sport {s.getsockname()[1]}', flush=True)
                 s.settimeout(min(ATTEMPT_S, left))
                 s.connect((address, port))
+                if protocol == 'tcp':
+                    return 0
                 s.send(b'vpclab check')
                 if s.recv(2048) == b'vpclab check':
                     return 0

@@ -17,7 +17,7 @@ import select
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controllers import pipeline as P
 from testbed.commands.inspect import enter
@@ -56,10 +56,10 @@ class Runner:
             target = self.target(check)
             with NodesDown(self.lab, check.failed), Listeners(self, check.protocol, target.listeners):
                 before = self._drops_now(target)
-                ok, detail = self._send(check, target)
+                ok, detail, sports = self._send(check, target)
                 drops = []
                 if not ok:
-                    drops, detail = self._explained(check, self._drops_since(before, target), target, detail)
+                    drops, detail = self._explained(check, self._drops_since(before, target), target, detail, sports)
             return Result(check, 'allowed' if ok else 'denied', detail, drops, time.monotonic() - t0)
         except (LabError, UsageError, subprocess.SubprocessError, OSError) as exc:
             return Result(check, '', error=' '.join(str(exc).split()), seconds=time.monotonic() - t0)
@@ -138,19 +138,22 @@ class Runner:
 
     # ---- sending --------------------------------------------------------------------------------
     def _send(self, check, target):
-        """(allowed, what was seen) for one check's packets from its source's namespace."""
+        """(allowed, what was seen, the source ports of its attempts) for one check's packets from its source's
+        namespace."""
         if check.protocol == 'icmp':
             # -w takes whole seconds; -i 0.2: three tries within it (a first one may wait on a cache miss)
             out = self.run_in(check.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-w', str(round(DEADLINE_S)),
                                           target.ip])
             received = _received(out.stdout)
             return received > 0, f'{received} of 3 pings answered' if received else \
-                f'no echo reply within {round(DEADLINE_S)} s'
+                f'no echo reply within {round(DEADLINE_S)} s', ()
         out = self.run_in(check.src, [sys.executable, PROBE, 'connect', check.protocol, target.ip, str(check.port),
                                       str(DEADLINE_S)])
         said = {0: 'connected' if check.protocol == 'tcp' else 'echoed',
                 1: 'refused (nothing listens there, or a reset)', 2: f'no answer within {DEADLINE_S:g} s'}
-        return out.returncode == 0, said.get(out.returncode, (out.stderr or out.stdout).strip()[-200:])
+        sports = tuple(int(w[1]) for w in (line.split() for line in out.stdout.splitlines())
+                       if len(w) == 2 and w[0] == 'sport' and w[1].isdigit())
+        return out.returncode == 0, said.get(out.returncode, (out.stderr or out.stdout).strip()[-200:]), sports
 
     def _dns(self, check):
         inst = self.topo.instance(check.src)
@@ -203,37 +206,42 @@ class Runner:
             last = now
         return last
 
-    def _explained(self, check, drops, target, detail):
+    def _explained(self, check, drops, target, detail, sports):
         """(drops, detail) with the model's words: for the rule that decided where the model agrees with a
         counted drop (that drop first: other traffic of the lab, health checks say, may have moved other
         drop counters meanwhile); where no drop counter moved, the model's verdict instead (a drop it
-        predicts, marked as not counted, or why it would be delivered)."""
-        model = self._model(check, target)
-        where, words = _model_drop(model) if model is not None else (None, '')
+        predicts, marked as not counted, or why it would be delivered).  The model traces each attempt's
+        source port: attempts of one check may meet different Hyperplane nodes."""
+        models = self._models(check, target, sports)
+        model = models[0] if models else None
+        predicted = {where: words for where, words in map(_model_drop, models) if where is not None}
         if drops:
-            drops = [Drop(d.host, d.stage, d.reason, words) if (d.stage, d.host, d.reason) == where else d
-                     for d in drops]
+            drops = [Drop(d.host, d.stage, d.reason, predicted[key])
+                     if (key := (d.stage, d.host, d.reason)) in predicted else d for d in drops]
             # then the rest in journey order, conntrack's invalid packets last: those are mostly the
             # stragglers of connections that ended just before (an earlier check's, torn down)
-            return sorted(dict.fromkeys(drops), key=lambda d: ((d.stage, d.host, d.reason) != where,
+            return sorted(dict.fromkeys(drops), key=lambda d: ((d.stage, d.host, d.reason) not in predicted,
                                                                d.reason == INVALID)), detail
+        where = _model_drop(model)[0] if model is not None else None
         if where is not None:
-            return [Drop(where[1], where[0], where[2], words, counted=False)], detail
+            return [Drop(where[1], where[0], where[2], predicted[where], counted=False)], detail
         said = f'{detail}; no drop counter moved'
         known = model is not None and model.verdict != 'not-carried'       # not-carried: the model cannot tell
         return [], said + (f', and the model says: {model.explanation()}' if known else '')
 
-    def _model(self, check, target):
-        """The model's trace of the check's packet (testbed/observe/trace_model.py), None where it has none."""
+    def _models(self, check, target, sports):
+        """The model's traces of the check's packet (testbed/observe/trace_model.py), one per source port (the
+        model's own when none is given); none where the model does not know the source or destination."""
         from testbed.commands.trace import probe
         from testbed.observe.trace_model import TraceState, trace
-        state = TraceState.of_lab(self.lab)
+        state, sent = TraceState.of_lab(self.lab), probe(check.probe)
         for dst in (check.to, target.ip):       # an endpoint, the S3 host: the trace may know only the address
             try:
-                return trace(self.topo, state, check.src, dst, probe(check.probe))
+                return [trace(self.topo, state, check.src, dst, replace(sent, sport=s) if s else sent)
+                        for s in sports or (None,)]
             except (UsageError, LookupError, ValueError):     # a name or address the model does not know
                 continue
-        return None
+        return []
 
 
 def _model_drop(model):

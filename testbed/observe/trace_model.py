@@ -13,7 +13,7 @@ from testbed.appliances import packets as p
 from testbed.errors import UsageError
 from testbed.fabric import edge_plan, hyperplane_plan
 from testbed.observe.trace_ends import End, resolve
-from testbed.observe.trace_outside import SPORT, Forward, World, endpoints, node_words, packet, reply
+from testbed.observe.trace_outside import Forward, World, endpoints, node_words, packet, reply
 from testbed.observe.trace_rules import (
     PING,
     Decision,
@@ -200,7 +200,7 @@ def _receive(topo, state, t, src_ip, target, probe, members):
 
 def _reply(topo, t, a, b, probe):
     """The ACLs are stateless: the reply must pass them too, and find its route back (a note only)."""
-    back = Probe(probe.protocol, SPORT if probe.port is not None else None)
+    back = _back(probe)
     va, vb = topo.vpcs[a.vpc], topo.vpcs[b.vpc]
     checks = []
     if not inside(vb.subnets[b.subnet], a.ip):
@@ -224,7 +224,7 @@ def _route_back(r, a):
 
 def _to_hyperplane(topo, state, t, here, resource, a, b, probe, e):
     """HYPERPLANE: the node of the resource's shard that the flow's bucket goes to, then that node's decision."""
-    c = node_choice(resource, a.ip, SPORT if probe.port is not None else None, state.failed)
+    c = node_choice(resource, a.ip, probe.sport if probe.port is not None else None, state.failed)
     shard = ', '.join(resource.shard)
     if c.node is None:
         return t.drop('HYPERPLANE', here, 'no-live-node', f'every node of {_named(resource)}\'s shard ({shard}) '
@@ -424,14 +424,16 @@ def _reply_in(topo, state, w, link, out, sent):
 
 
 def _probe_of(pkt):
-    """The Probe of an IPv4 packet's bytes: its protocol and destination port."""
+    """The Probe of an IPv4 packet's bytes: its protocol and ports."""
     proto = pkt[9]
-    return Probe(proto, None if proto == p.PROTO_ICMP else int.from_bytes(pkt[22:24], 'big'))
+    if proto == p.PROTO_ICMP:
+        return Probe(proto)
+    return Probe(proto, int.from_bytes(pkt[22:24], 'big'), int.from_bytes(pkt[20:22], 'big'))
 
 
 def _back(probe):
     """The reply as the rules see it: to the traced packet's source port."""
-    return Probe(probe.protocol, SPORT if probe.port is not None else None)
+    return Probe(probe.protocol, probe.sport if probe.port is not None else None)
 
 
 def _rewrite(topo, before, after):
@@ -472,6 +474,8 @@ EDGE_WORDS = {
     'no-route-to-vpce': 'the instance\'s subnet does not route the reply back by that endpoint',
     'no-mapping': 'no instance has the destination in the VPC',
     'source-not-site': 'the source is not in the site\'s CIDR',
+    'unroutable-source': 'the internet never routes such a source (link-local, loopback, multicast)',
+    'unroutable-destination': 'the internet never routes such a destination (link-local, multicast, broadcast)',
     'no-vpn-connection': 'no VPN connection of the VPC reaches the destination',
     'no-route': 'no route of the VPC to the edge covers it',
     'not-the-service': 'a gateway endpoint leads only to S3\'s address',

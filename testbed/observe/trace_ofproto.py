@@ -48,10 +48,9 @@ def arrival_fields(topo, host, arrival):
 
 def packet_fields(packet, side, topo, host):
     """The ofproto/trace flow of the traced packet as it enters `host`'s bridge on `side`."""
-    from testbed.observe.trace_model import SPORT
     src, target = packet.src, packet.target
-    l4 = {'tcp': f'tcp,tp_src={SPORT},tp_dst={packet.probe.port},tcp_flags=0x002',
-          'udp': f'udp,tp_src={SPORT},tp_dst={packet.probe.port}',
+    l4 = {'tcp': f'tcp,tp_src={packet.probe.sport},tp_dst={packet.probe.port},tcp_flags=0x002',
+          'udp': f'udp,tp_src={packet.probe.sport},tp_dst={packet.probe.port}',
           'icmp': 'icmp,icmp_type=8,icmp_code=0'}[packet.proto]
     common = f'{l4},nw_src={src["ip"]},nw_dst={packet.dst_ip},dl_src={src["mac"]}'
     if side == 'leaving':

@@ -22,7 +22,6 @@ from testbed.fabric import edge_plan, hyperplane_plan
 from testbed.fabric.names import DEFAULT_PREFIX, Names
 from testbed.observe.trace_rules import TCP, UDP
 
-SPORT = 40000           # the traced packet's source port (tcp/udp), which the reply is sent to
 ICMP_ID = 0x7a7b        # its ICMP identifier (testbed/observe/trace_packet.py)
 NO_RUN_DIR = '/nonexistent/vpclab-trace-model'      # the plans name files there; the model opens none
 # stages outside the hosts' pipeline: Blackfoot, a Hyperplane node, an outside network's router or host
@@ -33,10 +32,10 @@ def packet(src, dst, probe, ttl=64):
     """The traced packet's IPv4 bytes (tcp: a SYN), as trace_packet.py sends it."""
     s, d = p.ip4(src), p.ip4(dst)
     if probe.protocol == TCP:
-        seg = bytearray(struct.pack('!HHIIBBHHH', SPORT, probe.port, 1000, 0, 5 << 4, 0x02, 8192, 0, 0) + MARK)
+        seg = bytearray(struct.pack('!HHIIBBHHH', probe.sport, probe.port, 1000, 0, 5 << 4, 0x02, 8192, 0, 0) + MARK)
         struct.pack_into('!H', seg, 16, p.l4_checksum(s, d, p.PROTO_TCP, seg))
     elif probe.protocol == UDP:
-        seg = bytearray(struct.pack('!HHHH', SPORT, probe.port, 8 + len(MARK), 0) + MARK)
+        seg = bytearray(struct.pack('!HHHH', probe.sport, probe.port, 8 + len(MARK), 0) + MARK)
         struct.pack_into('!H', seg, 6, p.l4_checksum(s, d, p.PROTO_UDP, seg))
     else:
         seg = p.build_icmp(8, 0, struct.pack('!HH', ICMP_ID, 1), MARK)

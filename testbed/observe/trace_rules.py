@@ -19,13 +19,16 @@ from testbed.fabric.firewall_config import security_groups
 
 ICMP, TCP, UDP = 1, 6, 17
 PROTOCOLS = {ICMP: 'icmp', TCP: 'tcp', UDP: 'udp'}
+SPORT = 40000           # a traced packet's source port (tcp/udp) unless it says another
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What the packet is, as the rules see it: IP protocol and destination port (tcp/udp)."""
+    """What the packet is, as the rules see it: IP protocol and destination port (tcp/udp), and the source
+    port the reply goes to (the node a Hyperplane flow meets depends on it too)."""
     protocol: int = ICMP
     port: int | None = None
+    sport: int = SPORT
 
     def __str__(self):
         name = PROTOCOLS.get(self.protocol, str(self.protocol))

@@ -36,7 +36,7 @@ from testbed.observe.trace_beyond import (
     words,
 )
 from testbed.observe.trace_ends import resolve
-from testbed.observe.trace_model import SPORT, TraceState, public_address
+from testbed.observe.trace_model import TraceState, public_address
 from testbed.observe.trace_model import trace as model_trace
 from testbed.observe.trace_ofproto import arrival_fields, ofproto_path, packet_fields
 from testbed.observe.trace_outside import OUTSIDE_STAGES
@@ -142,11 +142,11 @@ class Packet:
     def command(self):
         if self.outside:
             return [sys.executable, '-m', 'testbed.observe.trace_packet', '--l3', '--src-ip', self.outside.ip,
-                    '--dst-ip', self.dst_ip, '--proto', self.proto, '--sport', str(SPORT),
+                    '--dst-ip', self.dst_ip, '--proto', self.proto, '--sport', str(self.probe.sport),
                     '--dport', str(self.probe.port or 0)]
         cmd = [sys.executable, '-m', 'testbed.observe.trace_packet', '--src-mac', self.src['mac'],
                '--dst-mac', self.dst_mac, '--src-ip', self.src['ip'], '--dst-ip', self.dst_ip, '--proto', self.proto,
-               '--sport', str(SPORT), '--dport', str(self.probe.port or 0)]
+               '--sport', str(self.probe.sport), '--dport', str(self.probe.port or 0)]
         if self.from_host:
             x, y = self.topo.hosts[self.from_host], self.topo.hosts[self.target['host']]
             cmd += ['--outer-src', x.underlay_ip, '--outer-dst', y.underlay_ip, '--outer-dst-mac', nic_mac(y),

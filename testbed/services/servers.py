@@ -2,8 +2,10 @@
 HTTP.  Each tells the asking ENI by the source address of the request (`identify`, eni_ident by
 default: the pipeline rewrote the instance's address to eni_address(ident)).
 
-Instances are not trusted: every connection has a 5 s timeout and at most MAX_CONNECTIONS are
-served at once (more are closed at once and counted); a DNS message over TCP is at most 64 KiB.
+Instances are not trusted: every connection has a 5 s timeout, at most MAX_PER_ENI of one ENI's and
+MAX_CONNECTIONS in all are served at once (more are closed at once and counted), so that one
+instance holding connections open does not keep the host's other instances from their answers; a
+DNS message over TCP is at most 64 KiB.
 """
 from __future__ import annotations
 
@@ -18,26 +20,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .addresses import eni_ident
 
 TIMEOUT_S = 5.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 512
+MAX_PER_ENI = 8             # per source address: the pipeline gave each ENI its own
 MAX_BODY = 64 * 1024
 
 
 class _Bounded:
-    """Mixin for socketserver servers: at most MAX_CONNECTIONS handled at once."""
+    """Mixin for socketserver servers: at most MAX_PER_ENI connections of one source address and
+    MAX_CONNECTIONS in all handled at once."""
     daemon_threads = True
     allow_reuse_address = True
 
+    def bound(self, counters):
+        self.counters, self.held, self.held_lock = counters, Counter(), threading.Lock()
+
     def verify_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
-            self.counters["connections_refused"] += 1
-            return False
+        with self.held_lock:
+            if self.held[client_address[0]] >= MAX_PER_ENI or sum(self.held.values()) >= MAX_CONNECTIONS:
+                self.counters["connections_refused"] += 1
+                return False
+            self.held[client_address[0]] += 1
         return True
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            with self.held_lock:
+                self.held[client_address[0]] -= 1
+                if not self.held[client_address[0]]:
+                    del self.held[client_address[0]]
 
 
 class _TcpServer(_Bounded, socketserver.ThreadingTCPServer):
@@ -59,7 +71,7 @@ class DnsServer:
         self.udp.settimeout(0.5)
         self.address = self.udp.getsockname()
         self.tcp = _TcpServer((address, self.address[1]), self._tcp_handler(), bind_and_activate=True)
-        self.tcp.slots, self.tcp.counters = threading.BoundedSemaphore(MAX_CONNECTIONS), self.counters
+        self.tcp.bound(self.counters)
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
                         threading.Thread(target=self.tcp.serve_forever, args=(0.5,), daemon=True)]
@@ -135,7 +147,7 @@ class MetadataServer:
         self.metadata, self.identify, self.clock = metadata, identify, clock
         self.counters = Counter()
         self.http = _HttpServer((address, port), self._handler())
-        self.http.slots, self.http.counters = threading.BoundedSemaphore(MAX_CONNECTIONS), self.counters
+        self.http.bound(self.counters)
         self.address = self.http.server_address
         self.thread = threading.Thread(target=self.http.serve_forever, args=(0.5,), daemon=True)
 

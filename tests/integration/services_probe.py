@@ -93,11 +93,11 @@ def behind(node, subnet='192.168.50'):
 
 
 # Runs in an instance: says "flooding", then sends up to COUNT DNS queries (A, ip-10-0-1-11.ec2.internal)
-# to SERVER for at most SECONDS, as fast as the socket takes them, reading answers as they come; then
-# reads the last answers until none came for a second.  Prints {"sent", "answered", "seconds"}
-# (seconds: the sending) as JSON.
+# to SERVER for at most SECONDS, RATE a second (0: as fast as the socket takes them), reading answers as
+# they come; then reads the last answers until none came for a second.  Prints {"sent", "answered",
+# "seconds"} (seconds: the sending) as JSON.
 FLOOD = r'''import json, select, socket, struct, sys, time
-server, count, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+server, count, seconds, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 name = b''.join(bytes([len(p)]) + p for p in b'ip-10-0-1-11.ec2.internal'.split(b'.')) + b'\0\0\x01\0\x01'
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.connect((server, 53))
@@ -116,6 +116,9 @@ print('flooding', flush=True)
 sent = answered = 0
 start = time.monotonic()
 while sent < count and time.monotonic() - start < seconds:
+    if rate and sent >= rate * (time.monotonic() - start):
+        answered += drain()
+        continue
     try:
         s.send(struct.pack('!6H', sent & 0xffff, 0x0100, 1, 0, 0, 0) + name)
         sent += 1
@@ -129,10 +132,10 @@ print(json.dumps(dict(sent=sent, answered=answered, seconds=took)))
 '''
 
 
-def flood(node, server, count=10 ** 9, seconds=60):
+def flood(node, server, count=10 ** 9, seconds=60, rate=0):
     """FLOOD in `node`, once it has begun: a Popen for flooded()."""
-    proc = node.popen([sys.executable, '-c', FLOOD, server, str(count), str(seconds)], stdout=subprocess.PIPE,
-                      text=True)
+    proc = node.popen([sys.executable, '-c', FLOOD, server, str(count), str(seconds), str(rate)],
+                      stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == 'flooding\n', proc.communicate()
     return proc
 

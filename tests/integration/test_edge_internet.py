@@ -1,10 +1,15 @@
 """The internet gateway and elastic IPs on Blackfoot, with real packets (topologies/gateways.yaml):
 web-1 has an elastic IP in a public subnet, web-2 none, app-1 one but no route to igw."""
+import shlex
+import sys
+
 import pytest
 from conftest import topology
 from edge_helpers import curl, echo_server
 
+from controllers import pipeline as P
 from testbed.lab import Lab
+from testbed.observe.capture import Capture
 
 WEB_EIP, APP_EIP = '203.0.113.1', '203.0.113.2'
 INTERNET = '198.51.100.10'
@@ -93,3 +98,25 @@ def test_an_elastic_ip_follows_a_migration(lab):
     with echo_server(lab.node('web-1')):
         rc, body = curl(lab.node('example-web'), f'http://{WEB_EIP}/')
     assert (rc, body) == (0, INTERNET)
+
+
+@pytest.mark.parametrize('forged,reason', [('10.0.1.11', 'no-route-to-igw'),            # web-2, in web-1's group
+                                           ('169.254.169.253', 'unroutable-source')])  # the VPC's DNS server
+def test_the_internet_cannot_send_to_an_elastic_ip_from_an_address_inside_the_vpc(lab, forged, reason):
+    before = drops(lab, reason)
+    send = (f'from scapy.all import IP, ICMP, send; '
+            f'send(IP(src="{forged}", dst="{WEB_EIP}") / ICMP(id=0x7a7a), count=3, verbose=0)')
+    with Capture('eth0', 'icmp[0] == 8 and icmp[4:2] == 0x7a7a', node=lab.node('web-1')) as victim:
+        lab.node('example-web').cmd(f'{sys.executable} -c {shlex.quote(send)}')
+        lab.wait_until(lambda: drops(lab, reason) >= before + 3, what=f'3 {reason} drops on the edge')
+    assert victim.packets == []
+
+
+def test_nothing_link_local_or_multicast_leaves_by_the_internet_gateway(lab):
+    """Sent to the VPC router's MAC (ping would not: link-local is on-link, multicast has TTL 1)."""
+    web = lab.topology.instance('web-1')
+    before = drops(lab, 'unroutable-destination')
+    for dst in ('169.254.169.123', '224.0.0.251', '255.255.255.255'):
+        lab.node(web.name).cmd(f'{sys.executable} -m testbed.observe.craft ip --iface eth0 --count 1 '
+                               f'--src-mac {web.mac} --dst-mac {P.ROUTER_MAC} --src-ip {web.ip} --dst-ip {dst}')
+    lab.wait_until(lambda: drops(lab, 'unroutable-destination') == before + 3, what='3 unroutable-destination drops')

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, topology
 from services_probe import dig, flood, flooded, nic_captures, service_packets
 
+from controllers import pipeline as P
 from testbed.lab import Lab
 from testbed.observe import journey
 
@@ -133,14 +134,15 @@ def test_vpclab_counters_shows_the_services(lab):
 
 
 def test_each_eni_may_ask_1024_packets_a_second_and_its_own_flood_throttles_nobody_else(lab):
-    """web-2 floods the DNS server for 2 s, as fast as it can; during it app-1, on the same host, asks
+    """web-2 floods the DNS server for 2 s at 8 times its limit; during it app-1, on the same host, asks
     100 questions at once (within its burst).  web-2 gets fewer than half its answers and the rest
-    is dropped and counted as services-throttled (some of a flood is lost before the switch, hence
-    the margin); app-1's own meter lets every question through."""
+    is dropped and counted as services-throttled (some of a flood may be lost before the switch when
+    the machine is busy, hence the margin); app-1's own meter lets every question through.  Paced, not
+    as fast as it can: at ~400 000 a second the kernel, not the meter, drops most of it on a busy machine."""
     host = lab.topology.instance('web-2').host
     assert lab.topology.instance('app-1').host == host
     before = journey.drops(lab, host, 'services-throttled')
-    flooding = flood(lab.node('web-2'), '10.0.0.2', seconds=2)
+    flooding = flood(lab.node('web-2'), '10.0.0.2', seconds=2, rate=8 * P.ENI_SERVICES_PPS)
     calm = flooded(flood(lab.node('app-1'), '10.0.0.2', count=100))
     loud = flooded(flooding)
     assert calm['answered'] == calm['sent'] == 100, calm

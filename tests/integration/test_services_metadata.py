@@ -2,6 +2,9 @@
 instances asks 169.254.169.254, answered on their own host. IMDSv1 and IMDSv2, `http_tokens:
 required`, the hop limit against a container behind an instance, paths that stay right after a
 migration and a security-group change; none of it on the NIC cables or in the flow logs."""
+import subprocess
+import sys
+
 import pytest
 from conftest import topology
 from services_probe import MD, behind, curl, nic_captures, service_packets, services_meters, token
@@ -9,6 +12,7 @@ from services_probe import MD, behind, curl, nic_captures, service_packets, serv
 from controllers import pipeline as P
 from testbed.lab import Lab
 from testbed.observe import journey
+from testbed.services import servers
 
 
 @pytest.fixture(scope='module')
@@ -113,3 +117,26 @@ def _records(lab):
         return lab.flow_logs()
     except OSError:
         return []
+
+
+HOLD = '''import socket, time
+held = [socket.create_connection(("169.254.169.254", 80), timeout=2) for _ in range(64)]
+print("held", flush=True)
+time.sleep(4)
+'''
+
+
+def test_a_tenant_holding_connections_open_does_not_keep_its_neighbour_from_metadata(lab):
+    """red-1 (bob) opens 64 idle connections (all the server had, at first) on web-1's host: web-1
+    (alice) still gets its token, and red-1's connections beyond its own 8 are refused."""
+    assert lab.host_of('red-1') == lab.host_of('web-1') == 'r1-h1'
+    before = lab.services.counters()['r1-h1']['servers'].get('connections_refused', 0)
+    holder = lab.node('red-1').popen([sys.executable, '-c', HOLD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        assert token(lab.node('web-1'))[0] == '200'
+        refused = lab.services.counters()['r1-h1']['servers'].get('connections_refused', 0) - before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused == 64 - servers.MAX_PER_ENI

@@ -75,6 +75,17 @@ def test_nothing_from_the_internet_without_an_elastic_ip_or_a_route_to_igw(world
     assert world.counters[f'drop:{reason}'] == 1
 
 
+@pytest.mark.parametrize('src', ['169.254.169.253', '169.254.169.254', '127.0.0.1', '0.0.0.1', '224.0.0.1'])
+def test_nothing_from_the_internet_with_a_source_the_internet_never_routes(world, src):
+    """A forged answer 'from' the VPC's DNS server or metadata would reach the instance."""
+    assert world.inbound('internet', udp(src, '203.0.113.5')) == [bf.Drop('unroutable-source')]
+
+
+@pytest.mark.parametrize('dst', ['169.254.169.254', '169.254.1.1', '224.0.0.251', '239.1.1.1', '255.255.255.255'])
+def test_nothing_to_the_internet_that_it_never_routes(world, dst):
+    assert world.outbound(BLUE, udp('10.0.1.10', dst)) == [bf.Drop('unroutable-destination')]
+
+
 @pytest.mark.parametrize('src,dst,reason', [('10.0.1.11', '198.51.100.10', 'no-elastic-ip'),
                                             ('10.0.3.30', '198.51.100.10', 'no-route'),
                                             ('10.0.1.10', '10.9.0.1', 'target-not-edge')])

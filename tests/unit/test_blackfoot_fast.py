@@ -31,7 +31,10 @@ SLOW_OUT = [IP(src='10.0.1.10', dst='198.51.100.10', ttl=1) / UDP(),            
             IP(src='10.0.3.30', dst='198.51.100.10') / UDP(),                      # no route to igw
             IP(src='10.0.1.99', dst='198.51.100.10') / UDP(),                      # no elastic IP
             IP(src='10.0.1.10', dst='198.18.0.10') / UDP(),                        # the endpoint's route
-            IP(src='10.0.1.10', dst='198.51.100.10', proto=6) / bytes(10)]         # half a TCP header
+            IP(src='10.0.1.10', dst='198.51.100.10', proto=6) / bytes(10),         # half a TCP header
+            IP(src='10.0.1.10', dst='169.254.169.254') / UDP(),                    # unroutable: link-local,
+            IP(src='10.0.1.10', dst='224.0.0.251') / UDP(),                        # multicast,
+            IP(src='10.0.1.10', dst='255.255.255.255') / UDP()]                    # broadcast
 IN = [IP(src='198.51.100.10', dst='203.0.113.5') / UDP(sport=53, dport=5000) / bytes(30),
       IP(src='198.51.100.10', dst='203.0.113.5', ttl=9) / TCP(sport=80, dport=40000, flags='SA'),
       IP(src='198.51.100.10', dst='203.0.113.6') / ICMP(type=0, id=7) / bytes(8),
@@ -39,7 +42,8 @@ IN = [IP(src='198.51.100.10', dst='203.0.113.5') / UDP(sport=53, dport=5000) / b
 SLOW_IN = [IP(src='198.51.100.10', dst='203.0.113.7') / UDP(),             # its subnet has no route to igw
            IP(src='198.51.100.10', dst='203.0.113.99') / UDP(),            # no elastic IP
            IP(src='198.51.100.10', dst='203.0.113.5', ttl=1) / UDP(),
-           IP(src='198.51.100.10', dst='203.0.113.5') / ICMP(type=11) / IP(src='203.0.113.5') / UDP()]
+           IP(src='198.51.100.10', dst='203.0.113.5') / ICMP(type=11) / IP(src='203.0.113.5') / UDP(),
+           IP(src='169.254.169.253', dst='203.0.113.5') / UDP(sport=53)]   # the VPC's DNS server, forged
 
 
 def general(handler):  # noqa: F811

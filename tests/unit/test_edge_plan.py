@@ -3,9 +3,13 @@
 import dataclasses
 import os
 
+from scapy.layers.inet import ICMP, IP
+
 from controllers import pipeline as P
 from controllers.router import gateways, route_table
+from testbed.appliances import blackfoot as bf
 from testbed.appliances import edge_process
+from testbed.appliances.packets import ip4, mac
 from testbed.fabric import edge_plan, firewall_config
 from testbed.fabric.names import Names
 from testbed.topology import load
@@ -41,6 +45,20 @@ def test_the_edge_process_builds_from_the_plan():
     control = edge_process.Control(os.open(os.devnull, os.O_RDONLY), handler.edge.mapping, dict)
     control.handle({'mapping': [[100, '10.0.1.10', '100.127.0.2', '02:00:00:00:00:01']]})
     assert handler.edge.lookup((100, bytes([10, 0, 1, 10]))) == (bytes([100, 127, 0, 2]), bytes([2, 0, 0, 0, 0, 1]))
+
+
+def test_the_edge_lets_nothing_in_from_the_internet_with_a_source_the_vpc_routes_elsewhere():
+    """The edge holds the whole route table: a packet to web-1's elastic IP forged from web-2's address
+    (which web-1's security group trusts: from sg:default) would reach web-1, its reply going to web-2."""
+    config = edge_plan.plan(GATEWAYS, Names(), '/run/x').edge_config
+    web1, vni = GATEWAYS.instance('web-1'), GATEWAYS.vpcs['blue'].vni
+    edge = edge_process.build(config, {(vni, ip4(web1.ip)): (ip4('100.127.0.1'), mac(web1.mac))})[0].edge
+    eip = GATEWAYS.vpcs['blue'].elastic_ips['web-eip'].address
+    ping = bytes(IP(src='198.51.100.10', dst=eip) / ICMP())
+    assert [type(x) for x in edge.inbound('internet', ping)] == [bf.ToHost]
+    for forged in (GATEWAYS.instance('web-2').ip, '10.0.255.1'):
+        ping = bytes(IP(src=forged, dst=eip) / ICMP())
+        assert edge.inbound('internet', ping) == [bf.Drop('no-route-to-igw')]
 
 
 def test_gateway_routes_go_to_the_edge_and_the_check_lets_the_edge_in():

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from testbed.services import servers
 from testbed.services.host_services import HostServices
 from testbed.services.state import ServiceState
 from testbed.topology import load
@@ -100,3 +102,28 @@ def test_a_bad_state_file_is_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "testbed.services.host_services", "--state", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "format" in done.stderr
+
+
+def test_one_instance_holding_connections_open_does_not_keep_another_from_its_answers(state, monkeypatch):
+    """A tenant's idle connections to 169.254.169.254 (and DNS over TCP) are bounded per ENI: the
+    host's other ENIs are still answered.  Loopback's 127.0.0.2 plays the holder's service address;
+    the limits are made small so that the holder reaches the total within the 5 s timeout."""
+    monkeypatch.setattr(servers, "MAX_CONNECTIONS", 16)
+    monkeypatch.setattr(servers, "MAX_PER_ENI", 4)
+    web, holder = state.by_instance("web-1").ident, state.by_instance("db-1").ident
+    running = HostServices(state, [LOOPBACK], LOOPBACK, dns_port=0, metadata_port=0, key=b"k" * 32,
+                           identify=lambda address: web if address == LOOPBACK else holder).start()
+    held = []
+    try:
+        # idle until the 5 s timeout; accepted in order, so all are counted before web-1's are
+        held = [socket.create_connection(server.address, timeout=5, source_address=("127.0.0.2", 0))
+                for server in running.servers for _ in range(servers.MAX_CONNECTIONS)]
+        assert request(running, "GET", "/latest/meta-data/instance-id")[0] == 401     # answered: tokens required
+        host, port = running.servers[0].address
+        response = dns.query.tcp(dns.message.make_query("db.corp.internal", "A"), host, port=port, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR
+        assert running.counters()["servers"]["connections_refused"] == 2 * (16 - 4)
+    finally:
+        for s in held:
+            s.close()
+        running.stop()

@@ -14,7 +14,7 @@ from controllers.router.virtual_router import VirtualRouter
 from testbed.commands.trace import probe
 from testbed.fabric.controller import controller_config
 from testbed.fabric.names import Names
-from testbed.observe.trace_model import SPORT, TraceState, trace
+from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_outside import OUTSIDE_STAGES
 from testbed.topology import load
 
@@ -50,7 +50,7 @@ class Fabric:
         """(the sender's entry, the packet's fields, its journey on the sender's host)."""
         e = self.table.entry_of(src)
         l4 = {} if p.port is None else {f'{"tcp" if p.protocol == 6 else "udp"}_{k}': v
-                                         for k, v in (('src', SPORT), ('dst', p.port))}
+                                         for k, v in (('src', p.sport), ('dst', p.port))}
         fields = dict(in_port=int(e.port_name[len('vl_i'):]), eth_src=e.mac, eth_dst=P.ROUTER_MAC, eth_type=0x0800,
                       ipv4_src=e.ip, ipv4_dst=dst_ip, ip_proto=p.protocol, **l4)
         return e, fields, self.switches[e.host].send(**fields)
