@@ -40,7 +40,8 @@ def probe(text):
 
 def trace_arguments(p):
     p.add_argument('src', metavar='SRC', help='an instance (or an elastic IP, load balancer or outside host)')
-    p.add_argument('dst', metavar='DST', help='an instance, elastic IP, load balancer, outside host or address')
+    p.add_argument('dst', metavar='DST', help='an instance, elastic IP, load balancer, endpoint (a gateway one: '
+                                             'S3), outside host or address')
     p.add_argument('protocol', metavar='PROTO', nargs='?', default='icmp', help='tcp/PORT, udp/PORT or icmp '
                    '(the default)')
     p.add_argument('--topology', metavar='FILE', help='the model of this file alone (no lab needed)'

@@ -31,7 +31,6 @@ EDGE_SPINE_PORT = 2000                                   # + k: the edge's cable
 ROUTER_IP = '100.64.0.1'          # the internet router's address on each of its links
 EDGE_OUTSIDE_IP = '100.64.0.2'    # the edge's address on the internet link: source of the ICMP it sends
 VPN_ENDPOINT_BASE = ipaddress.IPv4Address('100.64.1.0')  # + i: the edge's end of VPN connection i
-ALIAS_OFFSET = 100                # gateway endpoint i's alias on the S3 host: services network + 100 + i
 OUTSIDE_MTU = 1500
 EDGE_KINDS = ('igw', 'vgw', 'dx', 'vpce')    # route targets the edge builds (nat: waits for Hyperplane)
 S3_PORT = 80
@@ -93,15 +92,8 @@ def edge_routes(topo):
 
 def gateway_endpoints(topo):
     """[(vpc, endpoint, alias address)] of every gateway endpoint, in file order."""
-    net = ipaddress.IPv4Network(topo.services.s3_cidr)
     eps = [(v, e) for v in topo.vpcs.values() for e in v.endpoints.values() if e.type == 'gateway']
-    out = []
-    for i, (vpc, ep) in enumerate(eps):
-        alias = net.network_address + ALIAS_OFFSET + i
-        if alias >= net.broadcast_address:
-            raise ValueError(f'services.s3.cidr {net} is too small for {len(eps)} gateway endpoints')
-        out.append((vpc, ep, str(alias)))
-    return out
+    return [(vpc, ep, topo.services.gateway_alias(i)) for i, (vpc, ep) in enumerate(eps)]
 
 
 def vpn_connections(topo):

@@ -95,8 +95,12 @@ def spine_of(node, spines):
     return (node.k - 1) % spines + 1
 
 
-def _listeners(lb):
-    return [(lst.protocol, lst.port, lst.target_port, list(lst.targets)) for lst in lb.listeners]
+def _listeners(lb, vpc):
+    """A listener's targets in the load balancer's AZs only: cross-zone load balancing is off (AWS's NLB
+    default), so a target in another AZ is registered but gets no traffic and no health checks."""
+    azs = {vpc.subnets[s].az for s in lb.subnets}
+    return [(lst.protocol, lst.port, lst.target_port,
+             [t for t in lst.targets if vpc.subnets[vpc.instances[t].subnet].az in azs]) for lst in lb.listeners]
 
 
 def resources(topo, failed=()):
@@ -112,7 +116,7 @@ def resources(topo, failed=()):
                                 public_ips=[vpc.elastic_ips[nat.elastic_ip].address]))
         for lb in vpc.load_balancers.values():
             out.append(Resource('nlb', lb.id, lb.name, vpc.name, vpc.vni, [a.ip for a in lb.addresses],
-                                list(lb.subnets), _listeners(lb), shard(lb.id),
+                                list(lb.subnets), _listeners(lb, vpc), shard(lb.id),
                                 public_ips=[a.public_ip for a in lb.addresses if a.public_ip]))
         for ep in interface_endpoints(vpc):
             pvpc_name, service_name = ep.provider
@@ -120,12 +124,12 @@ def resources(topo, failed=()):
             service = pvpc.endpoint_services[service_name]
             lb = pvpc.load_balancers[service.load_balancer]
             # the service's NLB's shard: the provider's replies come back to the NLB's nodes
-            out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet], _listeners(lb),
-                                shard(lb.id), provider=dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name,
-                                                            load_balancer_id=lb.id, nlb_ip=lb.addresses[0].ip,
-                                                            service=service.id, service_name=service.name,
-                                                            owner=service.account, account=vpc.account,
-                                                            allowed_accounts=list(service.allowed_accounts))))
+            provider = dict(vpc=pvpc.name, vni=pvpc.vni, load_balancer=lb.name, load_balancer_id=lb.id,
+                            nlb_ip=lb.addresses[0].ip, service=service.id, service_name=service.name,
+                            owner=service.account, account=vpc.account,
+                            allowed_accounts=list(service.allowed_accounts))
+            out.append(Resource('endpoint', ep.id, ep.name, vpc.name, vpc.vni, [ep.ip], [ep.subnet],
+                                _listeners(lb, pvpc), shard(lb.id), provider=provider))
     return out
 
 

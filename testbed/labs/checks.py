@@ -43,8 +43,8 @@ EDGE_DROP_REASONS = (
 # What a Hyperplane node counts its drops as (testbed/appliances/hyperplane/wire.py: `drop:<reason>`, its
 # NAT gateways', NLBs' and interface endpoints' verdicts).  A unit test keeps this list complete too.
 HYPERPLANE_DROP_REASONS = (
-    'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'not-a-flow', 'no-flow', 'ports-exhausted',
-    'not-this-load-balancer', 'not-this-endpoint')
+    'not-tunnel', 'not-ipv4', 'not-served', 'no-listener', 'no-target', 'not-a-flow', 'no-flow',
+    'ports-exhausted', 'not-this-load-balancer', 'not-this-endpoint')
 # counted from meters, not drop flows, and met only by a flood: a check's few packets never are
 UNCHECKABLE = ('services-throttled',)
 REASONS = tuple(r for r in dict.fromkeys((*DROP_REASONS.values(), *EDGE_DROP_REASONS, *HYPERPLANE_DROP_REASONS))
@@ -141,7 +141,8 @@ def load(path, topology):
 
 
 def loads(text, path, topology):
-    root = compose(text, path)
+    root = compose(text, path, ('the checks file is empty; it needs a checks: list (see docs/topology-format.md, '
+                                '"Labs and checks")', 'checks:'))
     top = root.mapping(('checks',), {'checks': '[{from: web-1, to: db-1, protocol: tcp, port: 5432, '
                                                'expect: allowed}]'})
     items = top['checks'].sequence()
@@ -168,7 +169,7 @@ def _check(node, topo):
                 v[key].fail(f'a DNS check takes no {key}: it asks the VPC\'s DNS server (udp/53)')
         if not isinstance(_find(topo, src), Instance):
             v['from'].fail(f'{src} is no instance: only instances ask their VPC\'s DNS server')
-        question = dns_name(v['dns'], v['dns'].text())
+        question = dns_name(v['dns'], v['dns'].text(), amazon_ok=True)     # ip-10-0-1-10.ec2.internal too
         expect = v['expect'].text()
         if expect != NXDOMAIN:
             try:

@@ -86,9 +86,7 @@ class Runner:
                 ep = vpc.endpoints[to]
                 if ep.ip is None:            # a gateway endpoint: its service, S3
                     return Target(topo.services.s3_ip, ((S3_NAME, port),), True)
-                provider, _, service = ep.service.partition('/')
-                lb = topo.vpcs[provider].load_balancers[topo.vpcs[provider].endpoint_services[service].load_balancer]
-                return Target(ep.ip, _targets(lb, port), True)
+                return Target(ep.ip, _targets(self._service_balancer(ep), port), True)
         hosts = topo.outside.hosts()
         if to in hosts:
             return Target(hosts[to].ip, ((to, port),), True)
@@ -104,6 +102,11 @@ class Runner:
                 owner = next((i for i in v.instances.values() if i.ip == ip), None)
                 if owner is not None:
                     return Target(ip, ((owner.name, port),), False)
+            # the VPC's own load balancers and interface endpoints (only there: docs/topology-format.md)
+            lb = next((b for b in vpc.load_balancers.values() if any(a.ip == ip for a in b.addresses)), None)
+            ep = next((e for e in vpc.endpoints.values() if e.ip == ip), None)
+            if lb or ep:
+                return Target(ip, _targets(lb or self._service_balancer(ep), port), True)
             inside = ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(vpc.cidr)
         else:
             inside = False
@@ -111,12 +114,21 @@ class Runner:
             for e in vpc.elastic_ips.values():
                 if e.address == ip:
                     return Target(ip, ((e.instance, port),) if e.instance else (), True)
+            for lb in vpc.load_balancers.values():
+                if any(a.public_ip == ip for a in lb.addresses):
+                    return Target(ip, _targets(lb, port), True)
         for host in topo.outside.hosts().values():
             if host.ip == ip:
                 return Target(ip, ((host.name, port),), True)
         if ip == topo.services.s3_ip:
             return Target(ip, ((S3_NAME, port),), True)
         return Target(ip, (), not inside)
+
+    def _service_balancer(self, ep):
+        """The load balancer behind interface endpoint `ep`: its endpoint service's, in the provider's VPC."""
+        provider, _, service = ep.service.partition('/')
+        vpc = self.topo.vpcs[provider]
+        return vpc.load_balancers[vpc.endpoint_services[service].load_balancer]
 
     def _instance(self, name):
         try:
@@ -148,13 +160,7 @@ class Runner:
         server = str(ipaddress.IPv4Network(self.topo.vpcs[inst.vpc].cidr).network_address + 2)
         out = self.run_in(check.src, ['dig', f'@{server}', '+time=1', '+tries=2', '+noall', '+comments',
                                       '+answer', check.dns, 'A'])
-        if 'status: NXDOMAIN' in out.stdout:
-            return 'nxdomain', f'{server} answered NXDOMAIN'
-        answers = [words[4] for words in (line.split() for line in out.stdout.splitlines())
-                   if len(words) >= 5 and not words[0].startswith(';') and words[3] == 'A']
-        if not answers:
-            return '', f'no answer from {server}' + (f' ({out.stdout.strip()[-120:]})' if out.returncode else '')
-        return ','.join(answers), f'{server} answered'
+        return dig_answer(out.stdout, out.returncode, server)
 
     def enter(self, node):
         return ['nsenter', *enter(self.state, node), '--']
@@ -275,6 +281,22 @@ def _received(text):
 
 def _counts(flows):
     return {host: {key: f['n_packets'] for key, f in by_key.items()} for host, by_key in flows.items()}
+
+
+def dig_answer(stdout, returncode, server):
+    """(the A records' addresses or 'nxdomain', what was seen) from dig's +comments +answer output."""
+    status = next((line.split('status: ')[1].split(',')[0] for line in stdout.splitlines() if 'status: ' in line), None)
+    if status == 'NXDOMAIN':
+        return 'nxdomain', f'{server} answered NXDOMAIN'
+    answers = [words[4] for words in (line.split() for line in stdout.splitlines())
+               if len(words) >= 5 and not words[0].startswith(';') and words[3] == 'A']
+    if answers:
+        return ','.join(answers), f'{server} answered'
+    if status == 'NOERROR':         # the name exists (a zone's own name, say) but has no address
+        return '', f'{server} answered NOERROR with no address (the name has no A record)'
+    if status:
+        return '', f'{server} answered {status}'
+    return '', f'no answer from {server}' + (f' ({stdout.strip()[-120:]})' if returncode else '')
 
 
 class NodesDown:

@@ -1,5 +1,5 @@
 """The two ends of a trace, by name as the topology file has them (an instance, an elastic IP, a load
-balancer, an outside host) or by address."""
+balancer, an endpoint, an outside host) or by address."""
 import ipaddress
 from dataclasses import dataclass
 
@@ -38,6 +38,13 @@ def resolve(topo, name, role, src=None):
             node = lb.addresses[0]
             return End('load-balancer', name, node.ip, None,
                        f'load balancer {name}\'s node in {node.subnet} (Hyperplane)')
+        if name in vpc.endpoints:
+            if role == 'source':
+                raise UsageError(f'source {name!r}: an endpoint is no source; trace from an instance to it')
+            ep = vpc.endpoints[name]
+            if ep.type == 'gateway':        # it leads to S3, as a check's `to:` does
+                return End('outside', name, topo.services.s3_ip, None, f'the S3 host, by gateway endpoint {name}')
+            return End('address', name, ep.ip, None, f'interface endpoint {name}')
     hosts = topo.outside.hosts()
     if name in hosts:
         return End('outside', name, hosts[name].ip, None, f'outside host {name}')
@@ -46,7 +53,7 @@ def resolve(topo, name, role, src=None):
     try:
         ip = str(ipaddress.IPv4Address(name))
     except ValueError:
-        raise UsageError(f'{role} {name!r}: no instance, elastic IP, load balancer or outside host of '
+        raise UsageError(f'{role} {name!r}: no instance, elastic IP, load balancer, endpoint or outside host of '
                          f'{topo.path} is called so, and it is no IPv4 address') from None
     for vpc in topo.vpcs.values():
         for e in vpc.elastic_ips.values():

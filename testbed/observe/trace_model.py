@@ -280,12 +280,12 @@ def _way_in(topo, a, b):
     if a.name == topo.services.s3_host:
         return 'services', 'the services network', ''
     site = topo.outside.sites[topo.outside.hosts()[a.name].site]
-    inst = b.instance
-    if inst is None or b.ip != inst.ip:
+    where = _vpc_subnet(topo, b)
+    if where is None:
         return None, site.name, f'{site.name}\'s router has no route to {b.ip}: only VPC subnets whose route tables ' \
                                 'send the site back by vgw or dx: are routed'
-    vpc = topo.vpcs[inst.vpc]
-    r = route_choice(topo, vpc.name, inst.subnet, a.ip)
+    vpc, subnet = where
+    r = route_choice(topo, vpc.name, subnet, a.ip)
     target = r.route.target if r.route else None
     conn = next((c for c in vpc.vpn_connections.values() if c.site == site.name), None)
     if target == 'vgw' and conn is not None:
@@ -293,8 +293,19 @@ def _way_in(topo, a, b):
                                  f'{site.vpn_router} (ESP)', ''
     if target and target.startswith('dx:'):
         return target, f'{site.name}\'s router by policy (the subnet routes the site by {target}), {site.dx_router}', ''
-    return None, site.name, f'{inst.subnet}\'s route table ({r.table.name}) sends {a.ip} by ' \
+    return None, site.name, f'{subnet}\'s route table ({r.table.name}) sends {a.ip} by ' \
                             f'{target or "no route"}, not by vgw or dx: so {site.name}\'s router has no way to {b.ip}'
+
+
+def _vpc_subnet(topo, b):
+    """(VPC, subnet name) of an instance's or a load balancer's address `b`, which a site's router routes
+    by the subnet's route table (edge_plan's policy rules), or None."""
+    if b.instance is not None and b.ip == b.instance.ip:
+        return topo.vpcs[b.instance.vpc], b.instance.subnet
+    if b.kind == 'load-balancer':
+        vpc = next(v for v in topo.vpcs.values() if b.name in v.load_balancers)
+        return vpc, vpc.load_balancers[b.name].addresses[0].subnet
+    return None
 
 
 def public_address(topo, b):
@@ -313,7 +324,7 @@ def _beyond(topo, state, w, t, edge, h, sent, b, probe):
     if h.kind == 'link':
         out = w.unsealed(edge, h)
         t.add('EDGE', edge, f'{_rewrite(topo, sent, out)}; out of the {h.link} link')
-        return _outside(topo, state, w, t, h.link, out, sent)
+        return _outside(topo, state, w, t, h.link, out, sent, b, probe)
     kind, name = w.host_at(h.host_ip)
     if kind == 'node':
         t.add('EDGE', edge, f'{_rewrite(topo, sent, h.packet)}; to Hyperplane node {name} ({h.host_ip}), VNI {h.vni}')
@@ -351,10 +362,17 @@ def _flows(counted):
     return [k.partition(':')[2] for k in counted if k.startswith('flows:')]
 
 
-def _outside(topo, state, w, t, link, pkt, sent):
+def _outside(topo, state, w, t, link, pkt, sent, b, probe):
     """An outside network's router delivers the packet to the host with its destination address, or not."""
     dst = p.ip4_text(pkt[16:20])
     host, router, network = _outside_host(topo, link, dst)
+    if host is None and link == 'internet':
+        # the router's default route is the edge (edge_plan): an elastic IP comes back in, as through AWS's
+        # internet gateway; any other address meets Blackfoot's inbound decision (no-elastic-ip)
+        t.add('OUTSIDE', network, f'no internet host has {dst}: {router} sends it back to the edge (its default '
+                                  f'route)')
+        edge = w.entering(link)
+        return _beyond(topo, state, w, t, edge, w.inbound(edge, link, pkt), pkt, b, probe)
     if host is None:
         return t.drop('OUTSIDE', network, 'no-host', f'no host of {network} has {dst}')
     t.add('OUTSIDE', host, f'{router} delivers it to {host} ({dst})')

@@ -193,6 +193,7 @@ def _site_tunnel(edge, link):
 NODE_WORDS = {
     'not-served': 'no NAT gateway, load balancer or endpoint of this node serves its source',
     'no-listener': 'the load balancer has no listener on that protocol and port',
+    'no-target': 'the listener has no target (its targets list is empty)',
     'no-flow': 'the node knows no connection it belongs to (nothing went out that way first)',
     'not-a-flow': 'it is no TCP, UDP or ICMP flow the node can follow (a fragment, another protocol)',
     'ports-exhausted': 'every source port of the gateway\'s address toward that destination is in use',

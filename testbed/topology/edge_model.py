@@ -5,7 +5,8 @@ data plane relies on (Mininet nodes, addresses) are defined here, once:
 - internet hosts and site hosts are Mininet nodes named as in the file; the S3 host is `s3`;
 - a site's routers are `<site>-vpn` and `<site>-dx`, at the site's network address + 2 and + 3 (+ 1 is
   the site's own router, the gateway of its hosts);
-- the S3 host answers at services.s3.cidr's network address + 10.
+- the S3 host answers at services.s3.cidr's network address + 10, and gateway endpoint i (0-based, in file
+  order) at + 11 + i, its alias.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ HTTP_TOKENS = ("optional", "required")
 SCHEMES = ("internal", "internet-facing")
 LISTENER_PROTOCOLS = ("tcp",)
 S3_HOST = "s3"
+S3_HOST_OFFSET = 10               # the S3 host's service address in its network
 S3_SERVICE = "s3"                  # endpoints: service: s3 is a gateway endpoint
 
 
@@ -127,7 +129,14 @@ class Services:
 
     @property
     def s3_ip(self) -> str:
-        return str(ipaddress.IPv4Network(self.s3_cidr).network_address + 10)
+        return str(ipaddress.IPv4Network(self.s3_cidr).network_address + S3_HOST_OFFSET)
+
+    def gateway_alias(self, i: int) -> str | None:
+        """Gateway endpoint i's alias on the S3 host (how S3 tells the endpoint), after its service address;
+        None when the S3 network has no room left for it."""
+        net = ipaddress.IPv4Network(self.s3_cidr)
+        alias = net.network_address + S3_HOST_OFFSET + 1 + i
+        return str(alias) if alias < net.broadcast_address else None
 
 
 @dataclass(frozen=True)

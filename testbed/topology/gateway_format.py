@@ -48,9 +48,11 @@ class GatewayReader:
         self.eips = Pool(ipaddress.IPv4Network(ELASTIC_IP_POOL), 1, 1, "the elastic-IP pool", "in the elastic-IP "
                          "pool", lambda ip: "network address" if ip.packed[3] == 0 else "broadcast address")
         self.vlans: dict[tuple[str, int], tuple[str, int]] = {}   # (site, vlan) -> (connection, line)
+        self.site_vpcs: dict[str, dict[str, tuple[ipaddress.IPv4Network, int]]] = {}  # site -> vpc -> (CIDR, line)
         self.public: list[tuple[str, str, Node]] = []             # (vpc, elastic IP or load balancer, its key)
         self.interface: list[tuple[str, str, Node]] = []          # (vpc, endpoint, its service: node)
         self.routes: list[tuple[str, str, str, Node]] = []        # (vpc, gateway endpoint, table, node)
+        self.gateway_endpoints = 0                                  # so far: each takes an alias on the S3 host
 
     def read(self, spec: dict[str, Node], vpc: VPC, pools: dict[str, Pool], targets: list,
              instance_vpcs: dict[str, str]) -> dict:
@@ -132,6 +134,13 @@ class GatewayReader:
             if other != site and net.overlaps(other_net):
                 node.fail(f"site {site} ({net}) overlaps site {other} ({other_net}), which vpc {vpc.name} already "
                           f"connects to (line {connected[other]}); connect sites whose CIDRs do not overlap")
+        own = ipaddress.IPv4Network(vpc.cidr)
+        for other, (other_net, line) in self.site_vpcs.get(site, {}).items():
+            if other != vpc.name and own.overlaps(other_net):
+                node.fail(f"site {site} already connects to vpc {other} ({other_net}, line {line}), which overlaps "
+                          f"vpc {vpc.name} ({own}), so the site's router could not tell their addresses apart; "
+                          f"connect the site to VPCs whose CIDRs do not overlap")
+        self.site_vpcs.setdefault(site, {}).setdefault(vpc.name, (own, node.line))
         connected.setdefault(site, node.line)
         return site
 
@@ -181,6 +190,7 @@ class GatewayReader:
                 tables = choices(listed, (*vpc.route_tables, MAIN_ROUTE_TABLE), f"a route table of vpc {vpc.name}",
                                  "route table") if listed else ()
                 self.routes += [(vpc.name, ep, t, n) for t, n in zip(tables, listed.sequence() if listed else ())]
+                self._alias(body)
                 endpoints[ep] = Endpoint(ep, eid, vpc.name, service, route_tables=tables)
                 continue
             if "subnet" not in spec:
@@ -191,6 +201,16 @@ class GatewayReader:
             self.interface.append((vpc.name, ep, spec["service"]))
             endpoints[ep] = Endpoint(ep, eid, vpc.name, service, subnet=subnet, ip=ip)
         return endpoints
+
+    def _alias(self, body: Node):
+        """Room on the S3 host for one more gateway endpoint's alias (Services.gateway_alias)."""
+        self.gateway_endpoints += 1
+        if self.services.gateway_alias(self.gateway_endpoints - 1) is None:
+            net = ipaddress.IPv4Network(self.services.s3_cidr)
+            larger = net.supernet(new_prefix=min(24, net.prefixlen - 1))
+            body.fail(f"services.s3.cidr {net} has room for {self.gateway_endpoints - 1} gateway endpoints (each "
+                      f"takes an address on the S3 host), and this is number {self.gateway_endpoints}; use a larger "
+                      f"S3 network, like {larger}")
 
     # --- load balancers and endpoint services -----------------------------------------------------------
 

@@ -174,12 +174,23 @@ def dns(node: Node | None, vpcs: dict, instances: dict) -> Dns:
         for record, record_key, value in zone_spec["records"].entries() if "records" in zone_spec else ():
             where = record_key.at(value.path)
             fqdn = f"{dns_name(where, record, 1, MAX_DNS_NAME)}.{zone}"
+            _relative(where, record, zone, fqdn)
             if len(fqdn) > MAX_DNS_NAME:
                 where.fail(f"{record}.{zone[:20]}... would have {len(fqdn)} characters; a DNS name has at most "
                            f"{MAX_DNS_NAME}")
             records[record] = _record(value, record, fqdn, instances)
         zones[zone] = PrivateZone(zone, associated, MappingProxyType(records))
     return Dns(MappingProxyType(zones))
+
+
+def _relative(where: Node, record: str, zone: str, fqdn: str):
+    """A record written as its full name (as Route 53's API takes it) would silently name another one."""
+    if record == zone:
+        where.fail(f"{record!r} is the zone's own name, and a record's name is relative to its zone; write the "
+                   f"labels before .{zone}, like db")
+    if record.endswith("." + zone):
+        where.fail(f"{record!r} already ends in the zone's name, and a record's name is relative to its zone (this "
+                   f"one would be {fqdn}); write {record[:-len(zone) - 1]}")
 
 
 def _vpc_list(node: Node, vpcs: dict) -> tuple[str, ...]:

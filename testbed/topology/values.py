@@ -117,8 +117,9 @@ DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 AMAZON_DOMAINS = ("ec2.internal", "compute.internal")
 
 
-def dns_name(node, text: str, min_labels: int = 2, max_length: int = 253) -> str:
-    """A DNS name as written: lower-case labels of letters, digits and '-', no trailing dot."""
+def dns_name(node, text: str, min_labels: int = 2, max_length: int = 253, amazon_ok: bool = False) -> str:
+    """A DNS name as written: lower-case labels of letters, digits and '-', no trailing dot; in Amazon
+    DNS's own domains only when `amazon_ok` (a question, not a name the file defines)."""
     example = "www.example.com" if min_labels > 1 else "db"
     if text != text.lower():
         node.fail(f"{text!r} has upper-case letters; write DNS names in lower case, like {text.lower()!r}")
@@ -131,10 +132,13 @@ def dns_name(node, text: str, min_labels: int = 2, max_length: int = 253) -> str
                   f"of 1 to 63 lower-case letters, digits and '-' (not at either end), joined by dots, like {example}")
     if len(labels) < min_labels:
         node.fail(f"{text!r} has one label; write a full name with a domain, like {text}.example.com")
+    if min_labels > 1 and labels[-1].isdigit():     # RFC 3696: a top-level domain is never all digits
+        node.fail(f"{text!r} ends in an all-digit label, so resolvers read it as an address, never asking DNS; "
+                  f"end it in a domain like example.com")
     if len(text) > max_length:
         node.fail(f"{text[:40]!r}... has {len(text)} characters; a DNS name has at most {max_length}")
     amazon = next((d for d in AMAZON_DOMAINS if text == d or text.endswith("." + d)), None)
-    if amazon:
+    if amazon and not amazon_ok:
         node.fail(f"{text!r} is in {amazon}, Amazon DNS's own domain (names like ip-10-0-1-10.ec2.internal); "
                   f"pick another domain, like corp.internal")
     return text

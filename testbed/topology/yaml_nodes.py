@@ -22,8 +22,13 @@ DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
 _RESOLVER = yaml.resolver.Resolver()  # PyYAML's own: what it would read as an integer
 
 
-def compose(text: str, path: str) -> Node:
-    """The top-level mapping of a topology's YAML text; TopologyError if it is none."""
+TOPOLOGY_START = ("the topology is empty; it needs at least a fabric: (see docs/topology-format.md)",
+                  "keys like format: 1, fabric: and vpcs:")
+
+
+def compose(text: str, path: str, start: tuple[str, str] = TOPOLOGY_START) -> Node:
+    """The top-level mapping of a topology's YAML text (or another file's: `start` says what an empty
+    file lacks and what the file starts with); TopologyError if it is none."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
@@ -42,12 +47,10 @@ def compose(text: str, path: str) -> Node:
         raise TopologyError(path, None, None, "the YAML is nested too deeply to read; "
                                               "a topology needs only a few levels") from None
     if node is None:
-        raise TopologyError(path, None, None, "the topology is empty; it needs at least a fabric: "
-                                              "(see docs/topology-format.md)")
+        raise TopologyError(path, None, None, start[0])
     root = Node(node, "", path)
     if not isinstance(node, yaml.MappingNode):
-        root.fail(f"the top level is {root.describe()}, not a mapping; start the file with keys like "
-                  f"format: 1, fabric: and vpcs:")
+        root.fail(f"the top level is {root.describe()}, not a mapping; start the file with {start[1]}")
     return root
 
 

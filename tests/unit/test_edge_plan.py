@@ -33,7 +33,7 @@ def test_the_plan_names_every_outside_node_and_routes_replies_the_way_the_vpc_se
     assert plan.dx_bridges['vl_dxb1']['flows'][0] == 'priority=100,in_port=1,dl_vlan=101,actions=pop_vlan,output:2'
     ep = GATEWAYS.vpcs['blue'].endpoints['s3-ep']
     s3 = next(argv for node, argv, _, _ in plan.processes if node == 's3')
-    assert f'198.18.0.100={ep.id}' in s3
+    assert f'198.18.0.11={ep.id}' in s3
     assert all(len(lk.if2) <= 15 for lk in plan.links)
 
 
@@ -133,3 +133,8 @@ def test_the_plan_tells_each_edge_process_where_to_write_its_counters():
     plan = edge_plan.plan(two_nodes(), Names(), '/run/x')
     assert [plan.edge_configs[e]['counters_file'] for e in plan.edges] == [
         '/run/x/edge1-counters.json', '/run/x/edge2-counters.json']
+
+
+def test_a_gateway_endpoint_fits_in_the_smallest_s3_network():
+    small = dataclasses.replace(GATEWAYS, services=dataclasses.replace(GATEWAYS.services, s3_cidr='198.18.0.0/28'))
+    assert [alias for _, _, alias in edge_plan.gateway_endpoints(small)] == ['198.18.0.11']

@@ -53,6 +53,13 @@ def test_what_is_not_for_a_listener_is_dropped():
     assert b.reverse(bytes(IP(src='10.0.1.11', dst=CLIENT) / TCP(sport=8080, dport=9))) == Drop('no-flow')
 
 
+def test_a_listener_without_targets_drops_new_flows():
+    """The format lets a listener's targets be empty (AWS: a target group with none registered)."""
+    b = n.Nlb('web-nlb', [ip4(VIP)], [n.Listener(80, (), 8080)], Clock())
+    assert b.forward(pkt(40000)) == Drop('no-target')
+    assert b.flows == {}
+
+
 def test_flows_spread_and_a_5_tuple_keeps_its_healthy_target():
     b = lb()
     chosen = {sport: fwd(b.forward(pkt(sport))).dst for sport in range(40000, 40200)}

@@ -5,13 +5,14 @@ import json
 import pathlib
 import re
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import pytest
 
 from testbed.commands import cli
 from testbed.labs import catalog, checks
 from testbed.labs.checks import Check, Drop, Result
-from testbed.labs.runner import box_drops
+from testbed.labs.runner import Runner, box_drops, dig_answer
 from testbed.topology import TopologyError, load
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -68,6 +69,48 @@ def test_the_four_kinds_of_check_and_their_default_names(topo):
                                       'web-1 -> s3-ep tcp/80', 'web-1 -> web-nlb tcp/80']
     assert found[1].reason == 'no-mapping' and found[1].port is None and found[0].line == 2
     assert found[3].dns == 'db.corp.internal' and found[3].expect == '10.0.1.20'
+
+
+def test_an_empty_or_listed_checks_file_is_told_to_start_with_checks(topo):
+    assert error('# nothing\n', topo) == 'x.yaml: the checks file is empty; it needs a checks: list ' \
+                                          '(see docs/topology-format.md, "Labs and checks")'
+    assert error('- {from: web-1, to: db-1, protocol: icmp, expect: allowed}\n', topo) == \
+        'x.yaml:1: the top level is a list, not a mapping; start the file with checks:'
+
+
+def test_a_check_to_a_load_balancer_s_or_endpoint_s_address_listens_on_their_targets():
+    """By address as by name (the model's trace reads the address so too); api-ep (blue) and api-nlb (shop)
+    share 10.0.1.4: from blue it is the endpoint."""
+    runner = Runner(SimpleNamespace(topology=load(ROOT / 'topologies' / 'hyperplane.yaml'), state=None))
+
+    def target(src, to, port):
+        return runner.target(Check('c', src, 2, to=to, protocol='tcp', port=port))
+    assert target('app-1', '10.0.1.4', 443).listeners == target('app-1', 'api-ep', 443).listeners == \
+        (('api-1', 8443), ('api-2', 8443))
+    assert target('app-1', '10.0.1.5', 80).listeners == (('web-1', 8080), ('web-2', 8080))
+    assert target('example-web', '203.0.113.2', 80) == target('example-web', 'pub-nlb', 80)
+    assert target('example-web', '203.0.113.2', 80).listeners == (('web-1', 8081), ('web-2', 8081))
+
+
+DIG_HEAD = ';; ->>HEADER<<- opcode: QUERY, status: {}, id: 4242\n;; flags: qr aa rd ra; QUERY: 1, ANSWER: {}\n'
+
+
+def test_what_dig_said_names_an_answer_without_address_as_such():
+    """The name exists but has no A record (a zone's own name): NOERROR, no answer; not a silent server."""
+    assert dig_answer(DIG_HEAD.format('NOERROR', 1) + 'db.corp.internal. 60 IN A 10.0.1.20\n', 0, '10.0.0.2') == \
+        ('10.0.1.20', '10.0.0.2 answered')
+    assert dig_answer(DIG_HEAD.format('NXDOMAIN', 0), 0, '10.0.0.2') == ('nxdomain', '10.0.0.2 answered NXDOMAIN')
+    assert dig_answer(DIG_HEAD.format('NOERROR', 0), 0, '10.0.0.2') == \
+        ('', '10.0.0.2 answered NOERROR with no address (the name has no A record)')
+    assert dig_answer(DIG_HEAD.format('REFUSED', 0), 0, '10.0.0.2') == ('', '10.0.0.2 answered REFUSED')
+    assert dig_answer(';; connection timed out; no servers could be reached\n', 9, '10.0.0.2') == \
+        ('', 'no answer from 10.0.0.2 (;; connection timed out; no servers could be reached)')
+
+
+def test_a_dns_check_may_ask_amazon_dns_for_an_instance_s_own_name(topo):
+    """Names in ec2.internal are refused as a zone or dns_name of the file, not as a question."""
+    found = read('checks:\n  - {from: web-1, dns: ip-10-0-1-10.ec2.internal, expect: 10.0.1.10}\n', topo)
+    assert found[0].dns == 'ip-10-0-1-10.ec2.internal'
 
 
 @pytest.mark.parametrize('text,said', [

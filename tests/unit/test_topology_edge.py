@@ -151,6 +151,32 @@ def test_the_s3_network_may_move_within_its_block():
     assert loads(edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {}")).services.s3_cidr == "198.18.0.0/24"
 
 
+def test_a_small_s3_network_holds_the_gateway_endpoints_aliases():
+    """Each gateway endpoint has an alias on the S3 host, right after its service address (+ 10)."""
+    t = loads(edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {cidr: 198.19.0.0/28}"))
+    assert [t.services.gateway_alias(i) for i in range(5)] == ["198.19.0.11", "198.19.0.12", "198.19.0.13",
+                                                                "198.19.0.14", None]
+    five = "".join(f"      more-{i}: {{service: s3}}\n" for i in range(4))
+    text = edit("  s3: {cidr: 198.18.0.0/24}", "  s3: {cidr: 198.19.0.0/28}",
+                edit("      api-ep:", five + "      api-ep:"))
+    expect(text, "more-3:", "vpcs.blue.endpoints.more-3",
+           "services.s3.cidr 198.19.0.0/28 has room for 4 gateway endpoints (each takes an address on the S3 "
+           "host), and this is number 5; use a larger S3 network, like 198.19.0.0/24")
+
+
+def test_a_site_connects_to_vpcs_whose_cidrs_do_not_overlap():
+    """blue and red have the same CIDR: the site's router could not tell which one an address is in."""
+    text = edit("      red-web-1: {subnet: red-a, ip: 10.0.1.10}\n",
+                "      red-web-1: {subnet: red-a, ip: 10.0.1.10}\n    vpn_connections:\n      red-vpn: {site: corp}\n")
+    expect(text, "red-vpn: {site: corp}", "vpcs.red.vpn_connections.red-vpn.site",
+           f"site corp already connects to vpc blue (10.0.0.0/16, line {line_of(text, 'corp-vpn: {site: corp}')}), "
+           "which overlaps vpc red (10.0.0.0/16), so the site's router could not tell their addresses apart; "
+           "connect the site to VPCs whose CIDRs do not overlap")
+    green = edit("      green-1: {subnet: green-a}\n",
+                 "      green-1: {subnet: green-a}\n    direct_connect:\n      green-dx: {site: corp, vlan: 7}\n")
+    assert loads(green).vpcs["green"].direct_connect["green-dx"].site == "corp"      # 10.1.0.0/16: apart
+
+
 def test_dx_and_vpn_to_the_same_site_and_vlans_per_site():
     text = edit("      corp-dx: {site: corp, vlan: 101}",
                 "      corp-dx: {site: corp, vlan: 101}\n      corp-dx2: {site: corp, vlan: 102}")
@@ -334,11 +360,21 @@ EIP_POOL = "pick one from 203.0.113.1 to 203.0.113.254"
      "web-2, db-1, red-web-1, green-1, api-1, api-2"),
     ("{db: db-1, api", "{DB: db-1, api", "DB:", "dns.private_zones.corp.internal.records.DB",
      "'DB' has upper-case letters; write DNS names in lower case, like 'db'"),
+    ("{db: db-1, api", "{db.corp.internal: db-1, api", "db.corp.internal:",
+     "dns.private_zones.corp.internal.records.db.corp.internal", "'db.corp.internal' already ends in the zone's "
+     "name, and a record's name is relative to its zone (this one would be db.corp.internal.corp.internal); "
+     "write db"),
+    ("{db: db-1, api", "{corp.internal: db-1, api", "{corp.internal: db-1",
+     "dns.private_zones.corp.internal.records.corp.internal", "'corp.internal' is the zone's own name, and a "
+     "record's name is relative to its zone; write the labels before .corp.internal, like db"),
     ("    corp.internal:", "    corp.ec2.internal:", "corp.ec2.internal:", "dns.private_zones.corp.ec2.internal",
      "'corp.ec2.internal' is in ec2.internal, Amazon DNS's own domain (names like ip-10-0-1-10.ec2.internal); pick "
      "another domain, like corp.internal"),
     ("    corp.internal:", "    corpinternal:", "corpinternal:", "dns.private_zones.corpinternal",
      "'corpinternal' has one label; write a full name with a domain, like corpinternal.example.com"),
+    ("dns_name: www.example.com", "dns_name: 198.51.100.10", "dns_name: 198", "outside.internet.hosts.example-web."
+     "dns_name", "'198.51.100.10' ends in an all-digit label, so resolvers read it as an address, never asking DNS; "
+     "end it in a domain like example.com"),
     # internet gateway, dhcp
     ("    internet_gateway: true ", "    internet_gateway: yes ", "internet_gateway: yes", "vpcs.blue.internet_gateway",
      "'yes' is not plain true or false (YAML would read it as a boolean); write true or false"),

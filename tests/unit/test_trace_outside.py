@@ -6,6 +6,7 @@ import os
 import pytest
 
 from testbed.commands.trace import probe
+from testbed.errors import UsageError
 from testbed.observe.trace_model import TraceState, trace
 from testbed.observe.trace_outside import World, packet, reply
 from testbed.topology import load
@@ -85,6 +86,36 @@ def test_to_the_internet_the_edge_translates_to_the_elastic_ip_or_drops():
         'web-2 -> example-web icmp: dropped at EDGE on edge1: no-elastic-ip'
     s3 = model(GATEWAYS, 'app-1', '198.18.0.10', 'tcp/80')       # the gateway endpoint: S3's alias for it
     assert 'S3\'s alias for gateway endpoint s3-ep' in detail(s3, 'EDGE')
+
+
+def test_an_elastic_ip_reached_from_the_vpc_goes_out_and_back_in_through_the_internet_gateway():
+    """As in AWS (and on the lab's wire): the internet router sends the pool's addresses back to the edge."""
+    t = model(GATEWAYS, 'web-1', 'web-eip', 'tcp/80')
+    assert t.verdict == 'reachable', t.minimal()
+    assert [s.stage for s in t.steps if s.stage in ('EDGE', 'OUTSIDE')] == ['EDGE', 'OUTSIDE', 'EDGE']
+    assert 'from 203.0.113.1' in detail(t, 'INGRESS_SG_RULES') or detail(t, 'INGRESS_SG_RULES').endswith('0.0.0.0/0')
+    assert model(GATEWAYS, 'web-1', 'app-eip', 'tcp/80').key[1::2] == ('EDGE', 'no-route-to-igw')
+    assert model(GATEWAYS, 'web-1', '203.0.113.99', 'icmp').key[1::2] == ('EDGE', 'no-elastic-ip')
+
+
+def test_a_site_reaches_an_internal_load_balancer_s_address_as_the_wire_does_as_far_as_the_edge(tmp_path):
+    """The site's router routes the subnet (its table sends the site by vgw), and Blackfoot, which maps only
+    instances, drops it: the lab does not carry a site's traffic to an NLB (docs/topology-format.md)."""
+    text = open(os.path.join(ROOT, 'topologies', 'gateways.yaml')).read()
+    nlb = '    load_balancers:\n      priv-nlb:\n        subnets: [blue-priv]\n        scheme: internal\n' \
+          '        listeners:\n          - {port: 22, targets: [app-1]}\n'
+    (tmp_path / 'nlb.yaml').write_text(text.replace('    route_tables:\n', nlb + '    route_tables:\n', 1))
+    t = model(load(str(tmp_path / 'nlb.yaml')), 'corp-1', 'priv-nlb', 'tcp/22')
+    assert t.key[1::2] == ('EDGE', 'no-mapping'), t.minimal()
+
+
+def test_an_endpoint_is_a_destination_by_name_as_in_a_check():
+    """A gateway endpoint leads to S3, an interface endpoint to its address (testbed/labs/runner.py too)."""
+    assert model(GATEWAYS, 'app-1', 's3-ep', 'tcp/80').minimal() == 'app-1 -> s3-ep tcp/80: allowed'
+    ep = HYPERPLANE.vpcs['blue'].endpoints['api-ep']
+    assert model(HYPERPLANE, 'app-1', 'api-ep', 'tcp/443').steps == model(HYPERPLANE, 'app-1', ep.ip, 'tcp/443').steps
+    with pytest.raises(UsageError, match='an endpoint is no source'):
+        model(GATEWAYS, 's3-ep', 'app-1')
 
 
 def test_nat_gateway_to_the_internet_names_the_node_its_translation_and_the_edge():

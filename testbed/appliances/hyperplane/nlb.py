@@ -158,6 +158,8 @@ class Nlb:
         if listener is None:
             return self._drop('no-listener')
         conn = self._live(t, now)
+        if conn is None and not listener.targets:
+            return self._drop('no-target')      # AWS: the target group has no registered target
         if conn is None:
             conn = Conn(self.choose(t, listener), listener.target_port, listener.port, now)
             self._add(t, conn)
