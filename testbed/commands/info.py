@@ -70,13 +70,18 @@ def summary(path, topo):
                 Spines=topo.spines, Mode=topo.mode, Encapsulation=topo.encapsulation)
 
 
+def _count(n, what):
+    return f'{n} {what}' + ('' if n == 1 else 's')
+
+
 def cmd_validate(args):
     loaded = [(path, load(path)) for path in args.files]     # the first bad file stops it (exit 2)
     if args.output == 'table':
         for path, topo in loaded:
-            print(f'{path}: ok: {len(topo.vpcs)} VPCs, {len(topo.instances())} instances on {len(topo.hosts)} '
-                  f'physical hosts ({len(topo.azs)} AZs, {len(topo.racks)} racks, {topo.spines} spines), '
-                  f'{topo.mode} mode, {topo.encapsulation}')
+            counts = ', '.join(_count(n, what) for n, what in ((len(topo.azs), 'AZ'), (len(topo.racks), 'rack'),
+                                                                (topo.spines, 'spine')))
+            print(f'{path}: ok: {_count(len(topo.vpcs), "VPC")}, {_count(len(topo.instances()), "instance")} on '
+                  f'{_count(len(topo.hosts), "physical host")} ({counts}), {topo.mode} mode, {topo.encapsulation}')
             if args.placement:
                 print(render(placement_report(topo), args))
         return 0

@@ -161,3 +161,8 @@ def test_validate_outputs(capsys):
     assert rows[0] == ['FILE', 'INSTANCE', 'VPC', 'SUBNET', 'AZ', 'IP', 'HOST'] and len(rows) == 7
     assert cli.main(['validate', path, '--placement']) == 0
     assert 'web-1' in capsys.readouterr().out
+
+
+def test_validate_counts_in_the_singular_where_there_is_one(capsys):
+    assert cli.main(['validate', os.path.join(ROOT, 'topologies', 'services.yaml')]) == 0
+    assert '4 instances on 3 physical hosts (1 AZ, 2 racks, 1 spine)' in capsys.readouterr().out
