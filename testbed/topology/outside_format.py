@@ -77,8 +77,10 @@ def _internet_hosts(node: Node, names: Names) -> dict[str, InternetHost]:
                                                                                   "router on the internet"))
     hosts: dict[str, InternetHost] = {}
     dns: dict[str, int] = {}
+    lines: dict[str, Node] = {}            # where each host is written, for an address it cannot get
     for name, key, body in node.named(MAX_INSTANCE_NAME):
         names.claim(key, name, "internet host")
+        lines[name] = key
         spec = body.mapping(("ip", "dns_name")) if not body.is_null else {}
         ip = _internet_ip(spec["ip"], pool, name) if "ip" in spec else None
         dns_node = spec.get("dns_name")
@@ -92,7 +94,7 @@ def _internet_hosts(node: Node, names: Names) -> dict[str, InternetHost]:
     if not hosts:
         node.fail(f"the mapping is empty; name at least one internet host, or leave hosts out for the default "
                   f"host {DEFAULT_INTERNET_HOST[0]} at {DEFAULT_INTERNET_HOST[1]}")
-    return {n: h if h.ip else InternetHost(n, str(_free(pool, n, node)), h.dns_name) for n, h in hosts.items()}
+    return {n: h if h.ip else InternetHost(n, str(_free(pool, n, lines[n])), h.dns_name) for n, h in hosts.items()}
 
 
 def _internet_ip(node: Node, pool: Pool, host: str) -> ipaddress.IPv4Address:
@@ -132,12 +134,14 @@ def _sites(node: Node | None, names: Names, s3: Services) -> dict[str, Site]:
                     lambda ip, base=int(net.network_address):
                     SITE_ROLES.get(int(ip) - base, "broadcast address"))
         hosts: dict[str, SiteHost] = {}
+        lines: dict[str, Node] = {}
         for host, host_key, host_body in spec["hosts"].named(MAX_INSTANCE_NAME) if "hosts" in spec else ():
             names.claim(host_key, host, "site host")
+            lines[host] = host_key
             host_spec = host_body.mapping(("ip",)) if not host_body.is_null else {}
             ip = pool.take(host_spec["ip"], f"site host {host}") if "ip" in host_spec else None
             hosts[host] = SiteHost(host, name, str(ip) if ip else "")
-        hosts = {h: s if s.ip else SiteHost(h, name, str(_free(pool, h, spec["hosts"]))) for h, s in hosts.items()}
+        hosts = {h: s if s.ip else SiteHost(h, name, str(_free(pool, h, lines[h]))) for h, s in hosts.items()}
         sites[name] = Site(name, str(net), MappingProxyType(hosts))
     return sites
 

@@ -653,3 +653,11 @@ def test_resource_lines_for_validate_placement():
     assert "blue: load balancer web-nlb (internal) at 10.0.1.6: :80->8080 web-1+web-2" in lines
     assert "blue: gateway endpoint s3-ep -> s3 (routes private)" in lines
     assert resource_lines(loads(EXAMPLE))[0] == "internet host internet 198.51.100.10"
+
+
+def test_a_site_host_without_an_address_left_is_named_on_its_own_line():
+    text = edit("      cidr: 192.168.0.0/16                 # must not overlap a VPC it connects to",
+                "      cidr: 192.168.0.0/28")
+    text = edit("        corp-1: {ip: 192.168.1.10}", "".join(f"        corp-{n}: {{}}\n" for n in range(1, 14)), text)
+    expect(text, "        corp-12:", "outside.sites.corp.hosts.corp-12",
+           "site corp (192.168.0.0/28) has no free address left for corp-12; use fewer hosts")
